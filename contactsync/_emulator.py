@@ -1,0 +1,201 @@
+"""Hosting provider emulators: in-process as an httpx transport, or on loopback.
+
+An emulator is a function from ``httpx.Request`` to ``httpx.Response`` over
+in-memory state. :class:`EmulatorApp` adds what every emulator shares: the
+``/__emulator__/`` inspection endpoints, a lock, and seeded fault injection.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import random
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+import httpx
+
+INSPECT_PREFIX = "/__emulator__/"
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return httpx.Response(
+        status,
+        content=content,
+        headers={"Content-Type": "application/json; charset=UTF-8", **(headers or {})},
+    )
+
+
+class Emulator(abc.ABC):
+    """A platform's documented behaviour, in memory. Subclasses are single-threaded:
+    :class:`EmulatorApp` serializes calls."""
+
+    @abc.abstractmethod
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request of the platform's API (authentication included)."""
+
+    @abc.abstractmethod
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every stored contact, in the platform's own shape."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget every stored contact."""
+
+
+class DroppedConnection(httpx.RemoteProtocolError):
+    """The emulator closed the connection without answering."""
+
+
+class LostResponse(httpx.ReadError):
+    """The emulator applied the request, then lost the response."""
+
+
+@attrs.frozen
+class Faults:
+    """With probability ``rate`` a request is faulted, the kind drawn evenly from
+    429 (half with ``Retry-After``), 500, 503, a dropped connection, and a request
+    applied whose response is then lost."""
+
+    rate: float = 0.0
+    seed: int | None = None
+    retry_after: str = "1"
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("fail rate must be between 0 and 1")
+
+
+_KINDS = ("429", "429-hinted", "500", "503", "drop", "lost")
+
+
+class EmulatorApp:
+    def __init__(self, emulator: Emulator, faults: Faults | None = None) -> None:
+        self.emulator = emulator
+        self.faults = faults or Faults()
+        self._random = random.Random(self.faults.seed)
+        self._lock = threading.Lock()
+        self.faults_injected: dict[str, int] = dict.fromkeys(_KINDS, 0)
+
+    def _draw(self) -> str | None:
+        if self.faults.rate <= 0:
+            return None
+        if self._random.random() >= self.faults.rate:
+            return None
+        kind = self._random.choice(_KINDS)
+        self.faults_injected[kind] += 1
+        return kind
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith(INSPECT_PREFIX):
+            return self._inspect(request)
+        with self._lock:
+            fault = self._draw()
+            if fault == "429":
+                return json_response(429, {"error": "too many requests (emulated fault)"})
+            if fault == "429-hinted":
+                return json_response(
+                    429,
+                    {"error": "too many requests (emulated fault)"},
+                    {"Retry-After": self.faults.retry_after},
+                )
+            if fault in ("500", "503"):
+                return json_response(int(fault), {"error": "server error (emulated fault)"})
+            if fault == "drop":
+                raise DroppedConnection("connection closed by the emulator", request=request)
+            response = self.emulator.handle(request)
+        if fault == "lost":
+            raise LostResponse("response lost after the request was applied", request=request)
+        return response
+
+    def _inspect(self, request: httpx.Request) -> httpx.Response:
+        route = request.url.path[len(INSPECT_PREFIX) :]
+        with self._lock:
+            if route == "contacts" and request.method == "GET":
+                return json_response(200, self.emulator.contacts())
+            if route == "reset" and request.method == "POST":
+                self.emulator.reset()
+                return json_response(200, {"reset": True})
+            if route == "faults" and request.method == "GET":
+                return json_response(200, self.faults_injected)
+        return json_response(404, {"error": f"no emulator route {route!r}"})
+
+
+class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Mount an :class:`EmulatorApp` in an ``httpx.Client`` or ``httpx.AsyncClient``."""
+
+    def __init__(self, app: EmulatorApp) -> None:
+        self.app = app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return self.app(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return self.app(request)
+
+
+def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            host, port = self.server.server_address[:2]
+            request = httpx.Request(
+                self.command,
+                f"http://{host}:{port}{self.path}",
+                headers=list(self.headers.items()),
+                content=body,
+            )
+            try:
+                response = app(request)
+            except httpx.TransportError:
+                # Dropped or lost: close the socket without a response.
+                self.close_connection = True
+                return
+            response.read()
+            self.send_response(response.status_code)
+            for name, value in response.headers.multi_items():
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # request lines may carry ids; stay quiet
+
+    return Handler
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def serve(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+    """Bind ``app`` on loopback (port 0 picks a free one); call ``serve_forever`` to run."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("emulators only listen on loopback")
+    return LoopbackServer((host, port), _handler(app))
+
+
+def serve_in_thread(app: EmulatorApp, host: str = "127.0.0.1") -> tuple[LoopbackServer, str]:
+    """Start ``app`` on a free loopback port in a daemon thread; returns the server and its URL."""
+    server = serve(app, host)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    bound_host, port = server.server_address[:2]
+    return server, f"http://{bound_host!s}:{port}"
+
+
+EmulatorFactory = Callable[[object | None], Emulator]

@@ -1,0 +1,256 @@
+"""The engines: they send what provider flows ask for, with retries, rate limit and
+bounded concurrency, and stream one outcome per input contact."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import logging
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from ._config import Tenant
+from ._errors import RequestFailed
+from ._outcome import Outcome, Summary
+from ._pipeline import Batch, ContactInput, Done, FlowStepper, Pipeline
+from ._provider import Provider, Request, Response, Sleep
+from ._records import InputLine
+from ._ratelimit import AsyncRateLimiter, RateLimiter
+from ._retry import async_retrying, sync_retrying
+from ._wire import from_httpx, to_httpx
+
+log = logging.getLogger("contactsync")
+
+
+def effective_rate(tenant: Tenant, provider: Provider[Any]) -> float | None:
+    documented = provider.capabilities.requests_per_second
+    chosen = tenant.http.requests_per_second
+    if documented is None or chosen is None:
+        return chosen if documented is None else documented
+    return min(documented, chosen)
+
+
+def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
+    return tenant.http.concurrency or provider.capabilities.default_concurrency
+
+
+def _exhausted(request: Request, response: Response, attempts: int) -> RequestFailed:
+    return RequestFailed(
+        f"{request.method} {request.path.split('?')[0]} answered HTTP {response.status_code} "
+        f"after {attempts} attempt(s)",
+        status_code=response.status_code,
+    )
+
+
+def _transport_failed(request: Request, exc: httpx.TransportError, attempts: int) -> RequestFailed:
+    return RequestFailed(
+        f"{request.method} {request.path.split('?')[0]} failed: {type(exc).__name__}: {exc} "
+        f"after {attempts} attempt(s)"
+    )
+
+
+class _Counter:
+    """Requests sent, retries included; shared by the threads of one run."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        tenant: Tenant,
+        provider: Provider[Any],
+        client: httpx.Client,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.pipeline = Pipeline(tenant, provider)
+        self.provider = provider
+        self.client = client
+        self.settings = tenant.http
+        self.concurrency = effective_concurrency(tenant, provider)
+        self.limiter = RateLimiter(effective_rate(tenant, provider), sleep=sleep)
+        self._sleep = sleep
+        self.sent = _Counter()
+
+    def _send(self, request: Request, count: list[int]) -> Response:
+        def attempt() -> Response:
+            self.limiter.acquire()
+            count[0] += 1
+            self.sent.bump()
+            return from_httpx(self.client.send(to_httpx(self.client, request)))
+
+        retrying = sync_retrying(
+            self.settings, self.provider.is_retryable, enabled=request.retry, sleep=self._sleep
+        )
+        try:
+            response: Response = retrying(attempt)
+        except httpx.TransportError as exc:
+            raise _transport_failed(request, exc, count[0]) from None
+        if self.provider.is_retryable(response):
+            raise _exhausted(request, response, count[0])
+        return response
+
+    def run_batch(self, batch: Batch) -> list[Outcome]:
+        stepper = FlowStepper(self.provider, batch)
+        count = [0]
+        step = stepper.start()
+        while not isinstance(step, Done):
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                step = stepper.send(None)
+                continue
+            try:
+                response = self._send(step, count)
+            except RequestFailed as exc:
+                step = stepper.throw(exc)
+            else:
+                step = stepper.send(response)
+        return self.pipeline.finish(batch, step.outcomes, count[0])
+
+    def run(self, inputs: Iterable[ContactInput], summary: Summary) -> Iterator[Outcome]:
+        work = self.pipeline.batches(self.pipeline.stage(inputs))
+        with cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="contactsync") as pool:
+            pending: set[cf.Future[list[Outcome]]] = set()
+
+            def drain(block: bool) -> Iterator[Outcome]:
+                nonlocal pending
+                if not pending:
+                    return
+                done, pending = cf.wait(
+                    pending, timeout=None if block else 0, return_when=cf.FIRST_COMPLETED
+                )
+                for future in done:
+                    for outcome in future.result():
+                        yield self._count(outcome, summary)
+
+            for item in work:
+                if isinstance(item, Outcome):
+                    yield self._count(item, summary)
+                    continue
+                pending.add(pool.submit(self.run_batch, item))
+                yield from drain(block=len(pending) > self.concurrency)
+            while pending:
+                yield from drain(block=True)
+
+    def _count(self, outcome: Outcome, summary: Summary) -> Outcome:
+        summary.add(outcome)
+        summary.requests = self.sent.value
+        return outcome
+
+
+async def _aiter(inputs: Iterable[ContactInput] | AsyncIterable[ContactInput]) -> AsyncIterator[ContactInput]:
+    if isinstance(inputs, AsyncIterable):
+        async for item in inputs:
+            yield item
+    else:
+        for item in inputs:
+            yield item
+
+
+class AsyncEngine:
+    def __init__(
+        self,
+        tenant: Tenant,
+        provider: Provider[Any],
+        client: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.pipeline = Pipeline(tenant, provider)
+        self.provider = provider
+        self.client = client
+        self.settings = tenant.http
+        self.concurrency = effective_concurrency(tenant, provider)
+        self.limiter = AsyncRateLimiter(effective_rate(tenant, provider), sleep=sleep)
+        self._sleep = sleep
+        self.sent = 0
+
+    async def _send(self, request: Request, count: list[int]) -> Response:
+        async def attempt() -> Response:
+            await self.limiter.acquire()
+            count[0] += 1
+            self.sent += 1
+            return from_httpx(await self.client.send(to_httpx(self.client, request)))
+
+        retrying = async_retrying(
+            self.settings, self.provider.is_retryable, enabled=request.retry, sleep=self._sleep
+        )
+        try:
+            response: Response = await retrying(attempt)
+        except httpx.TransportError as exc:
+            raise _transport_failed(request, exc, count[0]) from None
+        if self.provider.is_retryable(response):
+            raise _exhausted(request, response, count[0])
+        return response
+
+    async def run_batch(self, batch: Batch) -> list[Outcome]:
+        stepper = FlowStepper(self.provider, batch)
+        count = [0]
+        step = stepper.start()
+        while not isinstance(step, Done):
+            if isinstance(step, Sleep):
+                await self._sleep(step.seconds)
+                step = stepper.send(None)
+                continue
+            try:
+                response = await self._send(step, count)
+            except RequestFailed as exc:
+                step = stepper.throw(exc)
+            else:
+                step = stepper.send(response)
+        return self.pipeline.finish(batch, step.outcomes, count[0])
+
+    async def run(
+        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput], summary: Summary
+    ) -> AsyncIterator[Outcome]:
+        pending: set[asyncio.Task[list[Outcome]]] = set()
+        batcher = self.pipeline.batcher()
+
+        async def drain(block: bool) -> list[Outcome]:
+            nonlocal pending
+            if not pending:
+                return []
+            done, pending = await asyncio.wait(
+                pending, timeout=None if block else 0, return_when=asyncio.FIRST_COMPLETED
+            )
+            return [self._count(o, summary) for task in done for o in task.result()]
+
+        def start(batch: Batch) -> None:
+            pending.add(asyncio.ensure_future(self.run_batch(batch)))
+
+        try:
+            position = 0
+            async for raw in _aiter(inputs):
+                index = raw.index if isinstance(raw, InputLine) else position
+                position += 1
+                for item in batcher.add(self.pipeline.prepare(index, raw)):
+                    if isinstance(item, Outcome):
+                        yield self._count(item, summary)
+                    else:
+                        start(item)
+                for outcome in await drain(block=len(pending) > self.concurrency):
+                    yield outcome
+            for batch in batcher.flush():
+                start(batch)
+            while pending:
+                for outcome in await drain(block=True):
+                    yield outcome
+        finally:
+            for task in pending:
+                task.cancel()
+
+    def _count(self, outcome: Outcome, summary: Summary) -> Outcome:
+        summary.add(outcome)
+        summary.requests = self.sent
+        return outcome

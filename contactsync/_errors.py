@@ -1,0 +1,59 @@
+"""The exceptions contactsync raises.
+
+Every error a caller can act on is a subclass of :class:`ContactsyncError`, so an
+application can catch one type at its boundary and still tell the cases apart.
+"""
+
+from __future__ import annotations
+
+
+class ContactsyncError(Exception):
+    """Base class of every error raised by contactsync."""
+
+
+class ContactError(ContactsyncError, ValueError):
+    """A contact value is invalid. ``field`` names it (dotted for nested values)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+    def nested(self, parent: str) -> ContactError:
+        """The same error, with its field placed under ``parent``."""
+        return ContactError(f"{parent}.{self.field}", self.problem)
+
+
+class UnsupportedFeature(ContactsyncError):
+    """The tenant's platform cannot express part of a contact (never silently dropped)."""
+
+    def __init__(self, provider: str, feature: str) -> None:
+        self.provider = provider
+        self.feature = feature
+        super().__init__(f"{provider} cannot express {feature}")
+
+
+class ConfigError(ContactsyncError):
+    """The configuration is invalid. ``path`` is the dotted location of the bad key."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class ProviderNotFound(ConfigError):
+    """No installed provider has the requested name."""
+
+
+class RequestFailed(ContactsyncError):
+    """A request could not be completed: retries ran out or the transport failed.
+
+    The engine throws this into a provider flow; a flow that does not catch it has
+    every contact of that flow reported as ``failed`` with this error.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = True):
+        self.status_code = status_code
+        self.retryable = retryable
+        super().__init__(message)

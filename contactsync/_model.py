@@ -1,0 +1,333 @@
+"""The provider-neutral contact.
+
+Every value is checked where it is set, so a :class:`Contact` that exists is valid
+apart from one thing that needs the tenant: a phone number written without a
+country code, which :meth:`Contact.with_phone_region` completes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import attrs
+
+from ._errors import ContactError
+from ._normalize import (
+    check_country,
+    check_language,
+    check_text,
+    check_time_zone,
+    is_e164,
+    normalize_email,
+    normalize_phone,
+)
+
+CustomValue: TypeAlias = str | int | float | bool | dt.date | dt.datetime
+"""The types a custom field value may have (``datetime`` is a ``date`` subclass)."""
+
+
+class Subscription(enum.StrEnum):
+    """One neutral subscription status, used for both the email and the SMS channel."""
+
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    PENDING = "pending"
+    """Waiting for the person to confirm (double opt-in)."""
+    BOUNCED = "bounced"
+    """The channel failed: a hard email bounce, an SMS number that cannot receive."""
+    NO_MARKETING = "no_marketing"
+    """Reachable for transactional messages only."""
+
+
+class ChangeMode(enum.StrEnum):
+    """How a contact's memberships (groups or tags) change."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+def _names(field: str) -> Any:
+    def convert(values: Iterable[str] | None) -> tuple[str, ...]:
+        if values is None:
+            return ()
+        if isinstance(values, str):
+            raise ContactError(field, "must be a list of names, not a single string")
+        seen: dict[str, None] = {}
+        for position, value in enumerate(values):
+            name = check_text(f"{field}[{position}]", value)
+            if name is None:
+                raise ContactError(f"{field}[{position}]", "is blank")
+            seen[name] = None
+        return tuple(seen)
+
+    return convert
+
+
+@attrs.frozen
+class MembershipChange:
+    """Names to add and remove, or the complete set that replaces all others.
+
+    Order is kept (first occurrence wins) so requests are deterministic.
+    """
+
+    add: tuple[str, ...] = attrs.field(default=(), converter=_names("add"))
+    remove: tuple[str, ...] = attrs.field(default=(), converter=_names("remove"))
+    replace: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_names("replace"))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.replace is not None and (self.add or self.remove):
+            raise ContactError("replace", "cannot be combined with add or remove")
+        both = set(self.add) & set(self.remove)
+        if both:
+            raise ContactError("remove", f"names also in add: {', '.join(sorted(both))}")
+
+    @classmethod
+    def replacing(cls, names: Iterable[str]) -> MembershipChange:
+        return cls(replace=tuple(names))
+
+    @property
+    def modes(self) -> frozenset[ChangeMode]:
+        modes = set()
+        if self.replace is not None:
+            modes.add(ChangeMode.REPLACE)
+        if self.add:
+            modes.add(ChangeMode.ADD)
+        if self.remove:
+            modes.add(ChangeMode.REMOVE)
+        return frozenset(modes)
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.remove or self.replace is not None)
+
+
+NO_CHANGE = MembershipChange()
+
+
+def _membership(field: str) -> Any:
+    def convert(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+        if value is None:
+            return NO_CHANGE
+        if isinstance(value, MembershipChange):
+            return value
+        try:
+            # A bare list of groups replaces them all; a bare list of tags adds them.
+            if field == "groups":
+                return MembershipChange(replace=tuple(value))
+            return MembershipChange(add=tuple(value))
+        except ContactError as exc:
+            raise exc.nested(field) from None
+
+    return convert
+
+
+def _optional_text(field: str, max_length: int = 255) -> Any:
+    return lambda value: check_text(field, value, max_length=max_length)
+
+
+def _optional_country(value: object) -> str | None:
+    text = check_text("country", value)
+    return None if text is None else check_country("country", text)
+
+
+@attrs.frozen
+class Address:
+    line1: str | None = attrs.field(default=None, converter=_optional_text("line1"))
+    line2: str | None = attrs.field(default=None, converter=_optional_text("line2"))
+    city: str | None = attrs.field(default=None, converter=_optional_text("city"))
+    region: str | None = attrs.field(default=None, converter=_optional_text("region"))
+    """State, county or province."""
+    postal_code: str | None = attrs.field(
+        default=None, converter=_optional_text("postal_code", 32)
+    )
+    country: str | None = attrs.field(default=None, converter=_optional_country)
+    """ISO 3166-1 alpha-2, upper case."""
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, a.name) is not None for a in attrs.fields(Address))
+
+
+def _address(value: Address | Mapping[str, Any] | None) -> Address | None:
+    if value is None or isinstance(value, Address):
+        return value or None
+    if not isinstance(value, Mapping):
+        raise ContactError("address", "must be an Address or a mapping")
+    known = {a.name for a in attrs.fields(Address)}
+    for key in value:
+        if key not in known:
+            raise ContactError(f"address.{key}", "unknown address field")
+    try:
+        return Address(**value) or None
+    except ContactError as exc:
+        raise exc.nested("address") from None
+
+
+def _email(value: object) -> str | None:
+    text = check_text("email", value, max_length=320)
+    return None if text is None else normalize_email(text)
+
+
+def _phone(value: object) -> str | None:
+    text = check_text("phone", value, max_length=64)
+    if text is None or is_e164(text):
+        return text if text is None else normalize_phone(text, None)
+    if text.startswith(("+", "00")):
+        return normalize_phone(text, None)
+    # National format: kept as written until the tenant's region is known.
+    if not any(ch.isdigit() for ch in text):
+        raise ContactError("phone", "contains no digits")
+    return text
+
+
+def _subscription(field: str) -> Any:
+    def convert(value: object) -> Subscription | None:
+        if value is None or isinstance(value, Subscription):
+            return value
+        if isinstance(value, str):
+            try:
+                return Subscription(value.strip().lower())
+            except ValueError:
+                pass
+        allowed = ", ".join(s.value for s in Subscription)
+        raise ContactError(field, f"must be one of {allowed}")
+
+    return convert
+
+
+def _custom_value(name: str, value: object) -> CustomValue:
+    if isinstance(value, bool | int | dt.date):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ContactError(f"custom_fields.{name}", "must be a finite number")
+        return value
+    if isinstance(value, str):
+        text = check_text(f"custom_fields.{name}", value, max_length=4000)
+        if text is None:
+            raise ContactError(f"custom_fields.{name}", "is blank")
+        return text
+    raise ContactError(
+        f"custom_fields.{name}",
+        f"must be a string, number, boolean, date or datetime, not {type(value).__name__}",
+    )
+
+
+def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomValue]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ContactError("custom_fields", "must be a mapping of names to values")
+    result: dict[str, CustomValue] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ContactError("custom_fields", "names must be non-blank strings")
+        if item is None:
+            raise ContactError(f"custom_fields.{name}", "is null; leave the name out instead")
+        result[name] = _custom_value(name, item)
+    return MappingProxyType(result)
+
+
+def _provider_options(
+    value: Mapping[str, Mapping[str, Any]] | None,
+) -> Mapping[str, Mapping[str, Any]]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ContactError("provider_options", "must map a provider name to its options")
+    for name, options in value.items():
+        if not isinstance(options, Mapping):
+            raise ContactError(f"provider_options.{name}", "must be a mapping")
+    return MappingProxyType({name: MappingProxyType(dict(o)) for name, o in value.items()})
+
+
+def _birth_date(value: object) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        raise ContactError("birth_date", "must be a date, not a datetime")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ContactError("birth_date", "must be a date (YYYY-MM-DD)")
+
+
+def _id(field: str) -> Any:
+    def convert(value: object) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return check_text(field, value)
+
+    return convert
+
+
+def _optional(check: Any, field: str) -> Any:
+    def convert(value: object) -> str | None:
+        text = check_text(field, value)
+        return None if text is None else check(text)  # type: ignore[no-any-return]
+
+    return convert
+
+
+@attrs.frozen(eq=True, hash=False)
+class Contact:
+    """One person, in terms every provider understands.
+
+    Blank strings count as absent. Fields left as ``None`` are never sent, so an
+    update leaves the platform's value alone.
+    """
+
+    external_id: str | None = attrs.field(default=None, converter=_id("external_id"))
+    """The application's own id for this person: the preferred identity key."""
+    remote_id: str | None = attrs.field(default=None, converter=_id("remote_id"))
+    """The platform's id, when the application already knows it."""
+    first_name: str | None = attrs.field(default=None, converter=_optional_text("first_name"))
+    last_name: str | None = attrs.field(default=None, converter=_optional_text("last_name"))
+    email: str | None = attrs.field(default=None, converter=_email)
+    phone: str | None = attrs.field(default=None, converter=_phone)
+    address: Address | None = attrs.field(default=None, converter=_address)
+    email_status: Subscription | None = attrs.field(
+        default=None, converter=_subscription("email_status")
+    )
+    sms_status: Subscription | None = attrs.field(
+        default=None, converter=_subscription("sms_status")
+    )
+    groups: MembershipChange = attrs.field(default=NO_CHANGE, converter=_membership("groups"))
+    tags: MembershipChange = attrs.field(default=NO_CHANGE, converter=_membership("tags"))
+    custom_fields: Mapping[str, CustomValue] = attrs.field(
+        factory=dict, converter=_custom_fields
+    )
+    language: str | None = attrs.field(default=None, converter=_optional(check_language, "language"))
+    time_zone: str | None = attrs.field(
+        default=None, converter=_optional(check_time_zone, "time_zone")
+    )
+    birth_date: dt.date | None = attrs.field(default=None, converter=_birth_date)
+    provider_options: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, converter=_provider_options
+    )
+    """Platform-only fields, keyed by provider name, passed through by that provider."""
+
+    @property
+    def phone_is_complete(self) -> bool:
+        """Whether ``phone`` is absent or already in E.164 form."""
+        return self.phone is None or is_e164(self.phone)
+
+    def with_phone_region(self, region: str | None) -> Contact:
+        """This contact with a national phone number completed using ``region``."""
+        if self.phone_is_complete:
+            return self
+        assert self.phone is not None
+        return attrs.evolve(self, phone=normalize_phone(self.phone, region))
+
+    def options_for(self, provider: str) -> Mapping[str, Any]:
+        return self.provider_options.get(provider, MappingProxyType({}))

@@ -1,0 +1,104 @@
+"""Normalizers for the values whose syntax is checked by a dedicated library.
+
+Both are cached: the same address or number repeats across runs and tenants, and
+parsing is the dominant cost of building a contact.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zoneinfo
+
+import email_validator
+import phonenumbers
+
+from ._errors import ContactError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# BCP 47 shape only (primary subtag, optional script/region/variants); registries are not checked.
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize_email(value: str) -> str:
+    try:
+        result = email_validator.validate_email(
+            value, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ContactError("email", f"not a valid address ({exc})") from None
+    return str(result.normalized)
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize_phone(value: str, region: str | None) -> str:
+    """E.164 form of ``value``; national numbers need ``region`` (ISO 3166 alpha-2)."""
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            problem = (
+                "has no country code and the tenant sets no default_phone_region"
+                if region is None
+                else "has an unknown country code"
+            )
+            raise ContactError("phone", problem) from None
+        raise ContactError("phone", f"not a phone number ({exc._msg})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ContactError("phone", "not a valid number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_e164(value: str) -> bool:
+    return value.startswith("+") and value[1:].isdigit()
+
+
+def check_text(field: str, value: object, *, max_length: int = 255) -> str | None:
+    """A stripped single-line string, or None when blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ContactError(field, f"must be a string, not {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        return None
+    if _CONTROL.search(text):
+        raise ContactError(field, "contains control characters")
+    if len(text) > max_length:
+        raise ContactError(field, f"is longer than {max_length} characters")
+    return text
+
+
+def check_language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ContactError("language", "not a BCP 47 language tag such as 'en' or 'pt-BR'")
+    return value
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(value: str) -> str:
+    if value not in _time_zones():
+        raise ContactError("time_zone", "not an IANA time zone name such as 'Europe/London'")
+    return value
+
+
+def check_country(field: str, value: str) -> str:
+    upper = value.upper()
+    if not _COUNTRY.match(upper) or upper not in phonenumbers.SUPPORTED_REGIONS | {"AQ", "BV"}:
+        raise ContactError(field, "not an ISO 3166-1 alpha-2 country code")
+    return upper
+
+
+def check_region(value: str | None) -> str | None:
+    """A tenant's default phone region, validated the same way as address countries."""
+    if value is None:
+        return None
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a region phonenumbers knows (ISO 3166-1 alpha-2)")
+    return value.upper()

@@ -1,0 +1,92 @@
+"""What happened to each contact, and the totals of a run."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+class Status(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+    """Invalid input or a feature the platform lacks: never sent."""
+    FAILED = "failed"
+    """Sent, and the platform refused it or the retries ran out."""
+
+
+@attrs.frozen
+class OutcomeError:
+    """Why a contact was rejected or failed, in a form a program can branch on."""
+
+    code: str
+    """``invalid_contact``, ``unsupported_feature``, ``platform_error``, ``request_failed``…"""
+    message: str
+    field: str | None = None
+    status_code: int | None = None
+    retryable: bool = False
+    detail: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in attrs.asdict(self).items() if v is not None}
+        if self.detail is not None:
+            data["detail"] = dict(self.detail)
+        return data
+
+
+@attrs.frozen
+class Outcome:
+    """The single result for one input contact."""
+
+    index: int
+    """Position of the contact in the input (0-based)."""
+    status: Status
+    remote_id: str | None = None
+    external_id: str | None = None
+    warnings: tuple[str, ...] = ()
+    error: OutcomeError | None = None
+    requests: int = 0
+    """HTTP requests (retries included) made by the flow that handled this contact."""
+    input: object = attrs.field(default=None, eq=False, repr=False)
+    """The contact (or raw record) this outcome is about, for re-submission."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in (Status.REJECTED, Status.FAILED)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "external_id": self.external_id,
+            "status": self.status.value,
+            "remote_id": self.remote_id,
+            "warnings": list(self.warnings),
+            "error": None if self.error is None else self.error.to_json(),
+        }
+
+
+@attrs.define
+class Summary:
+    """Running totals; ``requests`` counts every HTTP request, retries included."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    failed: int = 0
+    requests: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        name = outcome.status.value
+        setattr(self, name, getattr(self, name) + 1)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.rejected + self.failed
+
+    def to_json(self) -> dict[str, int]:
+        return attrs.asdict(self)
