@@ -155,7 +155,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, structure_int)
     converter.register_structure_hook(str, structure_str)
     converter.register_structure_hook(bool, structure_bool)
-    converter.register_structure_hook(str | int, structure_id)  # type: ignore[arg-type]
+    converter.register_structure_hook(str | int, structure_id)
     return converter
 
 
@@ -265,7 +265,7 @@ def _credentials(raw: TenantConfig, provider: type[Provider[Any]], path: str) ->
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    return structure(data, Config, "") if data else Config(tenants={})  # type: ignore[no-any-return]
+    return structure(data, Config, "") if data else Config(tenants={})  # type: ignore[no-any-return,unused-ignore]
 
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Config:

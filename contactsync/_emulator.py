@@ -141,6 +141,11 @@ class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self.app(request)
 
 
+def _address(server: Any) -> tuple[str, int]:
+    host, port = server.server_address[:2]
+    return str(host), int(port)
+
+
 def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -148,7 +153,7 @@ def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            host, port = self.server.server_address[:2]
+            host, port = _address(self.server)
             request = httpx.Request(
                 self.command,
                 f"http://{host}:{port}{self.path}",
@@ -172,7 +177,7 @@ def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines may carry ids; stay quiet
 
     return Handler
@@ -194,8 +199,8 @@ def serve_in_thread(app: EmulatorApp, host: str = "127.0.0.1") -> tuple[Loopback
     server = serve(app, host)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    bound_host, port = server.server_address[:2]
-    return server, f"http://{bound_host!s}:{port}"
+    bound_host, port = _address(server)
+    return server, f"http://{bound_host}:{port}"
 
 
 EmulatorFactory = Callable[[object | None], Emulator]

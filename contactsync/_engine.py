@@ -18,8 +18,8 @@ from ._errors import RequestFailed
 from ._outcome import Outcome, Summary
 from ._pipeline import Batch, ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
-from ._records import InputLine
 from ._ratelimit import AsyncRateLimiter, RateLimiter
+from ._records import InputLine
 from ._retry import async_retrying, sync_retrying
 from ._wire import from_httpx, to_httpx
 
@@ -149,7 +149,9 @@ class SyncEngine:
         return outcome
 
 
-async def _aiter(inputs: Iterable[ContactInput] | AsyncIterable[ContactInput]) -> AsyncIterator[ContactInput]:
+async def _aiter(
+    inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
+) -> AsyncIterator[ContactInput]:
     if isinstance(inputs, AsyncIterable):
         async for item in inputs:
             yield item

@@ -69,6 +69,18 @@ def _names(field: str) -> Any:
     return convert
 
 
+def _add_names(values: Iterable[str] | None) -> tuple[str, ...]:
+    return _names("add")(values)  # type: ignore[no-any-return]
+
+
+def _remove_names(values: Iterable[str] | None) -> tuple[str, ...]:
+    return _names("remove")(values)  # type: ignore[no-any-return]
+
+
+def _replace_names(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else _names("replace")(values)
+
+
 @attrs.frozen
 class MembershipChange:
     """Names to add and remove, or the complete set that replaces all others.
@@ -76,11 +88,9 @@ class MembershipChange:
     Order is kept (first occurrence wins) so requests are deterministic.
     """
 
-    add: tuple[str, ...] = attrs.field(default=(), converter=_names("add"))
-    remove: tuple[str, ...] = attrs.field(default=(), converter=_names("remove"))
-    replace: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_names("replace"))
-    )
+    add: tuple[str, ...] = attrs.field(default=(), converter=_add_names)
+    remove: tuple[str, ...] = attrs.field(default=(), converter=_remove_names)
+    replace: tuple[str, ...] | None = attrs.field(default=None, converter=_replace_names)
 
     def __attrs_post_init__(self) -> None:
         if self.replace is not None and (self.add or self.remove):
@@ -128,8 +138,32 @@ def _membership(field: str) -> Any:
     return convert
 
 
-def _optional_text(field: str, max_length: int = 255) -> Any:
-    return lambda value: check_text(field, value, max_length=max_length)
+def _line1(value: object) -> str | None:
+    return check_text("line1", value)
+
+
+def _line2(value: object) -> str | None:
+    return check_text("line2", value)
+
+
+def _city(value: object) -> str | None:
+    return check_text("city", value)
+
+
+def _region(value: object) -> str | None:
+    return check_text("region", value)
+
+
+def _postal_code(value: object) -> str | None:
+    return check_text("postal_code", value, max_length=32)
+
+
+def _first_name(value: object) -> str | None:
+    return check_text("first_name", value)
+
+
+def _last_name(value: object) -> str | None:
+    return check_text("last_name", value)
 
 
 def _optional_country(value: object) -> str | None:
@@ -139,14 +173,12 @@ def _optional_country(value: object) -> str | None:
 
 @attrs.frozen
 class Address:
-    line1: str | None = attrs.field(default=None, converter=_optional_text("line1"))
-    line2: str | None = attrs.field(default=None, converter=_optional_text("line2"))
-    city: str | None = attrs.field(default=None, converter=_optional_text("city"))
-    region: str | None = attrs.field(default=None, converter=_optional_text("region"))
+    line1: str | None = attrs.field(default=None, converter=_line1)
+    line2: str | None = attrs.field(default=None, converter=_line2)
+    city: str | None = attrs.field(default=None, converter=_city)
+    region: str | None = attrs.field(default=None, converter=_region)
     """State, county or province."""
-    postal_code: str | None = attrs.field(
-        default=None, converter=_optional_text("postal_code", 32)
-    )
+    postal_code: str | None = attrs.field(default=None, converter=_postal_code)
     country: str | None = attrs.field(default=None, converter=_optional_country)
     """ISO 3166-1 alpha-2, upper case."""
 
@@ -271,12 +303,38 @@ def _id(field: str) -> Any:
     return convert
 
 
-def _optional(check: Any, field: str) -> Any:
-    def convert(value: object) -> str | None:
-        text = check_text(field, value)
-        return None if text is None else check(text)  # type: ignore[no-any-return]
+def _external_id(value: object) -> str | None:
+    return _id("external_id")(value)  # type: ignore[no-any-return]
 
-    return convert
+
+def _remote_id(value: object) -> str | None:
+    return _id("remote_id")(value)  # type: ignore[no-any-return]
+
+
+def _email_status(value: object) -> Subscription | None:
+    return _subscription("email_status")(value)  # type: ignore[no-any-return]
+
+
+def _sms_status(value: object) -> Subscription | None:
+    return _subscription("sms_status")(value)  # type: ignore[no-any-return]
+
+
+def _groups(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+    return _membership("groups")(value)  # type: ignore[no-any-return]
+
+
+def _tags(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+    return _membership("tags")(value)  # type: ignore[no-any-return]
+
+
+def _language(value: object) -> str | None:
+    text = check_text("language", value)
+    return None if text is None else check_language(text)
+
+
+def _time_zone(value: object) -> str | None:
+    text = check_text("time_zone", value)
+    return None if text is None else check_time_zone(text)
 
 
 @attrs.frozen(eq=True, hash=False)
@@ -287,29 +345,29 @@ class Contact:
     update leaves the platform's value alone.
     """
 
-    external_id: str | None = attrs.field(default=None, converter=_id("external_id"))
+    external_id: str | None = attrs.field(default=None, converter=_external_id)
     """The application's own id for this person: the preferred identity key."""
-    remote_id: str | None = attrs.field(default=None, converter=_id("remote_id"))
+    remote_id: str | None = attrs.field(default=None, converter=_remote_id)
     """The platform's id, when the application already knows it."""
-    first_name: str | None = attrs.field(default=None, converter=_optional_text("first_name"))
-    last_name: str | None = attrs.field(default=None, converter=_optional_text("last_name"))
+    first_name: str | None = attrs.field(default=None, converter=_first_name)
+    last_name: str | None = attrs.field(default=None, converter=_last_name)
     email: str | None = attrs.field(default=None, converter=_email)
     phone: str | None = attrs.field(default=None, converter=_phone)
     address: Address | None = attrs.field(default=None, converter=_address)
     email_status: Subscription | None = attrs.field(
-        default=None, converter=_subscription("email_status")
+        default=None, converter=_email_status
     )
     sms_status: Subscription | None = attrs.field(
-        default=None, converter=_subscription("sms_status")
+        default=None, converter=_sms_status
     )
-    groups: MembershipChange = attrs.field(default=NO_CHANGE, converter=_membership("groups"))
-    tags: MembershipChange = attrs.field(default=NO_CHANGE, converter=_membership("tags"))
-    custom_fields: Mapping[str, CustomValue] = attrs.field(
-        factory=dict, converter=_custom_fields
+    groups: MembershipChange = attrs.field(default=NO_CHANGE, converter=_groups)
+    tags: MembershipChange = attrs.field(default=NO_CHANGE, converter=_tags)
+    custom_fields: Mapping[str, CustomValue] = attrs.field(factory=dict, converter=_custom_fields)
+    language: str | None = attrs.field(
+        default=None, converter=_language
     )
-    language: str | None = attrs.field(default=None, converter=_optional(check_language, "language"))
     time_zone: str | None = attrs.field(
-        default=None, converter=_optional(check_time_zone, "time_zone")
+        default=None, converter=_time_zone
     )
     birth_date: dt.date | None = attrs.field(default=None, converter=_birth_date)
     provider_options: Mapping[str, Mapping[str, Any]] = attrs.field(

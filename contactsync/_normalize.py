@@ -17,7 +17,9 @@ from ._errors import ContactError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # BCP 47 shape only (primary subtag, optional script/region/variants); registries are not checked.
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
+_LANGUAGE = re.compile(
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$"
+)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 

@@ -25,7 +25,9 @@ ContactInput = Contact | Mapping[str, Any] | InputLine
 Batch = list[Prepared[Any]]
 
 
-def rejected(index: int, error: OutcomeError, source: object, external_id: str | None = None) -> Outcome:
+def rejected(
+    index: int, error: OutcomeError, source: object, external_id: str | None = None
+) -> Outcome:
     return Outcome(index, Status.REJECTED, external_id=external_id, error=error, input=source)
 
 
@@ -172,7 +174,7 @@ class FlowStepper:
     def start(self) -> Step | Done:
         if self._start_error is not None:
             return self._start_error
-        return self._advance(lambda flow: next(flow))
+        return self._advance(next)
 
     def send(self, response: Response | None) -> Step | Done:
         return self._advance(lambda flow: flow.send(response))
@@ -199,4 +201,4 @@ class FlowStepper:
             self._flow.close()
             error = OutcomeError("provider_error", f"flow yielded {type(step).__name__}")
             return Done(failed_batch(self._batch, error))
-        return step  # type: ignore[no-any-return]
+        return step

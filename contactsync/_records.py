@@ -73,11 +73,7 @@ def contact_to_record(contact: Contact) -> dict[str, Any]:
         if isinstance(value, MembershipChange):
             if not value:
                 continue
-            change = {
-                k: list(v)
-                for k, v in (("add", value.add), ("remove", value.remove))
-                if v
-            }
+            change = {k: list(v) for k, v in (("add", value.add), ("remove", value.remove)) if v}
             if value.replace is not None:
                 change["replace"] = list(value.replace)
             record[field.name] = change
@@ -85,8 +81,10 @@ def contact_to_record(contact: Contact) -> dict[str, Any]:
             record[field.name] = {k: v for k, v in attrs.asdict(value).items() if v is not None}
         elif isinstance(value, Mapping):
             if value:
-                record[field.name] = {k: _plain(v) if not isinstance(v, Mapping) else dict(v)
-                                      for k, v in value.items()}
+                record[field.name] = {
+                    k: _plain(v) if not isinstance(v, Mapping) else dict(v)
+                    for k, v in value.items()
+                }
         elif value is not None:
             record[field.name] = _plain(value)
     return record

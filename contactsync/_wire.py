@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -41,5 +40,3 @@ def signed(request: httpx.Request, auth: httpx.Auth | None) -> httpx.Request:
         return next(flow)
     finally:
         flow.close()
-
-

@@ -1,0 +1,35 @@
+# Works on a machine with only python3: uv is bootstrapped into .tools/ when missing.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+RUN := $(UV) run --frozen
+
+.PHONY: setup test lint pytest demo bench fmt
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+setup: $(UV)
+	$(UV) sync --frozen --all-packages
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+pytest: setup
+	$(RUN) pytest -q
+
+test: lint pytest
+
+demo: setup
+	$(RUN) contactsync demo
+
+bench: setup
+	$(RUN) python bench/run.py
+
+fmt: setup
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .

@@ -1,0 +1,348 @@
+"""The ``contactsync`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import attrs
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ._client import Client
+from ._config import EMULATOR, Config, load_config, resolve_tenant
+from ._emulator import EmulatorApp, Faults, serve
+from ._errors import ContactsyncError
+from ._model import Contact
+from ._outcome import Outcome, Status, Summary
+from ._plan import PlannedRequest
+from ._records import contact_to_record, read_input
+from ._registry import default_registry
+
+EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2
+
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise SystemExit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def _config_errors() -> Iterator[None]:
+    try:
+        yield
+    except ContactsyncError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="contactsync")
+def main() -> None:
+    """Keep contacts in marketing platforms through one interface."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def providers(as_json: bool) -> None:
+    """List installed providers and their capabilities."""
+    rows: list[dict[str, Any]] = []
+    for name in default_registry.names():
+        cls = default_registry.get(name)
+        rows.append(
+            {
+                "name": name,
+                "distribution": default_registry.distribution(name),
+                "implemented": cls.implemented,
+                "default_base_url": cls.default_base_url or None,
+                "capabilities": cls.capabilities.to_json(),
+            }
+        )
+    broken = [attrs.asdict(b) for b in default_registry.broken()]
+    if as_json:
+        click.echo(json.dumps({"providers": rows, "broken": broken}, indent=2))
+        return
+    table = Table("provider", "distribution", "batch", "rate/s", "identity", "groups", "ready")
+    for row in rows:
+        caps = row["capabilities"]
+        table.add_row(
+            row["name"],
+            row["distribution"] or "(registered)",
+            str(caps["max_batch_size"]),
+            str(caps["requests_per_second"] or "-"),
+            ", ".join(caps["identity_keys"]),
+            ", ".join(caps["group_modes"]) or "-",
+            "yes" if row["implemented"] else "not yet",
+        )
+    Console().print(table)
+    for b in broken:
+        err.print(f"[yellow]could not load[/yellow] {b['name']}: {b['error']}")
+
+
+def _load(config: Path) -> Config:
+    with _config_errors():
+        return load_config(config)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--tenant", help="Check only this tenant.")
+def check(config_path: Path, tenant: str | None) -> None:
+    """Validate a config file; exit 1 with the path of the first error."""
+    config = _load(config_path)
+    names = [tenant] if tenant else sorted(config.tenants)
+    with _config_errors():
+        for name in names:
+            config.tenant(name)
+    click.echo(f"ok: {len(names)} tenant(s): {', '.join(names)}")
+
+
+def _input_kind(path: str) -> str:
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[TextIO]:
+    if path == "-":
+        yield sys.stdin
+        return
+    try:
+        with open(path, encoding="utf-8", newline="") as stream:
+            yield stream
+    except FileNotFoundError:
+        _fail(f"input file {path} does not exist")
+
+
+def _client(config_path: Path, tenant: str, base_url: str | None) -> Client:
+    config = _load(config_path)
+    if base_url is not None:
+        if tenant not in config.tenants:
+            _fail(f"tenants.{tenant}: no such tenant")
+        patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
+        config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
+    with _config_errors():
+        return Client(config, tenant)
+
+
+_common = [
+    click.option("--config", "config_path", type=click.Path(path_type=Path), required=True),
+    click.option("--tenant", required=True),
+    click.option("--base-url", help="Override the tenant's base_url (e.g. a loopback emulator)."),
+    click.argument("input_path", metavar="INPUT"),
+]
+
+
+def _with_common(func: Any) -> Any:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+@main.command("plan")
+@_with_common
+def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
+    """Print, as JSON lines, every request an upsert would send. Sends nothing."""
+    with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
+        for item in client.plan(read_input(stream, _input_kind(input_path))):
+            if isinstance(item, PlannedRequest):
+                click.echo(json.dumps(item.to_json(), ensure_ascii=False))
+            else:
+                err.print(
+                    f"input {item.index} rejected: {item.error and item.error.message}",
+                    highlight=False,
+                    markup=False,
+                )
+
+
+def _record_of(outcome: Outcome) -> Any:
+    source = outcome.input
+    if isinstance(source, Contact):
+        return contact_to_record(source)
+    return source
+
+
+def _write_failed(outcome: Outcome, stream: IO[str]) -> None:
+    record = _record_of(outcome)
+    stream.write(record if isinstance(record, str) else json.dumps(record, ensure_ascii=False))
+    stream.write("\n")
+
+
+def _progress(total: int | None) -> Progress:
+    return Progress(
+        TextColumn("upserting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _count_lines(path: str) -> int | None:
+    if path == "-":
+        return None
+    with open(path, encoding="utf-8") as stream:
+        lines = sum(1 for line in stream if line.strip())
+    return lines - 1 if _input_kind(path) == "csv" else lines
+
+
+def _summary_line(summary: Summary) -> str:
+    parts = [f"{k} {v}" for k, v in summary.to_json().items()]
+    return ", ".join(parts)
+
+
+@main.command()
+@_with_common
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    help="Write a JSON report of every outcome.",
+)
+@click.option(
+    "--failed",
+    "failed_path",
+    type=click.Path(path_type=Path),
+    help="Write failed and rejected contacts as JSON lines, ready to upsert again.",
+)
+def upsert(
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    report_path: Path | None,
+    failed_path: Path | None,
+) -> None:
+    """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
+    keep = report_path is not None
+    outcomes: list[Outcome] = []
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(_client(config_path, tenant, base_url))
+        stream = stack.enter_context(_open_input(input_path))
+        failed = (
+            stack.enter_context(failed_path.open("w", encoding="utf-8")) if failed_path else None
+        )
+        total = _count_lines(input_path) if input_path != "-" else None
+        progress = stack.enter_context(_progress(total))
+        task = progress.add_task("upsert", total=total)
+        run = client.upsert_many(read_input(stream, _input_kind(input_path)))
+        for outcome in run:
+            progress.advance(task)
+            if keep:
+                outcomes.append(outcome)
+            if failed is not None and not outcome.ok:
+                _write_failed(outcome, failed)
+        summary = run.summary
+    if report_path is not None:
+        outcomes.sort(key=lambda o: o.index)
+        report = {"summary": summary.to_json(), "outcomes": [o.to_json() for o in outcomes]}
+        report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    err.print(_summary_line(summary), highlight=False, markup=False)
+    if summary.rejected or summary.failed:
+        raise SystemExit(EXIT_SOME_FAILED)
+
+
+@main.command()
+@click.argument("provider_name", metavar="PROVIDER")
+@click.option("--config", "config_path", type=click.Path(path_type=Path))
+@click.option("--tenant", help="Accept this tenant's credentials (with --config).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=int, help="0 picks a free port.")
+@click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), show_default=True)
+@click.option("--seed", type=int, help="Seed for the fault injection.")
+def emulate(
+    provider_name: str,
+    config_path: Path | None,
+    tenant: str | None,
+    host: str,
+    port: int,
+    fail_rate: float,
+    seed: int | None,
+) -> None:
+    """Serve PROVIDER's emulator on loopback until interrupted."""
+    with _config_errors():
+        cls = default_registry.get(provider_name)
+        credentials = None
+        if config_path is not None or tenant is not None:
+            if config_path is None or tenant is None:
+                _fail("--config and --tenant go together")
+                return
+            config = _load(config_path)
+            if tenant not in config.tenants:
+                _fail(f"tenants.{tenant}: no such tenant")
+            resolved = resolve_tenant(tenant, config.tenants[tenant], default_registry)
+            if resolved.provider != cls.name:
+                _fail(f"tenants.{tenant}.provider is {resolved.provider}, not {cls.name}")
+            credentials = resolved.credentials
+        emulator = cls.create_emulator(credentials)
+    try:
+        server = serve(EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed)), host, port)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc}")
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"{cls.name} emulator on http://{bound_host!s}:{bound_port}", err=True)
+    click.echo(f"http://{bound_host!s}:{bound_port}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=Path("examples/demo.toml"),
+    show_default=True,
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    default=Path("examples/contacts.jsonl"),
+    show_default=True,
+)
+def demo(config_path: Path, input_path: Path) -> None:
+    """Upsert the example contacts twice into each installed provider's emulator."""
+    if not input_path.exists():
+        _fail(f"{input_path} does not exist (run the demo from the project folder)")
+    config = _load(config_path) if config_path.exists() else Config(tenants={})
+    console = Console()
+    for name in default_registry.names():
+        cls = default_registry.get(name)
+        if not cls.implemented:
+            console.print(f"[bold]{name}[/bold]: provider not implemented yet, skipped")
+            continue
+        tenant = f"demo-{name}"
+        tenant_config = (
+            config
+            if tenant in config.tenants
+            else load_config({"tenants": {tenant: {"provider": name, "base_url": EMULATOR}}})
+        )
+        with _config_errors(), Client(tenant_config, tenant) as client:
+            table = Table(title=f"{name} (tenant {tenant}, built-in emulator)")
+            for column in ("run", *[s.value for s in Status], "requests"):
+                table.add_column(column, justify="right" if column != "run" else "left")
+            for attempt in ("first", "second"):
+                with input_path.open(encoding="utf-8") as stream:
+                    summary = client.upsert_many(read_input(stream, "jsonl")).drain()
+                counts = summary.to_json()
+                table.add_row(
+                    attempt, *[str(counts[s.value]) for s in Status], str(counts["requests"])
+                )
+            console.print(table)
+            assert client.emulator_app is not None
+            stored = len(client.emulator_app.emulator.contacts())
+            console.print(f"contacts stored on the emulator: {stored}\n")
