@@ -67,7 +67,7 @@ class TenantConfig:
     base_url: str | None = None
     default_phone_region: str | None = None
     on_unsupported: Literal["error", "warn"] = "error"
-    credentials: dict[str, Any] = attrs.field(factory=dict)
+    credentials: dict[str, Any] = attrs.field(factory=dict, repr=False)
     custom_fields: dict[str, str | int] = attrs.field(factory=dict)
     groups: dict[str, str | int] = attrs.field(factory=dict)
     options: dict[str, Any] = attrs.field(factory=dict)

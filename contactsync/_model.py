@@ -122,12 +122,18 @@ NO_CHANGE = MembershipChange()
 
 
 def _membership(field: str) -> Any:
-    def convert(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+    def convert(
+        value: MembershipChange | Mapping[str, Any] | Iterable[str] | None,
+    ) -> MembershipChange:
         if value is None:
             return NO_CHANGE
         if isinstance(value, MembershipChange):
             return value
+        if isinstance(value, str):
+            raise ContactError(field, "must be a list of names, not a single string")
         try:
+            if isinstance(value, Mapping):
+                return _membership_from_mapping(value)
             # A bare list of groups replaces them all; a bare list of tags adds them.
             if field == "groups":
                 return MembershipChange(replace=tuple(value))
@@ -136,6 +142,19 @@ def _membership(field: str) -> Any:
             raise exc.nested(field) from None
 
     return convert
+
+
+def _membership_from_mapping(value: Mapping[str, Any]) -> MembershipChange:
+    unknown = sorted(str(k) for k in value if k not in ("add", "remove", "replace"))
+    if unknown:
+        raise ContactError(unknown[0], "expected add, remove or replace")
+    for key in ("add", "remove", "replace"):
+        part = value.get(key)
+        if part is not None and not isinstance(part, list | tuple):
+            raise ContactError(key, "must be a list of names")
+    return MembershipChange(
+        add=value.get("add") or (), remove=value.get("remove") or (), replace=value.get("replace")
+    )
 
 
 def _line1(value: object) -> str | None:
@@ -210,7 +229,10 @@ def _phone(value: object) -> str | None:
     text = check_text("phone", value, max_length=64)
     if text is None or is_e164(text):
         return text if text is None else normalize_phone(text, None)
-    if text.startswith(("+", "00")):
+    if text.startswith("00"):
+        # The international call prefix used by most of the world.
+        return normalize_phone("+" + text[2:], None)
+    if text.startswith("+"):
         return normalize_phone(text, None)
     # National format: kept as written until the tenant's region is known.
     if not any(ch.isdigit() for ch in text):
@@ -319,11 +341,11 @@ def _sms_status(value: object) -> Subscription | None:
     return _subscription("sms_status")(value)  # type: ignore[no-any-return]
 
 
-def _groups(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+def _groups(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
     return _membership("groups")(value)  # type: ignore[no-any-return]
 
 
-def _tags(value: MembershipChange | Iterable[str] | None) -> MembershipChange:
+def _tags(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
     return _membership("tags")(value)  # type: ignore[no-any-return]
 
 
@@ -354,21 +376,13 @@ class Contact:
     email: str | None = attrs.field(default=None, converter=_email)
     phone: str | None = attrs.field(default=None, converter=_phone)
     address: Address | None = attrs.field(default=None, converter=_address)
-    email_status: Subscription | None = attrs.field(
-        default=None, converter=_email_status
-    )
-    sms_status: Subscription | None = attrs.field(
-        default=None, converter=_sms_status
-    )
+    email_status: Subscription | None = attrs.field(default=None, converter=_email_status)
+    sms_status: Subscription | None = attrs.field(default=None, converter=_sms_status)
     groups: MembershipChange = attrs.field(default=NO_CHANGE, converter=_groups)
     tags: MembershipChange = attrs.field(default=NO_CHANGE, converter=_tags)
     custom_fields: Mapping[str, CustomValue] = attrs.field(factory=dict, converter=_custom_fields)
-    language: str | None = attrs.field(
-        default=None, converter=_language
-    )
-    time_zone: str | None = attrs.field(
-        default=None, converter=_time_zone
-    )
+    language: str | None = attrs.field(default=None, converter=_language)
+    time_zone: str | None = attrs.field(default=None, converter=_time_zone)
     birth_date: dt.date | None = attrs.field(default=None, converter=_birth_date)
     provider_options: Mapping[str, Mapping[str, Any]] = attrs.field(
         factory=dict, converter=_provider_options

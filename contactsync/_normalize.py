@@ -43,7 +43,7 @@ def normalize_phone(value: str, region: str | None) -> str:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             problem = (
                 "has no country code and the tenant sets no default_phone_region"
-                if region is None
+                if region is None and not value.startswith("+")
                 else "has an unknown country code"
             )
             raise ContactError("phone", problem) from None

@@ -21,40 +21,21 @@ from ._model import Address, Contact, MembershipChange
 _FIELDS = frozenset(a.name for a in attrs.fields(Contact))
 
 
-def _membership(field: str, value: object) -> MembershipChange | list[Any] | None:
-    if value is None or isinstance(value, list):
-        return value
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"add", "remove", "replace"}
-        if unknown:
-            raise ContactError(f"{field}.{sorted(unknown)[0]}", "expected add, remove or replace")
-        parts: dict[str, Any] = {}
-        for key in ("add", "remove", "replace"):
-            part = value.get(key)
-            if part is not None and not isinstance(part, list):
-                raise ContactError(f"{field}.{key}", "must be a list of names")
-            parts[key] = part
-        try:
-            return MembershipChange(
-                add=parts["add"] or (), remove=parts["remove"] or (), replace=parts["replace"]
-            )
-        except ContactError as exc:
-            raise exc.nested(field) from None
-    raise ContactError(field, 'must be a list or an object with "add" / "remove" / "replace"')
-
-
 def contact_from_record(record: object) -> Contact:
     """Build a contact from one JSON object. Raises :class:`ContactError` only."""
     if not isinstance(record, Mapping):
         raise ContactError("<record>", "must be a JSON object")
     for key in record:
         if key not in _FIELDS:
-            raise ContactError(str(key), "unknown field")
-    values = dict(record)
+            raise ContactError(str(key) or "<blank key>", "unknown field")
     for field in ("groups", "tags"):
-        values[field] = _membership(field, values.get(field))
+        value = record.get(field)
+        if value is not None and not isinstance(value, list | Mapping):
+            raise ContactError(
+                field, 'must be a list or an object with "add" / "remove" / "replace"'
+            )
     try:
-        return Contact(**values)
+        return Contact(**record)
     except TypeError as exc:  # pragma: no cover - guarded by the key check above
         raise ContactError("<record>", str(exc)) from None
 

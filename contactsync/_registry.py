@@ -42,6 +42,9 @@ class Registry:
         self._explicit[provider.name] = provider
         return provider
 
+    def unregister(self, name: str) -> None:
+        self._explicit.pop(name, None)
+
     def _entry_points(self) -> dict[str, tuple[ProviderClass, str | None]]:
         with self._lock:
             if self._found is None:
