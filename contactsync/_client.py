@@ -133,7 +133,8 @@ class Client(_Base):
 
     def upsert(self, contact: ContactInput) -> Outcome:
         """Create or update one contact."""
-        return next(iter(self.upsert_many([contact])))
+        (outcome,) = self.upsert_many([contact])
+        return outcome
 
     def upsert_many(self, contacts: Iterable[ContactInput]) -> Run:
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`."""
@@ -175,10 +176,8 @@ class AsyncClient(_Base):
         self._engine = AsyncEngine(self.tenant, self.provider, self._http, sleep=sleep)
 
     async def upsert(self, contact: ContactInput) -> Outcome:
-        run = self.upsert_many([contact])
-        async for outcome in run:
-            return outcome
-        raise AssertionError("the engine produced no outcome")  # pragma: no cover
+        (outcome,) = [o async for o in self.upsert_many([contact])]
+        return outcome
 
     def upsert_many(
         self, contacts: Iterable[ContactInput] | AsyncIterable[ContactInput]

@@ -38,9 +38,14 @@ def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
     return tenant.http.concurrency or provider.capabilities.default_concurrency
 
 
+def _label(request: Request) -> str:
+    # The path only: query strings may carry ids, never worth logging.
+    return f"{request.method} {request.path.split('?')[0]}"
+
+
 def _exhausted(request: Request, response: Response, attempts: int) -> RequestFailed:
     return RequestFailed(
-        f"{request.method} {request.path.split('?')[0]} answered HTTP {response.status_code} "
+        f"{_label(request)} answered HTTP {response.status_code} "
         f"after {attempts} attempt(s)",
         status_code=response.status_code,
     )
@@ -48,7 +53,7 @@ def _exhausted(request: Request, response: Response, attempts: int) -> RequestFa
 
 def _transport_failed(request: Request, exc: httpx.TransportError, attempts: int) -> RequestFailed:
     return RequestFailed(
-        f"{request.method} {request.path.split('?')[0]} failed: {type(exc).__name__}: {exc} "
+        f"{_label(request)} failed: {type(exc).__name__}: {exc} "
         f"after {attempts} attempt(s)"
     )
 
@@ -91,7 +96,11 @@ class SyncEngine:
             return from_httpx(self.client.send(to_httpx(self.client, request)))
 
         retrying = sync_retrying(
-            self.settings, self.provider.is_retryable, enabled=request.retry, sleep=self._sleep
+            self.settings,
+            self.provider.is_retryable,
+            enabled=request.retry,
+            sleep=self._sleep,
+            label=_label(request),
         )
         try:
             response: Response = retrying(attempt)
@@ -186,7 +195,11 @@ class AsyncEngine:
             return from_httpx(await self.client.send(to_httpx(self.client, request)))
 
         retrying = async_retrying(
-            self.settings, self.provider.is_retryable, enabled=request.retry, sleep=self._sleep
+            self.settings,
+            self.provider.is_retryable,
+            enabled=request.retry,
+            sleep=self._sleep,
+            label=_label(request),
         )
         try:
             response: Response = await retrying(attempt)

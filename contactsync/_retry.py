@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ from ._config import HttpSettings
 from ._provider import Response
 
 _RETRY_AFTER_CAP = 300.0
+log = logging.getLogger("contactsync")
 
 
 def retry_after_seconds(response: Response, now: float | None = None) -> float | None:
@@ -52,11 +54,28 @@ class _Wait(tenacity.wait.wait_base):
         return float(self._jitter(retry_state))
 
 
+def _log_retry(label: str) -> Callable[[tenacity.RetryCallState], None]:
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is None:  # pragma: no cover - tenacity always sets it before sleeping
+            return
+        if outcome.failed:
+            exc = outcome.exception()
+            reason = type(exc).__name__
+        else:
+            reason = f"HTTP {outcome.result().status_code}"
+        wait = state.upcoming_sleep
+        log.info("%s: %s; retry %d in %.2fs", label, reason, state.attempt_number, wait)
+
+    return before_sleep
+
+
 def _policy(
-    settings: HttpSettings, retryable: Callable[[Response], bool], enabled: bool
+    settings: HttpSettings, retryable: Callable[[Response], bool], enabled: bool, label: str
 ) -> dict[str, Any]:
     attempts = settings.max_retries + 1 if enabled else 1
     return {
+        "before_sleep": _log_retry(label),
         "stop": tenacity.stop_after_attempt(attempts),
         "wait": _Wait(settings),
         "retry": (
@@ -76,8 +95,9 @@ def sync_retrying(
     *,
     enabled: bool,
     sleep: Callable[[float], None],
+    label: str,
 ) -> tenacity.Retrying:
-    return tenacity.Retrying(sleep=sleep, **_policy(settings, retryable, enabled))
+    return tenacity.Retrying(sleep=sleep, **_policy(settings, retryable, enabled, label))
 
 
 def async_retrying(
@@ -86,5 +106,6 @@ def async_retrying(
     *,
     enabled: bool,
     sleep: Callable[[float], Awaitable[None]],
+    label: str,
 ) -> tenacity.AsyncRetrying:
-    return tenacity.AsyncRetrying(sleep=sleep, **_policy(settings, retryable, enabled))
+    return tenacity.AsyncRetrying(sleep=sleep, **_policy(settings, retryable, enabled, label))

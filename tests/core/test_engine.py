@@ -292,3 +292,9 @@ def test_plan_sends_nothing_and_shows_masked_requests() -> None:
     assert planned[1].body["contacts"][0]["external_id"] == "c0"
     assert [r.index for r in rejected] == [4]
     assert json.dumps([p.to_json() for p in planned])
+
+
+def test_retries_are_logged_without_query_strings(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="contactsync")
+    run_with(Script([status(503)]))
+    assert [r.getMessage() for r in caplog.records] == ["POST /lookup: HTTP 503; retry 1 in 0.00s"]
