@@ -45,16 +45,14 @@ def _label(request: Request) -> str:
 
 def _exhausted(request: Request, response: Response, attempts: int) -> RequestFailed:
     return RequestFailed(
-        f"{_label(request)} answered HTTP {response.status_code} "
-        f"after {attempts} attempt(s)",
+        f"{_label(request)} answered HTTP {response.status_code} after {attempts} attempt(s)",
         status_code=response.status_code,
     )
 
 
 def _transport_failed(request: Request, exc: httpx.TransportError, attempts: int) -> RequestFailed:
     return RequestFailed(
-        f"{_label(request)} failed: {type(exc).__name__}: {exc} "
-        f"after {attempts} attempt(s)"
+        f"{_label(request)} failed: {type(exc).__name__}: {exc} after {attempts} attempt(s)"
     )
 
 
