@@ -15,8 +15,8 @@ import httpx
 
 from ._config import Tenant
 from ._errors import RequestFailed
-from ._outcome import Outcome, Summary
-from ._pipeline import Batch, ContactInput, Done, FlowStepper, Pipeline
+from ._outcome import Outcome, OutcomeError, Summary
+from ._pipeline import Batch, ContactInput, Done, FlowStepper, Pipeline, failed_batch
 from ._provider import Provider, Request, Response, Sleep
 from ._ratelimit import AsyncRateLimiter, RateLimiter
 from ._records import InputLine
@@ -85,6 +85,8 @@ class SyncEngine:
         self.limiter = RateLimiter(effective_rate(tenant, provider), sleep=sleep)
         self._sleep = sleep
         self.sent = _Counter()
+        self.setup_done = False
+        self.setup_error: OutcomeError | None = None
 
     def _send(self, request: Request, count: list[int]) -> Response:
         def attempt() -> Response:
@@ -108,9 +110,7 @@ class SyncEngine:
             raise _exhausted(request, response, count[0])
         return response
 
-    def run_batch(self, batch: Batch) -> list[Outcome]:
-        stepper = FlowStepper(self.provider, batch)
-        count = [0]
+    def _drive(self, stepper: FlowStepper, count: list[int]) -> Done:
         step = stepper.start()
         while not isinstance(step, Done):
             if isinstance(step, Sleep):
@@ -123,9 +123,25 @@ class SyncEngine:
                 step = stepper.throw(exc)
             else:
                 step = stepper.send(response)
-        return self.pipeline.finish(batch, step.outcomes, count[0])
+        return step
+
+    def _setup(self) -> None:
+        if self.setup_done:
+            return
+        self.setup_done = True
+        flow = self.provider.setup()
+        if flow is not None:
+            self.setup_error = self._drive(FlowStepper(self.provider, [], flow), [0]).error
+
+    def run_batch(self, batch: Batch) -> list[Outcome]:
+        if self.setup_error is not None:
+            return self.pipeline.finish(batch, failed_batch(batch, self.setup_error), 0)
+        count = [0]
+        done = self._drive(FlowStepper(self.provider, batch), count)
+        return self.pipeline.finish(batch, done.outcomes, count[0])
 
     def run(self, inputs: Iterable[ContactInput], summary: Summary) -> Iterator[Outcome]:
+        self._setup()
         work = self.pipeline.batches(self.pipeline.stage(inputs))
         with cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="contactsync") as pool:
             pending: set[cf.Future[list[Outcome]]] = set()
@@ -184,6 +200,8 @@ class AsyncEngine:
         self.limiter = AsyncRateLimiter(effective_rate(tenant, provider), sleep=sleep)
         self._sleep = sleep
         self.sent = 0
+        self.setup_done = False
+        self.setup_error: OutcomeError | None = None
 
     async def _send(self, request: Request, count: list[int]) -> Response:
         async def attempt() -> Response:
@@ -207,9 +225,7 @@ class AsyncEngine:
             raise _exhausted(request, response, count[0])
         return response
 
-    async def run_batch(self, batch: Batch) -> list[Outcome]:
-        stepper = FlowStepper(self.provider, batch)
-        count = [0]
+    async def _drive(self, stepper: FlowStepper, count: list[int]) -> Done:
         step = stepper.start()
         while not isinstance(step, Done):
             if isinstance(step, Sleep):
@@ -222,7 +238,23 @@ class AsyncEngine:
                 step = stepper.throw(exc)
             else:
                 step = stepper.send(response)
-        return self.pipeline.finish(batch, step.outcomes, count[0])
+        return step
+
+    async def _setup(self) -> None:
+        if self.setup_done:
+            return
+        self.setup_done = True
+        flow = self.provider.setup()
+        if flow is not None:
+            done = await self._drive(FlowStepper(self.provider, [], flow), [0])
+            self.setup_error = done.error
+
+    async def run_batch(self, batch: Batch) -> list[Outcome]:
+        if self.setup_error is not None:
+            return self.pipeline.finish(batch, failed_batch(batch, self.setup_error), 0)
+        count = [0]
+        done = await self._drive(FlowStepper(self.provider, batch), count)
+        return self.pipeline.finish(batch, done.outcomes, count[0])
 
     async def run(
         self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput], summary: Summary
@@ -242,6 +274,7 @@ class AsyncEngine:
         def start(batch: Batch) -> None:
             pending.add(asyncio.ensure_future(self.run_batch(batch)))
 
+        await self._setup()
         try:
             position = 0
             async for raw in _aiter(inputs):

@@ -45,7 +45,7 @@ class Pipeline:
     def __init__(self, tenant: Tenant, provider: Provider[Any]) -> None:
         self.tenant = tenant
         self.provider = provider
-        self.max_batch = max(1, provider.capabilities.max_batch_size)
+        self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -153,23 +153,30 @@ def failed_batch(batch: Batch, error: OutcomeError) -> list[Outcome]:
 @attrs.frozen
 class Done:
     outcomes: Sequence[Outcome]
+    error: OutcomeError | None = None
+    """Set when the flow ended by an error rather than by returning."""
 
 
 class FlowStepper:
-    """Advances one provider flow; turns provider bugs into failed outcomes, never a crash."""
+    """Advances one provider flow; turns provider bugs into failed outcomes, never a crash.
 
-    def __init__(self, provider: Provider[Any], batch: Batch) -> None:
+    Without ``flow`` it runs the provider's upsert flow for ``batch``; with it, that
+    flow (e.g. ``setup``), whose return value is ignored.
+    """
+
+    def __init__(self, provider: Provider[Any], batch: Batch, flow: Any = None) -> None:
         self._provider = provider
         self._batch = batch
-        self._flow = None
-        try:
-            self._flow = provider.upsert(batch)
-        except UnsupportedFeature as exc:
-            self._start_error: Done | None = Done(
-                failed_batch(batch, OutcomeError("unsupported_feature", str(exc)))
-            )
-        else:
-            self._start_error = None
+        self._flow = flow
+        self._start_error: Done | None = None
+        if flow is None:
+            try:
+                self._flow = provider.upsert(batch)
+            except UnsupportedFeature as exc:
+                self._start_error = self._failed(OutcomeError("unsupported_feature", str(exc)))
+
+    def _failed(self, error: OutcomeError) -> Done:
+        return Done(failed_batch(self._batch, error), error)
 
     def start(self) -> Step | Done:
         if self._start_error is not None:
@@ -187,18 +194,20 @@ class FlowStepper:
         try:
             step = move(self._flow)
         except StopIteration as stop:
-            return Done(stop.value or ())
+            value = stop.value if self._batch else None
+            return Done(value or ())
         except RequestFailed as exc:
-            error = OutcomeError(
-                "request_failed", str(exc), status_code=exc.status_code, retryable=exc.retryable
+            return self._failed(
+                OutcomeError(
+                    "request_failed", str(exc), status_code=exc.status_code, retryable=exc.retryable
+                )
             )
-            return Done(failed_batch(self._batch, error))
         except Exception as exc:
             log.exception("%s flow raised", self._provider.name)
-            error = OutcomeError("provider_error", f"{type(exc).__name__}: {exc}")
-            return Done(failed_batch(self._batch, error))
+            return self._failed(OutcomeError("provider_error", f"{type(exc).__name__}: {exc}"))
         if not isinstance(step, Request | Sleep):
             self._flow.close()
-            error = OutcomeError("provider_error", f"flow yielded {type(step).__name__}")
-            return Done(failed_batch(self._batch, error))
+            return self._failed(
+                OutcomeError("provider_error", f"flow yielded {type(step).__name__}")
+            )
         return step

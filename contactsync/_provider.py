@@ -45,6 +45,9 @@ class Capabilities:
     requests_per_second: float | None = None
     """The platform's documented rate limit; ``None`` when it documents none."""
     default_concurrency: int = 4
+    distinguishes_created: bool = True
+    """Whether the platform says if a write created the contact; when it does not,
+    successful writes are reported as ``updated``."""
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -207,6 +210,15 @@ class Provider(Generic[PayloadT]):
     def prepare(self, contact: Contact, ctx: MappingContext) -> PayloadT:
         """Check and map one contact; raise ``ContactError`` or ``UnsupportedFeature``."""
         raise UnsupportedFeature(self.name, "upserting contacts")
+
+    def batch_size(self) -> int:
+        """Contacts per flow for this tenant (at most ``capabilities.max_batch_size``)."""
+        return self.capabilities.max_batch_size
+
+    def setup(self) -> Generator[Step, Response | None, None] | None:
+        """A flow run once before the first contact is prepared (e.g. to read field
+        definitions), or ``None``. Not run by ``plan``."""
+        return None
 
     def batch_key(self, item: Prepared[PayloadT]) -> Hashable:
         """Items with different keys never share a batch."""
