@@ -270,7 +270,7 @@ def emulate(
     """Serve PROVIDER's emulator on loopback until interrupted."""
     with _config_errors():
         cls = default_registry.get(provider_name)
-        credentials = None
+        tenant_for = None
         if config_path is not None or tenant is not None:
             if config_path is None or tenant is None:
                 _fail("--config and --tenant go together")
@@ -278,11 +278,10 @@ def emulate(
             config = _load(config_path)
             if tenant not in config.tenants:
                 _fail(f"tenants.{tenant}: no such tenant")
-            resolved = resolve_tenant(tenant, config.tenants[tenant], default_registry)
-            if resolved.provider != cls.name:
-                _fail(f"tenants.{tenant}.provider is {resolved.provider}, not {cls.name}")
-            credentials = resolved.credentials
-        emulator = cls.create_emulator(credentials)
+            tenant_for = resolve_tenant(tenant, config.tenants[tenant], default_registry)
+            if tenant_for.provider != cls.name:
+                _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
+        emulator = cls.create_emulator(tenant_for)
     try:
         server = serve(EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed)), host, port)
     except (OSError, ValueError) as exc:

@@ -85,7 +85,7 @@ class _Base:
         self.provider: Provider[Any] = provider_cls(self.tenant)
         self.emulator_app: EmulatorApp | None = None
         if self.tenant.uses_emulator:
-            emulator = provider_cls.create_emulator(self.tenant.credentials)
+            emulator = provider_cls.create_emulator(self.tenant)
             self.emulator_app = EmulatorApp(emulator, faults)
         self.base_url = (
             (self.provider.default_base_url or _EMULATOR_HOST)

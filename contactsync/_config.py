@@ -167,6 +167,8 @@ def _message(exc: BaseException, type_: Any) -> str:
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
         return "unknown key"
+    if type(exc) is ValueError:
+        return str(exc)  # a provider's own validator speaking to the user
     if isinstance(exc, KeyError):
         return "required key is missing"
     if "not in literal" in str(exc):

@@ -142,6 +142,7 @@ class SyncEngine:
 
     def run(self, inputs: Iterable[ContactInput], summary: Summary) -> Iterator[Outcome]:
         self._setup()
+        base = self.sent.value
         work = self.pipeline.batches(self.pipeline.stage(inputs))
         with cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="contactsync") as pool:
             pending: set[cf.Future[list[Outcome]]] = set()
@@ -155,20 +156,20 @@ class SyncEngine:
                 )
                 for future in done:
                     for outcome in future.result():
-                        yield self._count(outcome, summary)
+                        yield self._count(outcome, summary, base)
 
             for item in work:
                 if isinstance(item, Outcome):
-                    yield self._count(item, summary)
+                    yield self._count(item, summary, base)
                     continue
                 pending.add(pool.submit(self.run_batch, item))
                 yield from drain(block=len(pending) > self.concurrency)
             while pending:
                 yield from drain(block=True)
 
-    def _count(self, outcome: Outcome, summary: Summary) -> Outcome:
+    def _count(self, outcome: Outcome, summary: Summary, base: int) -> Outcome:
         summary.add(outcome)
-        summary.requests = self.sent.value
+        summary.requests = self.sent.value - base
         return outcome
 
 
@@ -269,12 +270,13 @@ class AsyncEngine:
             done, pending = await asyncio.wait(
                 pending, timeout=None if block else 0, return_when=asyncio.FIRST_COMPLETED
             )
-            return [self._count(o, summary) for task in done for o in task.result()]
+            return [self._count(o, summary, base) for task in done for o in task.result()]
 
         def start(batch: Batch) -> None:
             pending.add(asyncio.ensure_future(self.run_batch(batch)))
 
         await self._setup()
+        base = self.sent
         try:
             position = 0
             async for raw in _aiter(inputs):
@@ -282,7 +284,7 @@ class AsyncEngine:
                 position += 1
                 for item in batcher.add(self.pipeline.prepare(index, raw)):
                     if isinstance(item, Outcome):
-                        yield self._count(item, summary)
+                        yield self._count(item, summary, base)
                     else:
                         start(item)
                 for outcome in await drain(block=len(pending) > self.concurrency):
@@ -296,7 +298,7 @@ class AsyncEngine:
             for task in pending:
                 task.cancel()
 
-    def _count(self, outcome: Outcome, summary: Summary) -> Outcome:
+    def _count(self, outcome: Outcome, summary: Summary, base: int) -> Outcome:
         summary.add(outcome)
-        summary.requests = self.sent
+        summary.requests = self.sent - base
         return outcome

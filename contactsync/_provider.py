@@ -237,8 +237,9 @@ class Provider(Generic[PayloadT]):
     """Credentials the emulator always accepts (documented, never real)."""
 
     @classmethod
-    def create_emulator(cls, credentials: object | None = None) -> Emulator:
-        """An emulator accepting ``credentials`` (a ``credentials_type``) and the demo ones."""
+    def create_emulator(cls, tenant: Tenant | None = None) -> Emulator:
+        """An emulator that accepts ``tenant``'s credentials (and always the demo ones),
+        set up the way that tenant's account is configured (its groups, fields)."""
         raise UnsupportedFeature(cls.name, "an emulator")
 
 

@@ -30,6 +30,7 @@ from contactsync import (
     Secret,
     Status,
     Subscription,
+    Tenant,
 )
 from contactsync._emulator import json_response
 
@@ -161,10 +162,10 @@ class FakeProvider(Provider[dict[str, Any]]):
         ]
 
     @classmethod
-    def create_emulator(cls, credentials: object | None = None) -> FakeEmulator:
+    def create_emulator(cls, tenant: Tenant | None = None) -> FakeEmulator:
         keys = {DEMO_KEY}
-        if isinstance(credentials, FakeCredentials):
-            keys.add(credentials.api_key.reveal())
+        if tenant is not None:
+            keys.add(tenant.credentials.api_key.reveal())
         return FakeEmulator(keys)
 
 

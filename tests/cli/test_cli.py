@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 
-from contactsync import EmulatorApp
+from contactsync import EmulatorApp, default_registry
 from contactsync._cli import main
 from contactsync._emulator import serve_in_thread
 from tests.fakeprovider import FakeProvider
@@ -187,9 +187,12 @@ def test_usage_errors_exit_1(tmp_path: Path) -> None:
     tenant = runner.invoke(main, ["upsert", "--config", str(config), "--tenant", "x", str(config)])
     assert tenant.exit_code == 1
     assert "tenants.x: no such tenant" in tenant.output
-    emulate = runner.invoke(main, ["emulate", "yespo"])
-    assert emulate.exit_code == 1
-    assert "cannot express an emulator" in emulate.output
+    unknown = runner.invoke(main, ["emulate", "nope"])
+    assert unknown.exit_code == 1
+    assert "no provider named 'nope'" in unknown.output
+    half = runner.invoke(main, ["emulate", "fake", "--config", str(config)])
+    assert half.exit_code == 1
+    assert "--config and --tenant go together" in half.output
 
 
 def test_upsert_against_a_loopback_emulator(tmp_path: Path) -> None:
@@ -232,6 +235,18 @@ def test_upsert_against_a_loopback_emulator(tmp_path: Path) -> None:
 
 
 def test_demo_runs_each_ready_provider_and_skips_the_rest(tmp_path: Path) -> None:
+    class Planned(FakeProvider):
+        name = "planned"
+        implemented = False
+
+    default_registry.register(Planned)
+    try:
+        _run_demo(tmp_path)
+    finally:
+        default_registry.unregister("planned")
+
+
+def _run_demo(tmp_path: Path) -> None:
     config = write(tmp_path, "demo.toml", CONFIG.replace("tenants.t", "tenants.demo-fake"))
     contacts = write(
         tmp_path,
@@ -242,4 +257,4 @@ def test_demo_runs_each_ready_provider_and_skips_the_rest(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "fake (tenant demo-fake" in result.output
     assert "contacts stored on the emulator: 1" in result.output
-    assert "yespo: provider not implemented yet, skipped" in result.output
+    assert "planned: provider not implemented yet, skipped" in result.output

@@ -1,23 +1,21 @@
 """contactsync provider for Yespo (formerly eSputnik).
 
-Registered so configuration and ``contactsync providers`` know it; the mapping,
-flows and emulator are not built yet, so every upsert is rejected as unsupported.
+Real-time (``POST /api/v1/contact``) and bulk (``POST /api/v1/contacts`` with its
+import session) upserts, segments, the unsubscribed list and double opt-in, plus an
+emulator of Yespo's documented behaviour. See ``docs/providers/yespo.md``.
 """
 
-from contactsync import Capabilities
-from contactsync import Provider as _Provider
+from ._emulator import DEMO_API_KEY, YespoEmulator
+from ._provider import YespoProvider
+from ._settings import YespoCredentials, YespoSettings
 
+Provider = YespoProvider
 
-class Provider(_Provider[object]):
-    name = "yespo"
-    display_name = "Yespo"
-    default_base_url = "https://api.yespo.io"
-    implemented = False
-    capabilities = Capabilities(
-        max_batch_size=3000,
-        identity_keys=("external_id", "email", "phone"),
-        requests_per_second=200.0,
-    )
-
-
-__all__ = ["Provider"]
+__all__ = [
+    "DEMO_API_KEY",
+    "Provider",
+    "YespoCredentials",
+    "YespoEmulator",
+    "YespoProvider",
+    "YespoSettings",
+]

@@ -1,0 +1,411 @@
+"""The request sequences: real-time upsert, bulk upsert with its import session,
+and the follow-ups (segments, unsubscribed list) both may need."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from attrs import evolve
+
+from contactsync import (
+    Outcome,
+    OutcomeError,
+    Prepared,
+    Request,
+    RequestFailed,
+    Response,
+    Sleep,
+    Status,
+)
+
+from ._lenient import as_int, one_or_many
+from ._mapping import YespoPayload
+from ._settings import YespoSettings
+
+Item = Prepared[YespoPayload]
+Sub = Generator[Request | Sleep, Response | None, Any]
+
+MAX_POLL_WAIT = 30.0
+MAX_SEGMENT_IDS = 500
+
+
+def _platform_error(response: Response, what: str) -> OutcomeError:
+    return OutcomeError(
+        "platform_error",
+        f"{what}: HTTP {response.status_code} {response.text[:500]}".rstrip(),
+        status_code=response.status_code,
+    )
+
+
+def _failed(item: Item, error: OutcomeError, remote_id: str | None = None) -> Outcome:
+    return Outcome(item.index, Status.FAILED, remote_id=remote_id, error=error)
+
+
+# --- segments -------------------------------------------------------------------------
+
+
+class SegmentIds:
+    """Segment name → id, looked up once per name (attach/detach take ids)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def resolve(self, name: str, contacts: tuple[int, ...]) -> Sub:
+        if name in self._ids:
+            return self._ids[name]
+        response = yield Request(
+            "GET",
+            f"/api/v1/groups?name={quote(name)}&maxrows=500",
+            contacts=contacts,
+            plan_response=Response(200, json.dumps([{"id": 0, "name": name}]).encode()),
+        )
+        assert response is not None
+        if not response.is_success:
+            raise RequestFailed(f"looking up segment {name!r}: HTTP {response.status_code}")
+        for group in one_or_many(response.json()):
+            if isinstance(group, Mapping) and group.get("name") == name:
+                segment_id = as_int(group.get("id"))
+                if segment_id is not None:
+                    self._ids[name] = segment_id
+                    return segment_id
+        raise RequestFailed(f"Yespo has no segment named {name!r}", retryable=False)
+
+
+def change_segments(
+    segments: SegmentIds,
+    action: str,
+    names: Sequence[str],
+    key: str,
+    ids: Sequence[int | str],
+    contacts: tuple[int, ...],
+) -> Sub:
+    """Attach or detach ``ids`` (never an empty list: an empty detach empties the segment)."""
+    for name in names:
+        segment_id = yield from segments.resolve(name, contacts)
+        for start in range(0, len(ids), MAX_SEGMENT_IDS):
+            chunk = list(ids[start : start + MAX_SEGMENT_IDS])
+            if not chunk:  # pragma: no cover - callers never pass none
+                continue
+            response = yield Request(
+                "POST",
+                f"/api/v1/group/{segment_id}/contacts/{action}",
+                json={key: chunk},
+                contacts=contacts,
+                plan_response=Response(200, b"ok"),
+            )
+            assert response is not None
+            if not response.is_success:
+                raise RequestFailed(
+                    f"{action} segment {name!r}: HTTP {response.status_code}",
+                    status_code=response.status_code,
+                    retryable=False,
+                )
+
+
+def change_unsubscribed(action: str, emails: Sequence[str], contacts: tuple[int, ...]) -> Sub:
+    if not emails:
+        return
+    response = yield Request(
+        "POST",
+        f"/api/v1/emails/unsubscribed/{action}",
+        json={"emails": list(emails)},
+        contacts=contacts,
+        plan_response=Response(200, b"ok"),
+    )
+    assert response is not None
+    if not response.is_success:
+        raise RequestFailed(
+            f"updating the unsubscribed list: HTTP {response.status_code}",
+            status_code=response.status_code,
+            retryable=False,
+        )
+
+
+def _follow_ups(segments: SegmentIds, items: Sequence[Item], ids: Mapping[int, str | None]) -> Sub:
+    """Segment changes and unsubscribed-list changes for the written ``items``."""
+    contacts = tuple(item.index for item in items)
+    by_segment: dict[tuple[str, str], dict[str, list[int | str]]] = {}
+    for item in items:
+        payload = item.payload
+        ext = payload.body.get("externalCustomerId")
+        remote = ids.get(item.index)
+        # Prefer external ids: they are known even when Yespo answered 409 without an id.
+        key, value = ("externalCustomerIds", ext) if ext else ("contactIds", remote)
+        if value is None:
+            continue
+        for action, names in (("attach", payload.groups_add), ("detach", payload.groups_remove)):
+            for name in names:
+                bucket = by_segment.setdefault((action, name), {})
+                bucket.setdefault(key, []).append(int(value) if key == "contactIds" else value)
+    for (action, name), keyed in by_segment.items():
+        for key, values in keyed.items():
+            yield from change_segments(segments, action, [name], key, values, contacts)
+    emails = {
+        action: [
+            str(item.payload.body["channels"][0]["value"])
+            for item in items
+            if item.payload.email_action == action and "email" in item.payload.fields
+        ]
+        for action in ("unsubscribe", "resubscribe")
+    }
+    yield from change_unsubscribed("add", emails["unsubscribe"], contacts)
+    yield from change_unsubscribed("delete", emails["resubscribe"], contacts)
+
+
+# --- real time ------------------------------------------------------------------------
+
+
+def realtime(
+    segments: SegmentIds, item: Item
+) -> Generator[Request | Sleep, Response | None, Outcome]:
+    payload = item.payload
+    contacts = (item.index,)
+    if payload.email_action == "confirm":
+        # Double opt-in: the subscribe method creates the contact unconfirmed and adds it
+        # to segments by name itself.
+        body: dict[str, Any] = {"contact": payload.body}
+        if payload.groups_add:
+            body["groups"] = list(payload.groups_add)
+        request = Request(
+            "POST",
+            "/api/v1/contact/subscribe",
+            json=body,
+            contacts=contacts,
+            plan_response=Response(200, b'{"id": 0, "new": true}'),
+        )
+    elif payload.remote_id is not None:
+        request = Request(
+            "PUT",
+            f"/api/v1/contact/{payload.remote_id}",
+            json=payload.body,
+            contacts=contacts,
+            plan_response=Response(200, b"ok"),
+        )
+    else:
+        request = Request(
+            "POST",
+            "/api/v1/contact",
+            json=payload.body,
+            contacts=contacts,
+            plan_response=Response(200, b'{"id": 0}'),
+        )
+    response = yield request
+    assert response is not None
+    if response.status_code == 409:
+        # Yespo refuses an identical request within a minute: this exact write was
+        # already applied (typically a resend after a lost response).
+        status, remote_id = Status.UNCHANGED, payload.remote_id
+    elif not response.is_success:
+        return _failed(item, _platform_error(response, "Yespo refused the contact"))
+    else:
+        answer = response.json()
+        found = as_int(answer.get("id")) if isinstance(answer, Mapping) else None
+        remote_id = found if found is not None else payload.remote_id
+        status = Status.UPDATED
+        if payload.email_action == "confirm" and isinstance(answer, Mapping) and answer.get("new"):
+            status = Status.CREATED
+    remote = None if remote_id is None else str(remote_id)
+    follow = payload
+    if payload.email_action == "confirm":
+        follow = _without_adds(payload)
+    warnings: tuple[str, ...] = ()
+    if (
+        remote is None
+        and not payload.body.get("externalCustomerId")
+        and (follow.groups_add or follow.groups_remove)
+    ):
+        warnings = ("Yespo answered 409 without an id; segment changes were not re-sent",)
+    try:
+        yield from _follow_ups(segments, [_replace(item, follow)], {item.index: remote})
+    except RequestFailed as exc:
+        return _failed(
+            item, OutcomeError("platform_error", str(exc), status_code=exc.status_code), remote
+        )
+    return Outcome(item.index, status, remote_id=remote, warnings=warnings)
+
+
+def _without_adds(payload: YespoPayload) -> YespoPayload:
+    return evolve(payload, groups_add=())
+
+
+def _replace(item: Item, payload: YespoPayload) -> Item:
+    return evolve(item, payload=payload)
+
+
+# --- bulk -----------------------------------------------------------------------------
+
+
+def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
+    first = batch[0].payload
+    body: dict[str, Any] = {
+        "contacts": [item.payload.body for item in batch],
+        "dedupeOn": settings.dedupe_on,
+        # Always explicit: omitted, Yespo writes every standard field and nulls the
+        # ones a contact did not carry. Every contact in a batch carries these same fields.
+        "contactFields": sorted(first.fields),
+        "customFieldsIDs": list(first.custom_ids),
+        "restoreDeleted": settings.restore_deleted,
+    }
+    if first.groups_add:
+        body["groupNames"] = list(first.groups_add)
+    if first.groups_remove:
+        body["groupNamesExclude"] = list(first.groups_remove)
+    if settings.event_key_for_new_contacts:
+        body["eventKeyForNewContacts"] = settings.event_key_for_new_contacts
+    return body
+
+
+def _keys(payload: YespoPayload) -> list[str]:
+    """Values Yespo may report a contact under: external id, then its channels."""
+    keys = []
+    ext = payload.body.get("externalCustomerId")
+    if ext:
+        keys.append(f"ext:{ext}")
+    for channel in payload.body["channels"]:
+        keys.append(f"{channel['type']}:{_norm(channel['type'], channel['value'])}")
+    if payload.remote_id is not None:
+        keys.append(f"id:{payload.remote_id}")
+    return keys
+
+
+def _norm(kind: str, value: str) -> str:
+    if kind == "sms":
+        return "".join(ch for ch in value if ch.isdigit())
+    return value.strip().lower()
+
+
+def _failed_keys(failed: Mapping[str, Any]) -> list[str]:
+    keys = []
+    ext = failed.get("externalCustomerId")
+    if ext:
+        keys.append(f"ext:{ext}")
+    for channel in one_or_many(failed.get("channels")):
+        if isinstance(channel, Mapping) and channel.get("type") and channel.get("value"):
+            keys.append(f"{channel['type']}:{_norm(str(channel['type']), str(channel['value']))}")
+    contact_id = as_int(failed.get("id"))
+    if contact_id is not None:
+        keys.append(f"id:{contact_id}")
+    return keys
+
+
+def _mapped_keys(value: str) -> list[str]:
+    # A dedupeValue is an external id, an email or a phone: try each reading.
+    return [
+        f"ext:{value}",
+        f"email:{_norm('email', value)}",
+        f"sms:{_norm('sms', value)}",
+        f"id:{value}",
+    ]
+
+
+def bulk(
+    settings: YespoSettings, segments: SegmentIds, batch: Sequence[Item]
+) -> Generator[Request | Sleep, Response | None, list[Outcome]]:
+    contacts = tuple(item.index for item in batch)
+    planned_session = json.dumps({"asyncSessionId": "planned"}).encode()
+    response = yield Request(
+        "POST",
+        "/api/v1/contacts",
+        json=bulk_body(settings, batch),
+        contacts=contacts,
+        plan_response=Response(200, planned_session),
+    )
+    assert response is not None
+    if not response.is_success:
+        error = _platform_error(response, "Yespo refused the bulk request")
+        return [_failed(item, error) for item in batch]
+    result = response.json() if isinstance(response.json(), Mapping) else {}
+
+    by_key: dict[str, list[Item]] = {}
+    for item in batch:
+        for key in _keys(item.payload):
+            by_key.setdefault(key, []).append(item)
+    outcomes: dict[int, Outcome] = {}
+    for failed in one_or_many(result.get("failedContacts")):
+        if not isinstance(failed, Mapping):
+            continue
+        reason = str(failed.get("error") or "refused by Yespo")
+        for key in _failed_keys(failed):
+            for item in by_key.get(key, []):
+                outcomes.setdefault(
+                    item.index, _failed(item, OutcomeError("platform_error", reason))
+                )
+    session = result.get("asyncSessionId")
+    pending = [item for item in batch if item.index not in outcomes]
+    if not session or not pending:
+        message = str(result.get("errorMessage") or "Yespo started no import session")
+        for item in pending:
+            outcomes[item.index] = _failed(item, OutcomeError("platform_error", message))
+        return [outcomes[item.index] for item in batch]
+
+    status = yield from _poll(settings, str(session), pending, contacts)
+    state = str(status.get("status") or "").upper()
+    ids: dict[str, int] = {}
+    for entry in one_or_many(status.get("mapping")):
+        if isinstance(entry, Mapping):
+            contact_id = as_int(entry.get("contactId"))
+            if contact_id is not None:
+                for key in _mapped_keys(str(entry.get("dedupeValue"))):
+                    ids.setdefault(key, contact_id)
+    written = []
+    for item in pending:
+        found = next((ids[k] for k in _keys(item.payload) if k in ids), None)
+        if found is None:
+            message = (
+                f"import session ended with {state}: {status.get('description') or 'no detail'}"
+                if state != "FINISHED"
+                else "Yespo's import reported no id for this contact (skipped, e.g. deleted)"
+            )
+            outcomes[item.index] = _failed(item, OutcomeError("platform_error", message))
+        else:
+            outcomes[item.index] = Outcome(item.index, Status.UPDATED, remote_id=str(found))
+            written.append(item)
+    # groupNames / groupNamesExclude already applied the segment changes.
+    statuses_only = [_replace(i, _no_groups(i.payload)) for i in written]
+    try:
+        yield from _follow_ups(segments, statuses_only, {})
+    except RequestFailed as exc:
+        error = OutcomeError("platform_error", str(exc), status_code=exc.status_code)
+        for item in written:
+            outcomes[item.index] = _failed(item, error, outcomes[item.index].remote_id)
+    return [outcomes[item.index] for item in batch]
+
+
+def _no_groups(payload: YespoPayload) -> YespoPayload:
+    return evolve(payload, groups_add=(), groups_remove=())
+
+
+def _poll(
+    settings: YespoSettings, session: str, pending: Sequence[Item], contacts: tuple[int, ...]
+) -> Generator[Request | Sleep, Response | None, Mapping[str, Any]]:
+    planned = {
+        "status": "FINISHED",
+        "mapping": [
+            {"dedupeValue": _keys(item.payload)[0].split(":", 1)[1], "contactId": 0}
+            for item in pending
+        ],
+    }
+    delay, waited = settings.poll_interval, 0.0
+    while True:
+        yield Sleep(delay)
+        waited += delay
+        response = yield Request(
+            "GET",
+            f"/api/v1/importstatus/{quote(session)}",
+            contacts=contacts,
+            plan_response=Response(200, json.dumps(planned).encode()),
+        )
+        assert response is not None
+        if response.is_success:
+            status = response.json()
+            if isinstance(status, Mapping) and str(status.get("status", "")).upper() in (
+                "FINISHED",
+                "ERROR",
+            ):
+                return status
+        if waited >= settings.poll_timeout:
+            return {"status": "TIMEOUT", "description": f"still running after {waited:.0f} s"}
+        delay = min(delay * 1.5, MAX_POLL_WAIT)

@@ -1,0 +1,172 @@
+"""A neutral contact as a Yespo ``Contact`` body, plus what the flows need around it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from contactsync import Contact, ContactError, MappingContext, Subscription
+
+from ._fields import FieldDefinition, check, serialize
+
+NAME_LIMIT = 40
+EmailAction = Literal["unsubscribe", "resubscribe", "confirm"]
+
+# Standard fields a bulk request can name in contactFields (the spec's array-level enum).
+CONTACT_FIELDS = frozenset(
+    {
+        "firstName", "contactKey", "lastName", "languageCode", "timeZone", "email", "sms",
+        "mobilepush", "webpush", "address", "town", "region", "externalCustomerId", "postcode",
+    }
+)  # fmt: skip
+# Keys of the spec's Contact schema the escape hatch may set.
+_PASSTHROUGH = frozenset({"contactKey", "addressBookId"})
+
+
+@attrs.frozen
+class YespoPayload:
+    body: dict[str, Any]
+    """The ``Contact`` object (no ``groups``: Yespo only reads them)."""
+    fields: frozenset[str]
+    """The standard fields present: this contact's ``contactFields``."""
+    custom_ids: tuple[int, ...]
+    groups_add: tuple[str, ...] = ()
+    groups_remove: tuple[str, ...] = ()
+    email_action: EmailAction | None = None
+    remote_id: int | None = None
+
+
+_EMAIL_ACTIONS: dict[Subscription, EmailAction] = {
+    Subscription.UNSUBSCRIBED: "unsubscribe",
+    Subscription.SUBSCRIBED: "resubscribe",
+    Subscription.PENDING: "confirm",
+}
+
+
+def _name(field: str, value: str | None) -> str | None:
+    if value is not None and len(value) > NAME_LIMIT:
+        raise ContactError(field, f"Yespo keeps at most {NAME_LIMIT} characters")
+    return value
+
+
+def _segment(ctx: MappingContext, name: str, field: str) -> str:
+    segment = ctx.group_id(name, field)
+    if not isinstance(segment, str):  # pragma: no cover - refused by check_tenant
+        raise ContactError(field, "Yespo segments are configured by name")
+    return segment
+
+
+def _custom_id(ctx: MappingContext, name: str) -> int:
+    raw = ctx.custom_field_id(name)
+    try:
+        return int(raw)
+    except ValueError:  # pragma: no cover - refused by check_tenant
+        raise ContactError(f"custom_fields.{name}", "Yespo field ids are numbers") from None
+
+
+def to_payload(
+    contact: Contact,
+    ctx: MappingContext,
+    definitions: Mapping[int, FieldDefinition],
+) -> YespoPayload:
+    body: dict[str, Any] = {}
+    fields: set[str] = set()
+
+    def put(key: str, value: Any, field: str | None = None) -> None:
+        if value is not None:
+            body[key] = value
+            fields.add(field or key)
+
+    put("firstName", _name("first_name", contact.first_name))
+    put("lastName", _name("last_name", contact.last_name))
+    channels = []
+    if contact.email is not None:
+        channels.append({"type": "email", "value": contact.email})
+        fields.add("email")
+    if contact.phone is not None:
+        channels.append({"type": "sms", "value": contact.phone})
+        fields.add("sms")
+    if not channels:
+        raise ContactError("email", "Yespo needs an email or a phone (every contact has a channel)")
+    body["channels"] = channels
+    _address(contact, ctx, body, fields)
+    put("externalCustomerId", contact.external_id)
+    put("languageCode", contact.language)
+    put("timeZone", contact.time_zone)
+
+    custom = []
+    for name, value in contact.custom_fields.items():
+        field_id = _custom_id(ctx, name)
+        text = serialize(name, value)
+        if field_id in definitions:
+            check(name, text, definitions[field_id])
+        custom.append({"id": field_id, "value": text})
+    if custom:
+        body["fields"] = custom
+
+    for key, value in contact.options_for("yespo").items():
+        if key not in _PASSTHROUGH:
+            raise ContactError(
+                f"provider_options.yespo.{key}",
+                f"not passed through (allowed: {', '.join(sorted(_PASSTHROUGH))})",
+            )
+        put(key, value, key if key in CONTACT_FIELDS else "")
+    fields.discard("")
+
+    if contact.birth_date is not None:
+        ctx.unsupported("birth_date (map it to a custom date field instead)")
+    if contact.tags:
+        ctx.unsupported("tags")
+    if contact.sms_status is not None:
+        ctx.unsupported(f"sms_status {contact.sms_status.value}")
+    email_action = None
+    if contact.email_status is not None:
+        email_action = _EMAIL_ACTIONS.get(contact.email_status)
+        if email_action is None:
+            ctx.unsupported(f"email_status {contact.email_status.value}")
+        elif contact.email is None:
+            raise ContactError(
+                "email_status", "Yespo sets email statuses by address: add the email"
+            )
+    if contact.groups.replace is not None:
+        ctx.unsupported("replacing all groups (use add / remove)")
+
+    return YespoPayload(
+        body=body,
+        fields=frozenset(fields),
+        custom_ids=tuple(sorted({int(c["id"]) for c in custom})),
+        groups_add=tuple(_segment(ctx, g, "groups.add") for g in contact.groups.add),
+        groups_remove=tuple(_segment(ctx, g, "groups.remove") for g in contact.groups.remove),
+        email_action=email_action,
+        remote_id=_remote_id(contact),
+    )
+
+
+def _remote_id(contact: Contact) -> int | None:
+    if contact.remote_id is None:
+        return None
+    if not contact.remote_id.isdigit():
+        raise ContactError("remote_id", "Yespo contact ids are numbers")
+    return int(contact.remote_id)
+
+
+def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields: set[str]) -> None:
+    address = contact.address
+    if address is None:
+        return
+    # The spec's keys (region / town / address / postcode), not the request example's.
+    street = ", ".join(line for line in (address.line1, address.line2) if line)
+    parts = {
+        "address": street or None,
+        "town": address.city,
+        "region": address.region,
+        "postcode": address.postal_code,
+    }
+    present = {k: v for k, v in parts.items() if v is not None}
+    if present:
+        body["address"] = present
+        fields.update(present)
+    if address.country is not None:
+        ctx.unsupported("address.country (Yespo's address has no country)")

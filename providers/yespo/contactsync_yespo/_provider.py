@@ -1,0 +1,168 @@
+"""The Yespo provider: capabilities, tenant checks, and which flow a batch takes."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Hashable, Mapping, Sequence
+from typing import ClassVar
+
+import httpx
+
+from contactsync import (
+    Capabilities,
+    ChangeMode,
+    ConfigError,
+    Contact,
+    ContactError,
+    Flow,
+    MappingContext,
+    Outcome,
+    Prepared,
+    Provider,
+    Request,
+    Response,
+    Sleep,
+    Subscription,
+    Tenant,
+)
+
+from ._emulator import DEMO_API_KEY, YespoEmulator
+from ._fields import FieldDefinition, parse_address_books
+from ._flows import SegmentIds, bulk, realtime
+from ._mapping import YespoPayload, to_payload
+from ._settings import YespoCredentials, YespoSettings
+
+# Keys the bulk dedupeOn reads from a contact that has no external id.
+_DEDUPE_NEEDS = {
+    "email": ("email",),
+    "sms": ("phone",),
+    "email_or_sms": ("email", "phone"),
+    "externalCustomerId": (),
+    "id": ("remote_id",),
+}
+
+
+class YespoProvider(Provider[YespoPayload]):
+    name = "yespo"
+    display_name = "Yespo"
+    default_base_url = "https://api.yespo.io"
+    credentials_type = YespoCredentials
+    settings_type = YespoSettings
+    secret_headers = frozenset({"authorization"})
+    demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_API_KEY}
+    capabilities = Capabilities(
+        max_batch_size=3000,
+        identity_keys=("external_id", "email", "phone"),
+        email_statuses=frozenset(
+            {Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED, Subscription.PENDING}
+        ),
+        sms_statuses=frozenset(),
+        group_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE}),
+        tag_modes=frozenset(),
+        channels=frozenset({"email", "sms"}),
+        custom_fields=True,
+        requests_per_second=200.0,
+        default_concurrency=8,
+        distinguishes_created=False,
+    )
+
+    def __init__(self, tenant: Tenant) -> None:
+        super().__init__(tenant)
+        self.settings: YespoSettings = tenant.settings
+        self._segments = SegmentIds()
+        self._definitions: dict[int, FieldDefinition] = {}
+
+    @classmethod
+    def check_tenant(cls, tenant: Tenant) -> None:
+        for name, value in tenant.groups.items():
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"tenants.{tenant.name}.groups.{name}",
+                    "Yespo segments are configured by name (a string)",
+                )
+        for name, value in tenant.custom_fields.items():
+            if isinstance(value, str) and not value.isdigit():
+                raise ConfigError(
+                    f"tenants.{tenant.name}.custom_fields.{name}",
+                    "Yespo custom fields are configured by their numeric id",
+                )
+        settings: YespoSettings = tenant.settings
+        if settings.bulk_threshold < 1:
+            raise ConfigError(f"tenants.{tenant.name}.options.bulk_threshold", "must be at least 1")
+
+    def auth(self) -> httpx.Auth:
+        # Yespo reads only the password; the user name may be anything.
+        return httpx.BasicAuth("contactsync", self.tenant.credentials.api_key.reveal())
+
+    def batch_size(self) -> int:
+        return 1 if self.settings.mode == "realtime" else self.capabilities.max_batch_size
+
+    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+        if not self.settings.check_field_types:
+            return None
+        return self._read_definitions()
+
+    def _read_definitions(self) -> Generator[Request | Sleep, Response | None, None]:
+        response = yield Request("GET", "/api/v1/addressbooks")
+        assert response is not None
+        if response.is_success:
+            self._definitions = parse_address_books(response.json())
+
+    def prepare(self, contact: Contact, ctx: MappingContext) -> YespoPayload:
+        payload = to_payload(contact, ctx, self._definitions)
+        if self.settings.mode != "realtime" and contact.external_id is None:
+            needs = _DEDUPE_NEEDS[self.settings.dedupe_on]
+            if not any(getattr(contact, key) is not None for key in needs):
+                # Bulk would match nothing and create the contact again on every run.
+                wanted = " or ".join(("external_id", *needs))
+                raise ContactError(
+                    "external_id",
+                    f"Yespo bulk with dedupeOn={self.settings.dedupe_on} needs {wanted} "
+                    "to find the contact again",
+                )
+        return payload
+
+    def batch_key(self, item: Prepared[YespoPayload]) -> Hashable:
+        payload = item.payload
+        # A bulk request shares contactFields, customFieldsIDs and segment changes:
+        # only contacts that agree on all of them may share one. Double opt-in goes
+        # through a separate method, so those contacts batch apart too.
+        return (
+            payload.fields,
+            payload.custom_ids,
+            payload.groups_add,
+            payload.groups_remove,
+            payload.email_action == "confirm",
+            payload.remote_id is not None,
+        )
+
+    def upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
+        return self._upsert(batch)
+
+    def _upsert(
+        self, batch: Sequence[Prepared[YespoPayload]]
+    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
+        first = batch[0].payload
+        use_bulk = (
+            (
+                self.settings.mode == "bulk"
+                or (self.settings.mode == "auto" and len(batch) >= self.settings.bulk_threshold)
+            )
+            and first.email_action != "confirm"
+            and first.remote_id is None
+        )
+        if use_bulk:
+            return (yield from bulk(self.settings, self._segments, batch))
+        outcomes = []
+        for item in batch:
+            outcomes.append((yield from realtime(self._segments, item)))
+        return outcomes
+
+    @classmethod
+    def create_emulator(cls, tenant: Tenant | None = None) -> YespoEmulator:
+        emulator = YespoEmulator()
+        if tenant is not None:
+            emulator.api_keys = emulator.api_keys | {tenant.credentials.api_key.reveal()}
+            # A configured account has the segments its tenant names.
+            for segment in tenant.groups.values():
+                emulator.segment(str(segment))
+        return emulator

@@ -1,0 +1,54 @@
+"""Tenant options and credentials for Yespo."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import attrs
+
+from contactsync import Secret
+
+# The spec's dedupeOn enum, less "push" (undocumented, and contactsync carries no
+# push tokens) and "fieldId" (needs a per-request field id contactsync does not expose).
+DedupeOn = Literal["email", "sms", "email_or_sms", "externalCustomerId", "id"]
+Mode = Literal["realtime", "bulk", "auto"]
+
+# The characters Yespo forbids in an event key (the spec's list), and spaces.
+_EVENT_KEY_FORBIDDEN = re.compile("[<;\u2019\\\\/|\"`'^?!,> ]")
+
+
+def _event_key(instance: object, attribute: object, value: str | None) -> None:
+    if value is None:
+        return
+    if len(value) > 100 or _EVENT_KEY_FORBIDDEN.search(value):
+        raise ValueError(
+            "event_key_for_new_contacts: at most 100 characters, no spaces, and none of the characters Yespo forbids "
+            "(< ; \u2019 \\ / | \" ` ' ^ ? ! , >)"
+        )
+
+
+@attrs.frozen
+class YespoCredentials:
+    api_key: Secret
+    """Sent as the password of HTTP Basic auth (Yespo ignores the user name)."""
+
+
+@attrs.frozen
+class YespoSettings:
+    mode: Mode = "auto"
+    """``realtime``: one ``POST /api/v1/contact`` per contact. ``bulk``: ``POST
+    /api/v1/contacts`` in batches of up to 3000. ``auto``: bulk for batches of at least
+    ``bulk_threshold`` contacts, real-time below it."""
+    bulk_threshold: int = 50
+    dedupe_on: DedupeOn = "email"
+    """Bulk ``dedupeOn``: how contacts without an external id are matched."""
+    restore_deleted: bool = False
+    """Bulk ``restoreDeleted``: restore contacts deleted on Yespo whose external id comes back."""
+    event_key_for_new_contacts: str | None = attrs.field(default=None, validator=_event_key)
+    check_field_types: bool = False
+    """Read field definitions (``GET /api/v1/addressbooks``) once and check values against them."""
+    poll_interval: float = 1.0
+    """First wait before polling a bulk import session; grows by half each poll up to 30 s."""
+    poll_timeout: float = 900.0
+    """Give up on an import session after this many seconds of polling."""
