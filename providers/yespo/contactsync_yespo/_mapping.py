@@ -96,13 +96,15 @@ def to_payload(
     put("languageCode", contact.language)
     put("timeZone", contact.time_zone)
 
-    custom = []
+    custom: list[dict[str, Any]] = []
+    custom_ids: set[int] = set()
     for name, value in contact.custom_fields.items():
         field_id = _custom_id(ctx, name)
         text = serialize(name, value)
         if field_id in definitions:
             check(name, text, definitions[field_id])
         custom.append({"id": field_id, "value": text})
+        custom_ids.add(field_id)
     if custom:
         body["fields"] = custom
 
@@ -136,7 +138,7 @@ def to_payload(
     return YespoPayload(
         body=body,
         fields=frozenset(fields),
-        custom_ids=tuple(sorted({int(c["id"]) for c in custom})),
+        custom_ids=tuple(sorted(custom_ids)),
         groups_add=tuple(_segment(ctx, g, "groups.add") for g in contact.groups.add),
         groups_remove=tuple(_segment(ctx, g, "groups.remove") for g in contact.groups.remove),
         email_action=email_action,

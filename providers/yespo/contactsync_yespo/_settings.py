@@ -23,7 +23,8 @@ def _event_key(instance: object, attribute: object, value: str | None) -> None:
         return
     if len(value) > 100 or _EVENT_KEY_FORBIDDEN.search(value):
         raise ValueError(
-            "event_key_for_new_contacts: at most 100 characters, no spaces, and none of the characters Yespo forbids "
+            "event_key_for_new_contacts: at most 100 characters, no spaces, "
+            "and none of the characters Yespo forbids "
             "(< ; \u2019 \\ / | \" ` ' ^ ? ! , >)"
         )
 
