@@ -96,15 +96,7 @@ def to_payload(
     put("languageCode", contact.language)
     put("timeZone", contact.time_zone)
 
-    custom: list[dict[str, Any]] = []
-    custom_ids: set[int] = set()
-    for name, value in contact.custom_fields.items():
-        field_id = _custom_id(ctx, name)
-        text = serialize(name, value)
-        if field_id in definitions:
-            check(name, text, definitions[field_id])
-        custom.append({"id": field_id, "value": text})
-        custom_ids.add(field_id)
+    custom, custom_ids = _custom_fields(contact, ctx, definitions)
     if custom:
         body["fields"] = custom
 
@@ -117,23 +109,7 @@ def to_payload(
         put(key, value, key if key in CONTACT_FIELDS else "")
     fields.discard("")
 
-    if contact.birth_date is not None:
-        ctx.unsupported("birth_date (map it to a custom date field instead)")
-    if contact.tags:
-        ctx.unsupported("tags")
-    if contact.sms_status is not None:
-        ctx.unsupported(f"sms_status {contact.sms_status.value}")
-    email_action = None
-    if contact.email_status is not None:
-        email_action = _EMAIL_ACTIONS.get(contact.email_status)
-        if email_action is None:
-            ctx.unsupported(f"email_status {contact.email_status.value}")
-        elif contact.email is None:
-            raise ContactError(
-                "email_status", "Yespo sets email statuses by address: add the email"
-            )
-    if contact.groups.replace is not None:
-        ctx.unsupported("replacing all groups (use add / remove)")
+    email_action = _unsupported_and_status(contact, ctx)
 
     return YespoPayload(
         body=body,
@@ -144,6 +120,41 @@ def to_payload(
         email_action=email_action,
         remote_id=_remote_id(contact),
     )
+
+
+def _custom_fields(
+    contact: Contact, ctx: MappingContext, definitions: Mapping[int, FieldDefinition]
+) -> tuple[list[dict[str, Any]], set[int]]:
+    custom: list[dict[str, Any]] = []
+    custom_ids: set[int] = set()
+    for name, value in contact.custom_fields.items():
+        field_id = _custom_id(ctx, name)
+        text = serialize(name, value)
+        if field_id in definitions:
+            check(name, text, definitions[field_id])
+        custom.append({"id": field_id, "value": text})
+        custom_ids.add(field_id)
+    return custom, custom_ids
+
+
+def _unsupported_and_status(contact: Contact, ctx: MappingContext) -> EmailAction | None:
+    """Report what Yespo cannot express; return how the email status is applied."""
+    if contact.birth_date is not None:
+        ctx.unsupported("birth_date (map it to a custom date field instead)")
+    if contact.tags:
+        ctx.unsupported("tags")
+    if contact.sms_status is not None:
+        ctx.unsupported(f"sms_status {contact.sms_status.value}")
+    if contact.groups.replace is not None:
+        ctx.unsupported("replacing all groups (use add / remove)")
+    if contact.email_status is None:
+        return None
+    email_action = _EMAIL_ACTIONS.get(contact.email_status)
+    if email_action is None:
+        ctx.unsupported(f"email_status {contact.email_status.value}")
+    elif contact.email is None:
+        raise ContactError("email_status", "Yespo sets email statuses by address: add the email")
+    return email_action
 
 
 def _remote_id(contact: Contact) -> int | None:
