@@ -458,9 +458,9 @@ class YespoEmulator(Emulator):
             if rec is False:
                 continue  # deleted and restoreDeleted is off: skipped
             if rec is None:
-                rec = self._new({k: v for k, v in values.items() if k in written or k == "fields"})
-                if custom_ids is not None:
-                    rec["fields"] = {k: v for k, v in values["fields"].items() if k in custom_ids}
+                # contactFields / customFieldsIDs limit what is written on existing
+                # contacts; the docs say nothing of new ones, which get all they carry.
+                rec = self._new(values)
             else:
                 self._bulk_update(rec, values, written, custom_ids, dedupe_on)
             for name in body.get("groupNames") or []:
