@@ -126,19 +126,16 @@ class EmulatorApp:
         return json_response(404, {"error": f"no emulator route {route!r}"})
 
 
-class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Mount an :class:`EmulatorApp` in an ``httpx.Client`` or ``httpx.AsyncClient``."""
+class EmulatorTransport(httpx.MockTransport):
+    """Mount an :class:`EmulatorApp` in an ``httpx.Client`` or ``httpx.AsyncClient``.
+
+    A ``MockTransport``, so HTTP recorders that hook httpx's transports (vcrpy)
+    record the emulator's traffic like any other.
+    """
 
     def __init__(self, app: EmulatorApp) -> None:
+        super().__init__(app)
         self.app = app
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        return self.app(request)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await request.aread()
-        return self.app(request)
 
 
 def _address(server: Any) -> tuple[str, int]:

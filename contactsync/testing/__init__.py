@@ -1,0 +1,10 @@
+"""Helpers for testing applications (and providers) offline.
+
+``make_vcr()`` gives a vcrpy ``VCR`` that scrubs every credential header the
+installed providers declare and matches requests on method, URL and JSON body
+(key order ignored). Requires the ``testing`` extra (vcrpy).
+"""
+
+from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
+
+__all__ = ["REDACTED", "json_body_matcher", "make_vcr", "secret_headers", "vcr_config"]
