@@ -12,11 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
 from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport
 from contactsync.testing import make_vcr
+from tests.providers.spec import yespo_spec
 from tests.providers.yespo.conftest import yespo_config
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "yespo"
@@ -91,3 +94,15 @@ def test_cassettes_hold_no_credential() -> None:
         assert DEMO_API_KEY not in text
         assert "Basic " not in text
         assert "REDACTED" in text
+
+
+def test_recorded_requests_validate_against_the_spec() -> None:
+    spec = yespo_spec()
+    checked = 0
+    for path in sorted(CASSETTES.glob("*.yaml")):
+        for interaction in yaml.safe_load(path.read_text())["interactions"]:
+            recorded = interaction["request"]
+            body = recorded["body"] or ""
+            spec.validate(httpx.Request(recorded["method"], recorded["uri"], content=body.encode()))
+            checked += 1
+    assert checked > 10
