@@ -12,6 +12,7 @@ import pytest
 from contactsync_yespo import DEMO_API_KEY
 
 from contactsync import Client, Faults, Outcome, Status
+from tests.providers.spec import require, yespo_spec
 from tests.providers.yespo.conftest import Yespo, channel, yespo_config
 
 Upsert = Callable[..., list[Outcome]]
@@ -354,3 +355,11 @@ def test_faults_lose_nothing_and_duplicate_nothing(mode: str) -> None:
         assert contact["fields"] == [{"id": 1001, "value": "gold"}]
         assert [g["name"] for g in contact["groups"]] == ["VIP"]
     assert sum(yespo.app.faults_injected.values()) > 0
+
+
+def test_adapter_requests_were_checked_against_the_spec(yespo: Yespo) -> None:
+    spec = require(yespo_spec())
+    assert yespo.transport.spec is spec
+    yespo.upsert([person(1, groups={"add": ["vip"]}, email_status="unsubscribed")], mode="realtime")
+    yespo.upsert([person(2, custom_fields={"visits": 1})], mode="bulk")
+    assert len(yespo.transport.requests) >= 6  # each one validated on the way

@@ -19,7 +19,7 @@ from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
 from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport
 from contactsync.testing import make_vcr
-from tests.providers.spec import yespo_spec
+from tests.providers.spec import require, yespo_spec
 from tests.providers.yespo.conftest import yespo_config
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "yespo"
@@ -97,7 +97,7 @@ def test_cassettes_hold_no_credential() -> None:
 
 
 def test_recorded_requests_validate_against_the_spec() -> None:
-    spec = yespo_spec()
+    spec = require(yespo_spec())
     checked = 0
     for path in sorted(CASSETTES.glob("*.yaml")):
         for interaction in yaml.safe_load(path.read_text())["interactions"]:
