@@ -88,7 +88,7 @@ class _Base:
             emulator = provider_cls.create_emulator(self.tenant)
             self.emulator_app = EmulatorApp(emulator, faults)
         self.base_url = (
-            (self.provider.default_base_url or _EMULATOR_HOST)
+            (provider_cls.base_url_for(self.tenant.settings) or _EMULATOR_HOST)
             if self.tenant.uses_emulator
             else self.tenant.base_url
         )

@@ -212,11 +212,11 @@ def _first_leaf(exc: BaseException) -> BaseException:
     return _first_leaf(subs[0]) if subs else exc
 
 
-def _check_base_url(value: str | None, provider: type[Provider[Any]], path: str) -> str:
+def _check_base_url(value: str | None, default: str, path: str) -> str:
     if value is None:
-        if not provider.default_base_url:
+        if not default:
             raise ConfigError(path, "is required: the provider has no default")
-        return provider.default_base_url
+        return default
     if value == EMULATOR:
         return value
     try:
@@ -240,14 +240,15 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         region = check_region(raw.default_phone_region)
     except ValueError as exc:
         raise ConfigError(f"{path}.default_phone_region", str(exc)) from None
+    settings = structure(raw.options, provider.settings_type, f"{path}.options")
     tenant = Tenant(
         name=name,
         provider=provider.name,
-        base_url=_check_base_url(raw.base_url, provider, f"{path}.base_url"),
+        base_url=_check_base_url(raw.base_url, provider.base_url_for(settings), f"{path}.base_url"),
         default_phone_region=region,
         on_unsupported=raw.on_unsupported,
         credentials=_credentials(raw, provider, path),
-        settings=structure(raw.options, provider.settings_type, f"{path}.options"),
+        settings=settings,
         custom_fields=dict(raw.custom_fields),
         groups=dict(raw.groups),
         http=raw.http,

@@ -199,6 +199,11 @@ class Provider(Generic[PayloadT]):
     # --- configuration ------------------------------------------------------------------
 
     @classmethod
+    def base_url_for(cls, settings: Any) -> str:
+        """The base URL used when the tenant sets none (e.g. chosen by a region option)."""
+        return cls.default_base_url
+
+    @classmethod
     def check_tenant(cls, tenant: Tenant) -> None:
         """Raise :class:`ConfigError` (with its path) for options this provider rejects."""
 

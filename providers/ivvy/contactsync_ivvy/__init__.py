@@ -1,20 +1,25 @@
 """contactsync provider for iVvy.
 
-Registered so configuration and ``contactsync providers`` know it; signing, id
-resolution and the emulator are not built yet, so every upsert is rejected as
-unsupported.
+IWS-signed requests, contact id resolution by external id (so ``addOrUpdateContact``
+never duplicates), integer email / SMS statuses, subscription groups (replace, add,
+remove), custom fields, and an emulator of iVvy's documented behaviour. See
+``docs/providers/ivvy.md``.
 """
 
-from contactsync import Capabilities
-from contactsync import Provider as _Provider
+from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
+from ._provider import IvvyProvider
+from ._settings import IvvyCredentials, IvvySettings
+from ._signing import IvvyAuth
 
+Provider = IvvyProvider
 
-class Provider(_Provider[object]):
-    name = "ivvy"
-    display_name = "iVvy"
-    default_base_url = "https://api.ap-southeast-2.ivvy.com"
-    implemented = False
-    capabilities = Capabilities(identity_keys=("remote_id", "external_id"))
-
-
-__all__ = ["Provider"]
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_API_SECRET",
+    "IvvyAuth",
+    "IvvyCredentials",
+    "IvvyEmulator",
+    "IvvyProvider",
+    "IvvySettings",
+    "Provider",
+]

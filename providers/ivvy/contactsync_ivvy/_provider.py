@@ -1,0 +1,147 @@
+"""The iVvy provider: signed requests, id resolution, integer statuses, groups."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from contactsync import (
+    Capabilities,
+    ChangeMode,
+    ConfigError,
+    Contact,
+    Flow,
+    MappingContext,
+    Outcome,
+    Prepared,
+    Provider,
+    Request,
+    RequestFailed,
+    Response,
+    Sleep,
+    Tenant,
+)
+
+from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
+from ._envelope import describe, envelope, is_retryable
+from ._flows import CONTACT, upsert_one
+from ._mapping import EMAIL_STATUS, SMS_STATUS, FieldDefinition, IvvyPayload, to_payload
+from ._settings import HOSTS, IvvyCredentials, IvvySettings
+from ._signing import IvvyAuth
+
+
+class IvvyProvider(Provider[IvvyPayload]):
+    name = "ivvy"
+    display_name = "iVvy"
+    default_base_url = HOSTS["AU"]
+    credentials_type = IvvyCredentials
+    settings_type = IvvySettings
+    secret_headers = frozenset({"x-api-authorization"})
+    demo_credentials: ClassVar[Mapping[str, str]] = {
+        "api_key": DEMO_API_KEY,
+        "api_secret": DEMO_API_SECRET,
+    }
+    capabilities = Capabilities(
+        max_batch_size=1,
+        identity_keys=("remote_id", "external_id", "first_name+last_name+email"),
+        email_statuses=frozenset(EMAIL_STATUS),
+        sms_statuses=frozenset(SMS_STATUS),
+        group_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE, ChangeMode.REPLACE}),
+        tag_modes=frozenset(),
+        channels=frozenset({"email", "sms"}),
+        custom_fields=True,
+        requests_per_second=None,  # iVvy documents none
+        default_concurrency=8,
+    )
+
+    def __init__(self, tenant: Tenant) -> None:
+        super().__init__(tenant)
+        self.settings: IvvySettings = tenant.settings
+        self._definitions: dict[int, FieldDefinition] = {}
+        self._groups_by_name: dict[str, int] = {}
+
+    @classmethod
+    def base_url_for(cls, settings: Any) -> str:
+        return (
+            HOSTS[settings.region] if isinstance(settings, IvvySettings) else cls.default_base_url
+        )
+
+    @classmethod
+    def check_tenant(cls, tenant: Tenant) -> None:
+        for name, value in tenant.custom_fields.items():
+            if isinstance(value, str) and not value.isdigit():
+                raise ConfigError(
+                    f"tenants.{tenant.name}.custom_fields.{name}", "iVvy field ids are numbers"
+                )
+
+    def auth(self) -> httpx.Auth:
+        credentials: IvvyCredentials = self.tenant.credentials
+        return IvvyAuth(credentials.api_key.reveal(), credentials.api_secret)
+
+    def is_retryable(self, response: Response) -> bool:
+        return is_retryable(response)
+
+    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+        wants_groups = any(isinstance(v, str) for v in self.tenant.groups.values())
+        if not (wants_groups or self.settings.check_field_types):
+            return None
+        return self._discover(wants_groups)
+
+    def _discover(self, groups: bool) -> Generator[Request | Sleep, Response | None, None]:
+        if groups:
+            response = yield Request("POST", CONTACT + "getSubscriptionGroupList", json={})
+            assert response is not None
+            self._check(response, "reading the subscription groups")
+            for group in response.json() or []:
+                if isinstance(group, Mapping) and "id" in group:
+                    self._groups_by_name[str(group.get("groupName"))] = int(group["id"])
+        if self.settings.check_field_types:
+            response = yield Request("POST", CONTACT + "getCustomFieldDefinition", json={})
+            assert response is not None
+            self._check(response, "reading the custom field definitions")
+            for field in response.json() or []:
+                if isinstance(field, Mapping) and "fieldId" in field:
+                    values = field.get("selectValues") or {}
+                    self._definitions[int(field["fieldId"])] = FieldDefinition(
+                        id=int(field["fieldId"]),
+                        type=int(field.get("fieldType") or 0),
+                        name=str(field.get("displayName") or ""),
+                        select_values=tuple(values) if isinstance(values, Mapping) else (),
+                    )
+
+    @staticmethod
+    def _check(response: Response, what: str) -> None:
+        error = envelope(response)
+        if error is not None:
+            raise RequestFailed(describe(error, what).message, status_code=response.status_code)
+
+    def prepare(self, contact: Contact, ctx: MappingContext) -> IvvyPayload:
+        return to_payload(contact, ctx, self._definitions, self._groups_by_name)
+
+    def upsert(self, batch: Sequence[Prepared[IvvyPayload]]) -> Flow:
+        return self._upsert(batch)
+
+    def _upsert(
+        self, batch: Sequence[Prepared[IvvyPayload]]
+    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
+        outcomes = []
+        for item in batch:
+            outcomes.append((yield from upsert_one(item, self.settings.update_if_exists)))
+        return outcomes
+
+    @classmethod
+    def create_emulator(cls, tenant: Tenant | None = None) -> IvvyEmulator:
+        emulator = IvvyEmulator()
+        if tenant is not None:
+            credentials: IvvyCredentials = tenant.credentials
+            emulator.keys[credentials.api_key.reveal()] = credentials.api_secret.reveal()
+            # A configured account has the groups and fields its tenant names.
+            for name, ref in tenant.groups.items():
+                emulator.add_group(
+                    ref if isinstance(ref, str) else name, ref if isinstance(ref, int) else None
+                )
+            for ref in tenant.custom_fields.values():
+                emulator.add_field(int(ref))
+        return emulator
