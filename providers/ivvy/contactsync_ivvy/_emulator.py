@@ -232,12 +232,14 @@ class IvvyEmulator(Emulator):
                     raise _Error(400, f"'{name}' is required", 23017)
             rec = None
             if params.get("updateIfExists"):
+                email = str(params["email"]).lower()
                 rec = next(
                     (
                         r
                         for r in self.records.values()
-                        if (r["firstName"], r["lastName"], str(r["email"]).lower())
-                        == (params["firstName"], params["lastName"], str(params["email"]).lower())
+                        if str(r["email"]).lower() == email
+                        and (r["firstName"], r["lastName"])
+                        == (params["firstName"], params["lastName"])
                     ),
                     None,
                 )
@@ -325,14 +327,17 @@ class IvvyEmulator(Emulator):
         filters = params.get("filter") or {}
         if not isinstance(filters, Mapping):
             raise _invalid("filter")
-        rows = [self._read(r) for r in self.records.values()]
-        for key, wanted in filters.items():
+        for key in filters:
             if "__" in key:
                 raise _Error(400, f"filter modifier in {key!r} is not emulated", 23016)
-            rows = [r for r in rows if key in r and r[key] == wanted]
+        # Filter the stored records first; only the page is shaped for reading.
+        rows = [
+            r for r in self.records.values()
+            if all(key in r and r[key] == wanted for key, wanted in filters.items())
+        ]  # fmt: skip
         start = int(params.get("start") or 0)
         per_page = min(int(params.get("perPage") or 10), 100)
-        page = rows[start : start + per_page]
+        page = [self._read(r) for r in rows[start : start + per_page]]
         return {
             "meta": {
                 "totalResults": len(rows),

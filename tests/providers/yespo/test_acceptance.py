@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from contactsync._cli import main
@@ -60,6 +61,7 @@ def test_examples_twice_store_each_valid_contact_once(tmp_path: Path) -> None:
     assert members["cus-1002"] == ["Newsletter", "Events"]
 
 
+@pytest.mark.timeout(300)
 def test_five_thousand_contacts_with_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
