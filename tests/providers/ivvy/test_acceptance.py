@@ -29,7 +29,7 @@ newsletter = 10
 events = 11
 staff = 12
 [tenants.acc.http]
-max_retries = 10
+max_retries = 15
 backoff_base = 0.02
 backoff_max = 0.1
 concurrency = 64

@@ -27,7 +27,7 @@ events = "Events"
 [tenants.acc.options]
 poll_interval = 0.2
 [tenants.acc.http]
-max_retries = 10
+max_retries = 15
 backoff_base = 0.05
 backoff_max = 0.5
 """
