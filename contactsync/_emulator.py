@@ -146,6 +146,9 @@ def _address(server: Any) -> tuple[str, int]:
 def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle's algorithm the body
+        # waits for the client's delayed ACK (~40 ms a response on loopback).
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -32,7 +32,7 @@ staff = 12
 max_retries = 15
 backoff_base = 0.02
 backoff_max = 0.1
-concurrency = 64
+concurrency = 16
 """
 
 
