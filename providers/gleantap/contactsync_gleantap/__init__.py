@@ -1,21 +1,24 @@
 """contactsync provider for Gleantap.
 
-Registered so configuration and ``contactsync providers`` know it; the mapping
-and the emulator are not built yet, so every upsert is rejected as unsupported.
+``newContact`` upserts with header auth, the first-name identity rules made safe by a
+look-up, opt-in / opt-out booleans, tags, custom attributes, SMS double opt-in, and an
+emulator of Gleantap's documented behaviour. See ``docs/providers/gleantap.md``.
 """
 
-from contactsync import Capabilities
-from contactsync import Provider as _Provider
+from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
+from ._provider import GleantapProvider, HeaderAuth
+from ._settings import GleantapCredentials, GleantapSettings
 
+Provider = GleantapProvider
 
-class Provider(_Provider[object]):
-    name = "gleantap"
-    display_name = "Gleantap"
-    default_base_url = "https://api.gleantap.com"
-    implemented = False
-    capabilities = Capabilities(
-        identity_keys=("external_id", "email+first_name", "phone+first_name")
-    )
-
-
-__all__ = ["Provider"]
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_APP_ID",
+    "DEMO_SECRET_KEY",
+    "GleantapCredentials",
+    "GleantapEmulator",
+    "GleantapProvider",
+    "GleantapSettings",
+    "HeaderAuth",
+    "Provider",
+]

@@ -1,0 +1,204 @@
+"""A neutral contact as a ``newContact`` body."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from contactsync import Contact, ContactError, MappingContext, Subscription
+
+# Every key newContact documents; a custom attribute may not take one of these names.
+DOCUMENTED = frozenset(
+    {
+        "app_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "source",
+        "user_id",
+        "dob",
+        "created_date",
+        "gender",
+        "type",
+        "status",
+        "location",
+        "optin_sms",
+        "optout_email",
+        "tags",
+        "tag_action",
+    }
+)
+# Documented fields contactsync has no neutral field for: set through provider_options.
+PASSTHROUGH = frozenset({"source", "gender", "type", "status", "location", "created_date"})
+_CREATED_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@attrs.frozen
+class GleantapPayload:
+    body: dict[str, Any]
+    """newContact body without tags (app_id included)."""
+    identity: dict[str, Any]
+    """What a follow-up request needs to find the same contact: names and keys."""
+    tags_add: tuple[str, ...] = ()
+    tags_remove: tuple[str, ...] = ()
+    sms_double_opt_in: bool = False
+
+
+def _created_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and _CREATED_DATE.match(value):
+        return value
+    raise ContactError(
+        "provider_options.gleantap.created_date", "must be a datetime or 'YYYY-MM-DD HH:MM:SS'"
+    )
+
+
+def _attribute_value(name: str, value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _tags(field: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in names:
+        if "," in name:
+            raise ContactError(
+                field, f"tag {name!r} contains a comma (Gleantap separates tags with commas)"
+            )
+    return names
+
+
+def to_payload(
+    contact: Contact,
+    ctx: MappingContext,
+    app_id: str,
+    source: str | None,
+    attribute_names: Mapping[str, str | int],
+) -> GleantapPayload:
+    if contact.first_name is None or contact.last_name is None:
+        missing = "first_name" if contact.first_name is None else "last_name"
+        raise ContactError(missing, "Gleantap requires first_name and last_name on every write")
+    body: dict[str, Any] = {
+        "app_id": app_id,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+    }
+    for key, text in (
+        ("email", contact.email),
+        ("phone", contact.phone),
+        ("user_id", contact.external_id),
+    ):
+        if text is not None:
+            body[key] = text
+    if contact.external_id is None and contact.email is None and contact.phone is None:
+        raise ContactError(
+            "external_id", "Gleantap needs external_id, email or phone to find the contact again"
+        )
+    if contact.birth_date is not None:
+        body["dob"] = contact.birth_date.isoformat()
+    _address(contact, ctx, body)
+    _statuses(contact, ctx, body)
+    if source is not None:
+        body["source"] = source
+    for key, value in contact.options_for("gleantap").items():
+        if key not in PASSTHROUGH:
+            raise ContactError(
+                f"provider_options.gleantap.{key}",
+                f"not passed through (allowed: {', '.join(sorted(PASSTHROUGH))})",
+            )
+        body[key] = _created_date(value) if key == "created_date" else value
+    for name, custom in contact.custom_fields.items():
+        # Any extra key is a custom attribute: the tenant may rename, else the neutral name.
+        key = str(attribute_names.get(name, name))
+        if key in DOCUMENTED:
+            raise ContactError(
+                f"custom_fields.{name}",
+                f"would be sent as {key!r}, a field Gleantap documents; map it to another name",
+            )
+        if not _ATTRIBUTE_NAME.match(key):
+            raise ContactError(
+                f"custom_fields.{name}", "Gleantap attribute names are letters, digits and _"
+            )
+        body[key] = _attribute_value(name, custom)
+    for feature, present in (
+        ("language", contact.language is not None),
+        ("time_zone", contact.time_zone is not None),
+        ("groups (Gleantap has tags, not groups)", bool(contact.groups)),
+        ("replacing all tags (use add / remove)", contact.tags.replace is not None),
+    ):
+        if present:
+            ctx.unsupported(feature)
+    identity: dict[str, Any] = {
+        k: body[k]
+        for k in ("app_id", "first_name", "last_name", "user_id", "email", "phone")
+        if k in body
+    }
+    return GleantapPayload(
+        body=body,
+        identity=identity,
+        tags_add=_tags("tags.add", contact.tags.add),
+        tags_remove=_tags("tags.remove", contact.tags.remove),
+        sms_double_opt_in=contact.sms_status is Subscription.PENDING,
+    )
+
+
+def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> None:
+    address = contact.address
+    if address is None:
+        return
+    street = ", ".join(line for line in (address.line1, address.line2) if line)
+    for key, value in (
+        ("address", street or None),
+        ("city", address.city),
+        ("state", address.region),
+        ("zip", address.postal_code),
+    ):
+        if value is not None:
+            body[key] = value
+    if address.country is not None:
+        ctx.unsupported("address.country (Gleantap's contact has no country)")
+
+
+def _statuses(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> None:
+    # Two booleans of opposite sense: optout_email (true = opted out), optin_sms (true = opted in).
+    email = contact.email_status
+    if email is Subscription.SUBSCRIBED:
+        body["optout_email"] = False
+    elif email is Subscription.UNSUBSCRIBED:
+        body["optout_email"] = True
+    elif email is not None:
+        ctx.unsupported(f"email_status {email.value}")
+    sms = contact.sms_status
+    if sms is Subscription.SUBSCRIBED:
+        body["optin_sms"] = True
+    elif sms is Subscription.UNSUBSCRIBED:
+        body["optin_sms"] = False
+    elif sms is Subscription.PENDING:
+        missing = [
+            f
+            for f, v in (
+                ("phone", contact.phone),
+                ("email", contact.email),
+                ("external_id", contact.external_id),
+            )
+            if v is None
+        ]
+        if missing:
+            raise ContactError(
+                missing[0], "Gleantap's SMS double opt-in needs phone, email and external_id"
+            )
+    elif sms is not None:
+        ctx.unsupported(f"sms_status {sms.value}")

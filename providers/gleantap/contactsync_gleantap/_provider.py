@@ -1,0 +1,111 @@
+"""The Gleantap provider: header auth, first-name identity safety, booleans, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from typing import ClassVar
+
+import httpx
+
+from contactsync import (
+    Capabilities,
+    ChangeMode,
+    ConfigError,
+    Contact,
+    Flow,
+    MappingContext,
+    Outcome,
+    Prepared,
+    Provider,
+    Request,
+    Response,
+    Sleep,
+    Subscription,
+    Tenant,
+)
+
+from ._emulator import DEMO_API_KEY, DEMO_SECRET_KEY, GleantapEmulator
+from ._flows import upsert_one
+from ._mapping import DOCUMENTED, GleantapPayload, to_payload
+from ._settings import GleantapCredentials, GleantapSettings
+
+
+class HeaderAuth(httpx.Auth):
+    """``X-API-KEY`` and ``X-SECRET-KEY`` on every request."""
+
+    def __init__(self, credentials: GleantapCredentials) -> None:
+        self._credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-API-KEY"] = self._credentials.api_key.reveal()
+        request.headers["X-SECRET-KEY"] = self._credentials.secret_key.reveal()
+        yield request
+
+
+class GleantapProvider(Provider[GleantapPayload]):
+    name = "gleantap"
+    display_name = "Gleantap"
+    default_base_url = "https://api.gleantap.com"
+    credentials_type = GleantapCredentials
+    settings_type = GleantapSettings
+    secret_headers = frozenset({"x-api-key", "x-secret-key"})
+    demo_credentials: ClassVar[Mapping[str, str]] = {
+        "api_key": DEMO_API_KEY,
+        "secret_key": DEMO_SECRET_KEY,
+    }
+    capabilities = Capabilities(
+        max_batch_size=1,
+        identity_keys=("external_id", "email+first_name", "phone+first_name"),
+        email_statuses=frozenset({Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED}),
+        sms_statuses=frozenset(
+            {Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED, Subscription.PENDING}
+        ),
+        group_modes=frozenset(),
+        tag_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE}),
+        channels=frozenset({"email", "sms"}),
+        custom_fields=True,
+        requests_per_second=None,  # Gleantap documents none
+        default_concurrency=8,
+        distinguishes_created=False,
+    )
+
+    def __init__(self, tenant: Tenant) -> None:
+        super().__init__(tenant)
+        self.settings: GleantapSettings = tenant.settings
+
+    @classmethod
+    def check_tenant(cls, tenant: Tenant) -> None:
+        for name, key in tenant.custom_fields.items():
+            if str(key) in DOCUMENTED:
+                raise ConfigError(
+                    f"tenants.{tenant.name}.custom_fields.{name}",
+                    f"{key!r} is a field Gleantap documents, not a custom attribute",
+                )
+
+    def auth(self) -> httpx.Auth:
+        return HeaderAuth(self.tenant.credentials)
+
+    def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
+        return to_payload(
+            contact, ctx, self.settings.app_id, self.settings.source, self.tenant.custom_fields
+        )
+
+    def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
+        return self._upsert(batch)
+
+    def _upsert(
+        self, batch: Sequence[Prepared[GleantapPayload]]
+    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
+        outcomes = []
+        for item in batch:
+            outcomes.append((yield from upsert_one(item, self.settings.lookup)))
+        return outcomes
+
+    @classmethod
+    def create_emulator(cls, tenant: Tenant | None = None) -> GleantapEmulator:
+        emulator = GleantapEmulator()
+        if tenant is not None:
+            credentials: GleantapCredentials = tenant.credentials
+            emulator.keys.add((credentials.api_key.reveal(), credentials.secret_key.reveal()))
+            emulator.app_ids.add(tenant.settings.app_id)
+        return emulator

@@ -1,0 +1,31 @@
+"""Tenant options and credentials for Gleantap."""
+
+from __future__ import annotations
+
+import attrs
+
+from contactsync import Secret
+
+
+def _non_blank(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"{attribute.name}: must not be blank")
+
+
+@attrs.frozen
+class GleantapCredentials:
+    api_key: Secret
+    """Sent as ``X-API-KEY``."""
+    secret_key: Secret
+    """Sent as ``X-SECRET-KEY``."""
+
+
+@attrs.frozen
+class GleantapSettings:
+    app_id: str = attrs.field(validator=_non_blank)
+    """The Gleantap app (account) every request names in its body."""
+    lookup: bool = True
+    """For contacts without ``external_id``: look them up by email or phone first, so a
+    changed first name updates the existing contact instead of creating a second one."""
+    source: str | None = None
+    """Default ``source`` for every contact (a contact's own option wins)."""
