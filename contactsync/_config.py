@@ -240,7 +240,11 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         region = check_region(raw.default_phone_region)
     except ValueError as exc:
         raise ConfigError(f"{path}.default_phone_region", str(exc)) from None
-    settings = structure(raw.options, provider.settings_type, f"{path}.options")
+    options = dict(raw.options)
+    if raw.base_url == EMULATOR:
+        for key, value in provider.demo_options.items():
+            options.setdefault(key, value)
+    settings = structure(options, provider.settings_type, f"{path}.options")
     tenant = Tenant(
         name=name,
         provider=provider.name,

@@ -240,6 +240,8 @@ class Provider(Generic[PayloadT]):
 
     demo_credentials: ClassVar[Mapping[str, str]] = {}
     """Credentials the emulator always accepts (documented, never real)."""
+    demo_options: ClassVar[Mapping[str, Any]] = {}
+    """Options an emulator tenant gets unless it sets them (e.g. the emulator's account id)."""
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> Emulator:

@@ -24,7 +24,7 @@ from contactsync import (
     Tenant,
 )
 
-from ._emulator import DEMO_API_KEY, DEMO_SECRET_KEY, GleantapEmulator
+from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 from ._flows import upsert_one
 from ._mapping import DOCUMENTED, GleantapPayload, to_payload
 from ._settings import GleantapCredentials, GleantapSettings
@@ -53,6 +53,7 @@ class GleantapProvider(Provider[GleantapPayload]):
         "api_key": DEMO_API_KEY,
         "secret_key": DEMO_SECRET_KEY,
     }
+    demo_options: ClassVar[Mapping[str, str]] = {"app_id": DEMO_APP_ID}
     capabilities = Capabilities(
         max_batch_size=1,
         identity_keys=("external_id", "email+first_name", "phone+first_name"),
