@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
+
+from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport, Faults, Outcome
+from tests.providers.spec import ValidatingTransport, gleantap_spec
+
+BASE = "https://api.gleantap.com"
+
+
+def gleantap_config(**options: Any) -> dict[str, Any]:
+    options.setdefault("app_id", DEMO_APP_ID)
+    return {
+        "tenants": {
+            "g": {
+                "provider": "gleantap",
+                "default_phone_region": "GB",
+                "credentials": {"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY},
+                "custom_fields": {"loyalty": "loyalty_level"},
+                "options": options,
+                "http": {"backoff_base": 0.0, "backoff_max": 0.0},
+            }
+        }
+    }
+
+
+class Gleantap:
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.emulator = GleantapEmulator()
+        self.app = EmulatorApp(self.emulator, faults)
+        self.transport = ValidatingTransport(gleantap_spec(), EmulatorTransport(self.app))
+
+    def upsert(
+        self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
+    ) -> list[Outcome]:
+        with Client(config or gleantap_config(**options), "g", transport=self.transport,
+                    sleep=lambda s: None) as client:  # fmt: skip
+            return sorted(client.upsert_many(contacts), key=lambda o: o.index)
+
+    def upsert_async(
+        self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
+    ) -> list[Outcome]:
+        async def go() -> list[Outcome]:
+            async def no_sleep(seconds: float) -> None:
+                del seconds
+
+            async with AsyncClient(config or gleantap_config(**options), "g", transport=self.transport,
+                                   sleep=no_sleep) as client:  # fmt: skip
+                return sorted(
+                    [o async for o in client.upsert_many(contacts)], key=lambda o: o.index
+                )
+
+        return asyncio.run(go())
+
+    def paths(self) -> list[str]:
+        return [r.url.path.rsplit("/", 1)[1] for r in self.transport.requests]
+
+    def bodies(self, method: str) -> list[dict[str, Any]]:
+        import json
+
+        return [
+            json.loads(r.content) for r in self.transport.requests if r.url.path.endswith(method)
+        ]
+
+
+@pytest.fixture
+def gleantap() -> Gleantap:
+    return Gleantap()
+
+
+@pytest.fixture(params=["sync", "async"])
+def upsert(request: pytest.FixtureRequest, gleantap: Gleantap) -> Callable[..., list[Outcome]]:
+    return gleantap.upsert if request.param == "sync" else gleantap.upsert_async
+
+
+def direct(
+    emulator: GleantapEmulator, key: str = DEMO_API_KEY, secret: str = DEMO_SECRET_KEY
+) -> httpx.Client:
+    return httpx.Client(base_url=BASE, headers={"X-API-KEY": key, "X-SECRET-KEY": secret},
+                        transport=EmulatorTransport(EmulatorApp(emulator)))  # fmt: skip
