@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,6 @@ class Gleantap:
         return [r.url.path.rsplit("/", 1)[1] for r in self.transport.requests]
 
     def bodies(self, method: str) -> list[dict[str, Any]]:
-        import json
-
         return [
             json.loads(r.content) for r in self.transport.requests if r.url.path.endswith(method)
         ]

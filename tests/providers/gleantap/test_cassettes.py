@@ -1,0 +1,84 @@
+"""Gleantap through recorded cassettes, replayed offline with ``record_mode="none"``.
+
+To record again from the emulator:
+``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/gleantap/test_cassettes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from contactsync_gleantap import DEMO_API_KEY, DEMO_SECRET_KEY
+
+from contactsync import AsyncClient, Client, EmulatorTransport
+from contactsync.testing import make_vcr
+from tests.providers.gleantap.conftest import Gleantap, gleantap_config
+from tests.providers.spec import gleantap_spec, require
+
+CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "gleantap"
+RECORDING = os.environ.get("CONTACTSYNC_RECORD") == "1"
+
+CONTACTS: list[dict[str, Any]] = [
+    {"external_id": "cus-1", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+     "email_status": "subscribed", "tags": {"add": ["vip"], "remove": ["trial"]}},
+    {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com", "sms_status": "unsubscribed"},
+    {"first_name": "Alan", "email": "alan@example.com"},
+]  # fmt: skip
+
+
+def config() -> dict[str, Any]:
+    data = gleantap_config()
+    data["tenants"]["g"]["http"]["concurrency"] = 1
+    return data
+
+
+def transport() -> EmulatorTransport | None:
+    return EmulatorTransport(Gleantap().app) if RECORDING else None
+
+
+def test_replay_sync() -> None:
+    recorder = make_vcr(CASSETTES, record_mode="all" if RECORDING else "none")
+    with (
+        recorder.use_cassette("upsert_twice.yaml"),
+        Client(config(), "g", transport=transport()) as client,
+    ):
+        first = sorted(client.upsert_many(CONTACTS), key=lambda o: o.index)
+        second = sorted(client.upsert_many(CONTACTS), key=lambda o: o.index)
+    assert [o.status.value for o in first] == ["updated", "updated", "rejected"]
+    assert [o.remote_id for o in first[:2]] == [o.remote_id for o in second[:2]]
+
+
+def test_replay_async() -> None:
+    if RECORDING:
+        pytest.skip("replay only")
+
+    async def go() -> list[str]:
+        with make_vcr(CASSETTES).use_cassette("upsert_twice.yaml"):
+            async with AsyncClient(config(), "g") as client:
+                outcomes = [o async for o in client.upsert_many(CONTACTS)]
+        return [o.status.value for o in sorted(outcomes, key=lambda o: o.index)]
+
+    assert asyncio.run(go()) == ["updated", "updated", "rejected"]
+
+
+def test_cassettes_hold_no_credential_and_validate() -> None:
+    files = sorted(CASSETTES.glob("*.yaml"))
+    assert files
+    spec = gleantap_spec()
+    for path in files:
+        text = path.read_text()
+        assert DEMO_API_KEY not in text
+        assert DEMO_SECRET_KEY not in text
+        assert text.count("REDACTED") >= 2
+        if spec is not None:
+            for interaction in yaml.safe_load(text)["interactions"]:
+                recorded = interaction["request"]
+                spec.validate(httpx.Request(recorded["method"], recorded["uri"],
+                                            content=(recorded["body"] or "").encode()))  # fmt: skip
+    require(spec)
