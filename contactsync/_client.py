@@ -78,15 +78,15 @@ class _Base:
         *,
         registry: Registry | None,
         faults: Faults | None,
+        emulator: EmulatorApp | None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
         self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
         provider_cls = (registry or default_registry).get(self.tenant.provider)
         self.provider: Provider[Any] = provider_cls(self.tenant)
-        self.emulator_app: EmulatorApp | None = None
-        if self.tenant.uses_emulator:
-            emulator = provider_cls.create_emulator(self.tenant)
-            self.emulator_app = EmulatorApp(emulator, faults)
+        self.emulator_app: EmulatorApp | None = emulator
+        if emulator is None and self.tenant.uses_emulator:
+            self.emulator_app = EmulatorApp(provider_cls.create_emulator(self.tenant), faults)
         self.base_url = (
             (provider_cls.base_url_for(self.tenant.settings) or _EMULATOR_HOST)
             if self.tenant.uses_emulator
@@ -111,8 +111,9 @@ class _Base:
 class Client(_Base):
     """Upsert contacts for one tenant. Use as a context manager, or call :meth:`close`.
 
-    ``transport`` replaces the network (an emulator, a cassette); ``sleep`` replaces
-    waiting between retries and polls (tests).
+    ``transport`` replaces the network; ``emulator`` sends every request to that
+    emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
+    between retries and polls (tests).
     """
 
     def __init__(
@@ -123,9 +124,10 @@ class Client(_Base):
         registry: Registry | None = None,
         transport: httpx.BaseTransport | None = None,
         faults: Faults | None = None,
+        emulator: EmulatorApp | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(config, tenant, registry=registry, faults=faults)
+        super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.Client(transport=transport, **self._httpx_options())
@@ -167,9 +169,10 @@ class AsyncClient(_Base):
         registry: Registry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         faults: Faults | None = None,
+        emulator: EmulatorApp | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        super().__init__(config, tenant, registry=registry, faults=faults)
+        super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())

@@ -5,6 +5,7 @@ installed providers declare and matches requests on method, URL and JSON body
 (key order ignored). Requires the ``testing`` extra (vcrpy).
 """
 
+from ._harness import Harness
 from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
 
-__all__ = ["REDACTED", "json_body_matcher", "make_vcr", "secret_headers", "vcr_config"]
+__all__ = ["REDACTED", "Harness", "json_body_matcher", "make_vcr", "secret_headers", "vcr_config"]
