@@ -190,6 +190,10 @@ class Provider(Generic[PayloadT]):
     default_base_url: ClassVar[str] = ""
     secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization"})
     """Lower-case header names that carry credentials: masked in plans, scrubbed in cassettes."""
+    secret_body_keys: ClassVar[frozenset[str]] = frozenset()
+    """JSON keys (at any depth, requests and responses) that carry credentials."""
+    secret_query_params: ClassVar[frozenset[str]] = frozenset()
+    """Query parameters that carry credentials."""
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
 

@@ -6,6 +6,17 @@ installed providers declare and matches requests on method, URL and JSON body
 """
 
 from ._harness import Harness
+from ._scan import Finding, known_secrets, scan_cassettes
 from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
 
-__all__ = ["REDACTED", "Harness", "json_body_matcher", "make_vcr", "secret_headers", "vcr_config"]
+__all__ = [
+    "REDACTED",
+    "Finding",
+    "Harness",
+    "json_body_matcher",
+    "known_secrets",
+    "make_vcr",
+    "scan_cassettes",
+    "secret_headers",
+    "vcr_config",
+]

@@ -25,6 +25,54 @@ def secret_headers(registry: Registry | None = None) -> frozenset[str]:
     return frozenset(names)
 
 
+def _declared(registry: Registry | None, attribute: str) -> frozenset[str]:
+    registry = registry or default_registry
+    found: set[str] = set()
+    for name in registry.names():
+        found |= getattr(registry.get(name), attribute)
+    return frozenset(found)
+
+
+def _scrub_json(value: Any, keys: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if k in keys else _scrub_json(v, keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_json(v, keys) for v in value]
+    return value
+
+
+def _scrub_body(body: Any, keys: frozenset[str]) -> Any:
+    parsed = _parsed(body)
+    if not keys or not isinstance(parsed, dict | list):
+        return body
+    scrubbed = json.dumps(_scrub_json(parsed, keys), separators=(",", ":")).encode()
+    return scrubbed if isinstance(body, bytes) else scrubbed.decode()
+
+
+def _request_hook(keys: frozenset[str]) -> Any:
+    def before_record_request(request: Any) -> Any:
+        if keys and request.body:
+            request.body = _scrub_body(request.body, keys)
+        return request
+
+    return before_record_request
+
+
+def _response_hook(headers: frozenset[str], keys: frozenset[str]) -> Any:
+    def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
+        # Idempotent: replay runs it again on what was recorded.
+        recorded = response.get("headers") or {}
+        for name in list(recorded):
+            if name.lower() in headers:
+                recorded[name] = [REDACTED]
+        body = response.get("body") or {}
+        if keys and body.get("string"):
+            body["string"] = _scrub_body(body["string"], keys)
+        return response
+
+    return before_record_response
+
+
 def _parsed(body: Any) -> Any:
     if body is None or body in {b"", ""}:
         return None
@@ -44,10 +92,17 @@ def json_body_matcher(one: Any, other: Any) -> None:
 
 def vcr_config(registry: Registry | None = None, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for ``vcr.VCR`` (or pytest-recording's ``vcr_config`` fixture)."""
+    headers = secret_headers(registry)
+    keys = _declared(registry, "secret_body_keys")
     config: dict[str, Any] = {
-        # Replacing the value (not dropping the header) keeps scrubbing idempotent:
-        # vcrpy runs the filters again on replay.
-        "filter_headers": [(name, REDACTED) for name in sorted(secret_headers(registry))],
+        # Replacing values (not dropping them) keeps scrubbing idempotent: vcrpy runs
+        # the filters again on replay.
+        "filter_headers": [(name, REDACTED) for name in sorted(headers)],
+        "filter_query_parameters": [
+            (name, REDACTED) for name in sorted(_declared(registry, "secret_query_params"))
+        ],
+        "before_record_request": _request_hook(keys),
+        "before_record_response": _response_hook(headers, keys),
         "match_on": ["method", "scheme", "host", "port", "path", "query", "json_body"],
         "decode_compressed_response": True,
         "record_mode": "none",

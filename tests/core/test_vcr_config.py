@@ -1,0 +1,78 @@
+"""vcr_config scrubs what providers declare, in requests and responses, idempotently."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from contactsync import Client, EmulatorApp, Secret, default_registry
+from contactsync._emulator import json_response
+from contactsync.testing import REDACTED, json_body_matcher, make_vcr
+from tests.fakeprovider import FakeEmulator, FakeProvider, tenant_config
+
+SECRET = "token-5bd1c0ffee"
+
+
+class LeakyProvider(FakeProvider):
+    name = "leaky"
+    secret_body_keys = frozenset({"token"})
+    secret_query_params = frozenset({"sig"})
+    secret_headers = frozenset({"x-key", "x-session"})
+
+
+class LeakyEmulator(FakeEmulator):
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle(request)
+        body = json.loads(response.content)
+        body["token"] = SECRET
+        return json_response(response.status_code, body, {"X-Session": SECRET})
+
+
+@pytest.fixture
+def leaky() -> Iterator[None]:
+    default_registry.register(LeakyProvider)
+    yield
+    default_registry.unregister("leaky")
+
+
+def test_recording_scrubs_headers_body_keys_and_query(tmp_path: Path, leaky: None) -> None:
+    config = tenant_config(
+        provider="leaky", base_url="https://fake.test", credentials={"api_key": SECRET}
+    )
+    app = EmulatorApp(LeakyEmulator({SECRET}))
+    recorder = make_vcr(tmp_path, record_mode="all")
+    with recorder.use_cassette("c.yaml"), Client(config, "t", emulator=app) as client:
+        outcome = client.upsert({"external_id": "a", "email": "a@example.com"})
+        client._http.post("/lookup?sig=" + SECRET, json={"keys": [], "token": SECRET})
+    assert outcome.ok
+    text = (tmp_path / "c.yaml").read_text()
+    assert SECRET not in text
+    document = yaml.safe_load(text)
+    first = document["interactions"][0]
+    assert first["request"]["headers"]["x-key"] == [REDACTED]
+    assert first["response"]["headers"]["x-session"] == [REDACTED]
+    assert json.loads(first["response"]["body"]["string"])["token"] == REDACTED
+    last = document["interactions"][-1]
+    assert last["request"]["uri"].endswith(f"sig={REDACTED}")
+    assert json.loads(last["request"]["body"])["token"] == REDACTED
+    # Replay: the hooks run again on scrubbed data and the run still matches.
+    with make_vcr(tmp_path).use_cassette("c.yaml"), Client(config, "t") as client:
+        assert client.upsert({"external_id": "a", "email": "a@example.com"}).ok
+
+
+def test_json_body_matcher_ignores_key_order() -> None:
+    class Req:
+        def __init__(self, body: Any) -> None:
+            self.body = body
+
+    json_body_matcher(Req(b'{"a": 1, "b": [1, 2]}'), Req('{"b":[1,2],"a":1}'))
+    with pytest.raises(AssertionError):
+        json_body_matcher(Req(b'{"a": 1}'), Req(b'{"a": 2}'))
+    json_body_matcher(Req(b""), Req(None))
+    assert Secret(SECRET) != SECRET
