@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup test lint pytest demo bench fmt
+.PHONY: setup test lint pytest demo bench fmt docs
 
 $(UV):
 	python3 -m venv .tools
@@ -23,6 +23,9 @@ pytest: setup
 	$(RUN) pytest -q
 
 test: lint pytest
+
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --site-dir site
 
 demo: setup
 	$(RUN) contactsync demo

@@ -1,13 +1,14 @@
 """Gleantap through recorded cassettes, replayed offline with ``record_mode="none"``.
 
 To record again from the emulator:
-``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/gleantap/test_cassettes.py``.
+``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/gleantap/test_cassettes.py``; against a
+real account: ``CONTACTSYNC_RECORD=real CONTACTSYNC_GLEANTAP_API_KEY=… CONTACTSYNC_GLEANTAP_SECRET_KEY=…``
+(and the tenant's ``app_id`` in ``tests/providers/gleantap/conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from contactsync_gleantap import DEMO_API_KEY, DEMO_SECRET_KEY
 from contactsync import AsyncClient, Client, EmulatorTransport
 from contactsync.testing import make_vcr
 from tests.providers.gleantap.conftest import Gleantap, gleantap_config
+from tests.providers.recording import for_real, record_mode, recording
+from tests.providers.recording import transport as recorded_transport
 from tests.providers.spec import gleantap_spec, require
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "gleantap"
-RECORDING = os.environ.get("CONTACTSYNC_RECORD") == "1"
+RECORDING = recording()
 
 CONTACTS: list[dict[str, Any]] = [
     {"external_id": "cus-1", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
@@ -33,17 +36,17 @@ CONTACTS: list[dict[str, Any]] = [
 
 
 def config() -> dict[str, Any]:
-    data = gleantap_config()
+    data = for_real(gleantap_config(), "g")
     data["tenants"]["g"]["http"]["concurrency"] = 1
     return data
 
 
-def transport() -> EmulatorTransport | None:
-    return EmulatorTransport(Gleantap().app) if RECORDING else None
+def transport() -> httpx.MockTransport | None:
+    return recorded_transport(lambda: EmulatorTransport(Gleantap().app))
 
 
 def test_replay_sync() -> None:
-    recorder = make_vcr(CASSETTES, record_mode="all" if RECORDING else "none")
+    recorder = make_vcr(CASSETTES, record_mode=record_mode())
     with (
         recorder.use_cassette("upsert_twice.yaml"),
         Client(config(), "g", transport=transport()) as client,

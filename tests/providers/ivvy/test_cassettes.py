@@ -2,25 +2,28 @@
 
 Signed headers (date, MD5, signature) change with every request; the matcher ignores
 headers, so replay works on any day. To record again from the emulator:
-``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/ivvy/test_cassettes.py``.
+``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/ivvy/test_cassettes.py``; against a
+real account: ``CONTACTSYNC_RECORD=real CONTACTSYNC_IVVY_API_KEY=… CONTACTSYNC_IVVY_API_SECRET=…``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY, DEMO_API_SECRET
 
 from contactsync import AsyncClient, Client, EmulatorTransport
 from contactsync.testing import make_vcr
 from tests.providers.ivvy.conftest import Ivvy, ivvy_config
+from tests.providers.recording import for_real, record_mode, recording
+from tests.providers.recording import transport as recorded_transport
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "ivvy"
-RECORDING = os.environ.get("CONTACTSYNC_RECORD") == "1"
+RECORDING = recording()
 
 CONTACTS: list[dict[str, Any]] = [
     {"external_id": "cus-1", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
@@ -32,17 +35,17 @@ CONTACTS: list[dict[str, Any]] = [
 
 
 def config() -> dict[str, Any]:
-    data = ivvy_config()
+    data = for_real(ivvy_config(), "i")
     data["tenants"]["i"]["http"]["concurrency"] = 1  # one order of requests to record
     return data
 
 
-def transport() -> EmulatorTransport | None:
-    return EmulatorTransport(Ivvy().app) if RECORDING else None
+def transport() -> httpx.MockTransport | None:
+    return recorded_transport(lambda: EmulatorTransport(Ivvy().app))
 
 
 def test_replay_sync() -> None:
-    recorder = make_vcr(CASSETTES, record_mode="all" if RECORDING else "none")
+    recorder = make_vcr(CASSETTES, record_mode=record_mode())
     with (
         recorder.use_cassette("upsert_twice.yaml"),
         Client(config(), "i", transport=transport()) as client,

@@ -1,14 +1,15 @@
 """Yespo through recorded cassettes, replayed offline with ``record_mode="none"``.
 
 The cassettes under ``cassettes/yespo/`` were recorded from the Yespo emulator. To
-record them again: ``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/yespo/test_cassettes.py``.
+record them again: ``CONTACTSYNC_RECORD=1 uv run pytest tests/providers/yespo/test_cassettes.py``;
+against a real account: ``CONTACTSYNC_RECORD=real CONTACTSYNC_YESPO_API_KEY=… uv run pytest …``
+(see ``tests/providers/recording.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
 from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport
 from contactsync.testing import make_vcr
+from tests.providers.recording import for_real, record_mode, recording
+from tests.providers.recording import transport as recorded_transport
 from tests.providers.spec import require, yespo_spec
 from tests.providers.yespo.conftest import yespo_config
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "yespo"
-RECORDING = os.environ.get("CONTACTSYNC_RECORD") == "1"
+RECORDING = recording()
 
 CONTACTS: list[dict[str, Any]] = [
     {"external_id": "cus-1", "email": "ada@example.com", "first_name": "Ada",
@@ -34,9 +37,7 @@ CONTACTS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def transport() -> EmulatorTransport | None:
-    if not RECORDING:
-        return None  # the plain network transport, which the cassette replaces
+def emulator_transport() -> EmulatorTransport:
     ticks = itertools.count()
     emulator = YespoEmulator(clock=lambda: next(ticks) * 0.01)
     for name in ("VIP", "Newsletter"):
@@ -44,14 +45,14 @@ def transport() -> EmulatorTransport | None:
     return EmulatorTransport(EmulatorApp(emulator))
 
 
-def record_mode() -> str:
-    return "all" if RECORDING else "none"
+def transport() -> httpx.MockTransport | None:
+    return recorded_transport(emulator_transport)
 
 
 @pytest.mark.parametrize("mode", ["realtime", "bulk"])
 def test_replay_sync(mode: str) -> None:
     recorder = make_vcr(CASSETTES, record_mode=record_mode())
-    config = yespo_config(mode=mode)
+    config = for_real(yespo_config(mode=mode), "y")
     config["tenants"]["y"]["http"]["concurrency"] = 1  # one order of requests to record
     with (
         recorder.use_cassette(f"{mode}.yaml"),
