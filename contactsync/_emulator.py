@@ -11,6 +11,7 @@ import abc
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,22 +57,29 @@ class LostResponse(httpx.ReadError):
     """The emulator applied the request, then lost the response."""
 
 
+KINDS = ("429", "429-hinted", "500", "503", "drop", "lost")
+"""The default fault kinds: 429 without and with ``Retry-After``, 500, 503, a dropped
+connection, and a request applied whose response is then lost."""
+SLOW = "slow"
+"""Opt-in kind: the request is applied, then the response waits ``slow_seconds``."""
+
+
 @attrs.frozen
 class Faults:
-    """With probability ``rate`` a request is faulted, the kind drawn evenly from
-    429 (half with ``Retry-After``), 500, 503, a dropped connection, and a request
-    applied whose response is then lost."""
+    """With probability ``rate`` a request is faulted, the kind drawn evenly from ``kinds``."""
 
     rate: float = 0.0
     seed: int | None = None
     retry_after: str = "1"
+    kinds: tuple[str, ...] = KINDS
+    slow_seconds: float = 1.0
 
     def __attrs_post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("fail rate must be between 0 and 1")
-
-
-_KINDS = ("429", "429-hinted", "500", "503", "drop", "lost")
+        unknown = set(self.kinds) - {*KINDS, SLOW}
+        if unknown or not self.kinds:
+            raise ValueError(f"fault kinds must be among {', '.join((*KINDS, SLOW))}")
 
 
 class EmulatorApp:
@@ -80,14 +88,14 @@ class EmulatorApp:
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
         self._lock = threading.Lock()
-        self.faults_injected: dict[str, int] = dict.fromkeys(_KINDS, 0)
+        self.faults_injected: dict[str, int] = dict.fromkeys((*KINDS, SLOW), 0)
 
     def _draw(self) -> str | None:
         if self.faults.rate <= 0:
             return None
         if self._random.random() >= self.faults.rate:
             return None
-        kind = self._random.choice(_KINDS)
+        kind = self._random.choice(self.faults.kinds)
         self.faults_injected[kind] += 1
         return kind
 
@@ -111,6 +119,8 @@ class EmulatorApp:
             response = self.emulator.handle(request)
         if fault == "lost":
             raise LostResponse("response lost after the request was applied", request=request)
+        if fault == SLOW:
+            time.sleep(self.faults.slow_seconds)
         return response
 
     def _inspect(self, request: httpx.Request) -> httpx.Response:

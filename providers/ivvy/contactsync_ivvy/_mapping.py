@@ -175,6 +175,13 @@ def to_payload(
         for f, k in (("first_name", "firstName"), ("last_name", "lastName"), ("email", "email"))
         if k not in body
     )
+    if missing and remote_id is None and contact.external_id is None:
+        # Nothing to find it by, and not enough to create it: it could never be written.
+        raise ContactError(
+            missing[0],
+            "iVvy needs first_name, last_name and email to create a contact "
+            "(or remote_id / external_id to find one)",
+        )
     return IvvyPayload(
         body=body,
         external_id=contact.external_id,

@@ -267,3 +267,11 @@ def test_emulator_for_a_tenant_accepts_its_credentials() -> None:
     assert isinstance(emulator, IvvyEmulator)
     assert outcome.status is Status.CREATED
     assert emulator.keys["tenant-key"] == "tenant-secret"
+
+
+def test_contact_that_could_never_be_written_is_rejected_up_front(ivvy: Ivvy) -> None:
+    (outcome,) = ivvy.upsert([{"email": "lonely@example.com", "email_status": "unsubscribed"}])
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.field == "first_name"
+    assert ivvy.transport.requests == []
