@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactsync import Client, Outcome, Prepared, Status
+from contactsync import Client, Outcome, Prepared, Request, Status
 from contactsync._wire import encode_json
 from tests.providers.spec import gleantap_spec, yespo_spec
 from tests.reliability.scenarios import SCENARIOS, Scenario
@@ -86,11 +87,10 @@ def test_mapping_gives_a_request_or_a_typed_rejection(
         assert isinstance(prepared, Prepared)
         # The flow's first request serializes, and (where a spec is published) validates.
         step = next(client.provider.upsert([prepared]))
+        assert isinstance(step, Request)
         body = encode_json(step.json) if step.json is not None else b""
         assert isinstance(body, bytes)
         spec_factory = SPECS.get(client.provider.name)
         spec = spec_factory() if spec_factory is not None else None
         if spec is not None and step.method == "POST":
-            import httpx  # noqa: PLC0415
-
             spec.validate(httpx.Request(step.method, "https://x.test" + step.path, content=body))
