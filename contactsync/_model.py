@@ -27,6 +27,9 @@ from ._normalize import (
     normalize_phone,
 )
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+"""Shared by every contact without custom fields or options (read-only, so safe)."""
+
 CustomValue: TypeAlias = str | int | float | bool | dt.date | dt.datetime
 """The types a custom field value may have (``datetime`` is a ``date`` subclass)."""
 
@@ -274,8 +277,9 @@ def _custom_value(name: str, value: object) -> CustomValue:
 
 
 def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomValue]:
-    if value is None:
-        return MappingProxyType({})
+    if not value:
+        if value is None or isinstance(value, Mapping):
+            return _EMPTY
     if not isinstance(value, Mapping):
         raise ContactError("custom_fields", "must be a mapping of names to values")
     result: dict[str, CustomValue] = {}
@@ -291,8 +295,9 @@ def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomVal
 def _provider_options(
     value: Mapping[str, Mapping[str, Any]] | None,
 ) -> Mapping[str, Mapping[str, Any]]:
-    if value is None:
-        return MappingProxyType({})
+    if not value:
+        if value is None or isinstance(value, Mapping):
+            return _EMPTY
     if not isinstance(value, Mapping):
         raise ContactError("provider_options", "must map a provider name to its options")
     for name, options in value.items():
@@ -325,28 +330,37 @@ def _id(field: str) -> Any:
     return convert
 
 
+# Built once: converters run for every field of every contact.
+_EXTERNAL_ID = _id("external_id")
+_REMOTE_ID = _id("remote_id")
+_EMAIL_STATUS = _subscription("email_status")
+_SMS_STATUS = _subscription("sms_status")
+_GROUPS = _membership("groups")
+_TAGS = _membership("tags")
+
+
 def _external_id(value: object) -> str | None:
-    return _id("external_id")(value)  # type: ignore[no-any-return]
+    return _EXTERNAL_ID(value)  # type: ignore[no-any-return]
 
 
 def _remote_id(value: object) -> str | None:
-    return _id("remote_id")(value)  # type: ignore[no-any-return]
+    return _REMOTE_ID(value)  # type: ignore[no-any-return]
 
 
 def _email_status(value: object) -> Subscription | None:
-    return _subscription("email_status")(value)  # type: ignore[no-any-return]
+    return _EMAIL_STATUS(value)  # type: ignore[no-any-return]
 
 
 def _sms_status(value: object) -> Subscription | None:
-    return _subscription("sms_status")(value)  # type: ignore[no-any-return]
+    return _SMS_STATUS(value)  # type: ignore[no-any-return]
 
 
 def _groups(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
-    return _membership("groups")(value)  # type: ignore[no-any-return]
+    return _GROUPS(value)  # type: ignore[no-any-return]
 
 
 def _tags(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
-    return _membership("tags")(value)  # type: ignore[no-any-return]
+    return _TAGS(value)  # type: ignore[no-any-return]
 
 
 def _language(value: object) -> str | None:
@@ -402,4 +416,4 @@ class Contact:
         return attrs.evolve(self, phone=normalize_phone(self.phone, region))
 
     def options_for(self, provider: str) -> Mapping[str, Any]:
-        return self.provider_options.get(provider, MappingProxyType({}))
+        return self.provider_options.get(provider, _EMPTY)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import orjson
 
 from ._provider import Request, Response
 from ._secret import MASK
@@ -14,7 +15,12 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def encode_json(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON. orjson is several times faster on large bulk bodies; the
+    standard library takes what it refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def to_httpx(client: httpx.Client | httpx.AsyncClient, request: Request) -> httpx.Request:

@@ -101,6 +101,7 @@ class YespoEmulator(Emulator):
     def reset(self) -> None:
         """Forget contacts, sessions and the unsubscribed list; segments stay, emptied."""
         self.records: dict[int, dict[str, Any]] = {}
+        self._index: dict[tuple[str, str], set[int]] = {}
         kept = getattr(self, "segments", {})
         self.segments: dict[int, dict[str, Any]] = {
             k: {**v, "members": set()} for k, v in kept.items()
@@ -305,28 +306,39 @@ class YespoEmulator(Emulator):
                 rec[key] = value
         rec["deleted"] = False
         rec["seq"] = next(self._seq)
+        self._reindex(rec)
+
+    # Indexes by external id, email and phone digits, kept current on every write, so
+    # matching a 100,000-contact import stays linear.
+
+    def _reindex(self, rec: dict[str, Any]) -> None:
+        for key, value in rec.get("_keys", ()):
+            self._index.get((key, value), set()).discard(rec["id"])
+        keys = tuple(
+            (key, _norm(key, rec[key]))
+            for key in ("externalCustomerId", "email", "sms")
+            if rec.get(key)
+        )
+        for key_value in keys:
+            self._index.setdefault(key_value, set()).add(rec["id"])
+        rec["_keys"] = keys
 
     def _by_external(self, external_id: str) -> dict[str, Any] | None:
         if not external_id:
             return None
-        return next(
-            (r for r in self.records.values() if r["externalCustomerId"] == external_id), None
-        )
+        ids = self._index.get(("externalCustomerId", external_id), set())
+        return self.records[min(ids)] if ids else None
 
     def _latest(self, candidates: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
         return max(candidates, key=lambda r: r["seq"], default=None)
 
     def _matching(self, keys: Iterable[str], values: Mapping[str, Any]) -> list[dict[str, Any]]:
-        out = []
-        for rec in self.records.values():
-            if rec["deleted"]:
-                continue
-            for key in keys:
-                value = values.get(key)
-                if value is not None and _same(key, rec.get(key), value):
-                    out.append(rec)
-                    break
-        return out
+        ids: set[int] = set()
+        for key in keys:
+            value = values.get(key)
+            if value is not None:
+                ids |= self._index.get((key, _norm(key, value)), set())
+        return [self.records[i] for i in sorted(ids) if not self.records[i]["deleted"]]
 
     def _add_contact(self, body: Any) -> httpx.Response:
         values = self._incoming(body)
@@ -390,6 +402,9 @@ class YespoEmulator(Emulator):
         if rec is None:
             return _text(404, "Contact not found")
         if query.get("erase", "false").lower() == "true":
+            rec.pop("externalCustomerId", None)
+            rec["email"] = rec["sms"] = None
+            self._reindex(rec)
             del self.records[rec["id"]]
             for seg in self.segments.values():
                 seg["members"].discard(rec["id"])
@@ -505,6 +520,7 @@ class YespoEmulator(Emulator):
             rec = self._latest(free)
             if rec is not None:
                 rec["externalCustomerId"] = ext
+                self._reindex(rec)
             return rec, ext
         return self._latest(found), key_value
 
@@ -532,6 +548,7 @@ class YespoEmulator(Emulator):
                     rec["fields"].pop(field_id, None)
         rec["deleted"] = False
         rec["seq"] = next(self._seq)
+        self._reindex(rec)
 
     def _import_status(self, session_id: str) -> httpx.Response:
         session = self.sessions.get(session_id)
@@ -588,6 +605,14 @@ class YespoEmulator(Emulator):
                                 "fields": fields[0] if len(fields) == 1 else fields},
             }
         }  # fmt: skip
+
+
+def _norm(key: str, value: Any) -> str:
+    if key == "email":
+        return str(value).lower()
+    if key == "sms":
+        return _digits(str(value))
+    return str(value)
 
 
 def _same(key: str, stored: Any, wanted: Any) -> bool:
