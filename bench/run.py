@@ -155,8 +155,14 @@ async def raw_httpx_loop(url: str, data: list[dict[str, Any]]) -> None:
     async with httpx.AsyncClient(base_url=url, headers=headers) as client:
 
         async def one(row: dict[str, Any]) -> None:
-            body = {"app_id": DEMO_APP_ID, "first_name": row["first_name"], "last_name": row["last_name"],
-                    "email": row["email"], "phone": row["phone"], "user_id": row["external_id"]}  # fmt: skip
+            body = {
+                "app_id": DEMO_APP_ID,
+                "first_name": row["first_name"],
+                "last_name": row["last_name"],
+                "email": row["email"],
+                "phone": row["phone"],
+                "user_id": row["external_id"],
+            }
             async with limit:
                 response = await client.post("/v2/ExternalApi/newContact", json=body)
                 response.raise_for_status()
@@ -269,8 +275,8 @@ def main() -> None:
         "map_contacts_per_s": round(MAP_COUNT / mapping),
         "overhead_vs_validators": round(mapping / validators, 3),
         "bulk_e2e_vs_mapping": round(e2e / big_mapping, 3),
-        "bulk_e2e": {"contacts": E2E_COUNT, "seconds": round(e2e, 2), "mapping_seconds": round(big_mapping, 2),
-                     "requests": e2e_requests},
+        "bulk_e2e": {"contacts": E2E_COUNT, "seconds": round(e2e, 2),
+                     "mapping_seconds": round(big_mapping, 2), "requests": e2e_requests},
         "single_vs_raw_httpx": round(single["ours"] / single["raw"], 3),
         "single": {"contacts": SINGLE_COUNT, "concurrency": CONCURRENCY,
                    "ours_per_s": round(single["ours"]), "raw_per_s": round(single["raw"])},

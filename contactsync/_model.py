@@ -277,9 +277,8 @@ def _custom_value(name: str, value: object) -> CustomValue:
 
 
 def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomValue]:
-    if not value:
-        if value is None or isinstance(value, Mapping):
-            return _EMPTY
+    if not value and (value is None or isinstance(value, Mapping)):
+        return _EMPTY
     if not isinstance(value, Mapping):
         raise ContactError("custom_fields", "must be a mapping of names to values")
     result: dict[str, CustomValue] = {}
@@ -295,9 +294,8 @@ def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomVal
 def _provider_options(
     value: Mapping[str, Mapping[str, Any]] | None,
 ) -> Mapping[str, Mapping[str, Any]]:
-    if not value:
-        if value is None or isinstance(value, Mapping):
-            return _EMPTY
+    if not value and (value is None or isinstance(value, Mapping)):
+        return _EMPTY
     if not isinstance(value, Mapping):
         raise ContactError("provider_options", "must map a provider name to its options")
     for name, options in value.items():
