@@ -104,12 +104,16 @@ class Pipeline:
                 Status.FAILED,
                 error=OutcomeError("provider_error", "the provider reported no outcome"),
             )
+            # Built directly, not with attrs.evolve: this runs once per contact.
             finished.append(
-                attrs.evolve(
-                    outcome,
+                Outcome(
+                    outcome.index,
+                    outcome.status,
+                    remote_id=outcome.remote_id,
                     external_id=item.contact.external_id,
-                    requests=requests,
                     warnings=item.warnings + outcome.warnings,
+                    error=outcome.error,
+                    requests=requests,
                     input=item.contact,
                 )
             )
