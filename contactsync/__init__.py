@@ -25,6 +25,7 @@ from ._provider import (
     Request,
     Response,
     Sleep,
+    each,
 )
 from ._records import contact_from_record, contact_to_record
 from ._registry import Registry, default_registry, register
@@ -74,6 +75,7 @@ __all__ = [
     "contact_from_record",
     "contact_to_record",
     "default_registry",
+    "each",
     "load_config",
     "register",
 ]

@@ -11,7 +11,7 @@ responses.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Hashable, Mapping, Sequence
+from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
 
 import attrs
@@ -255,3 +255,14 @@ class Provider(Generic[PayloadT]):
 
 
 OnUnsupported: TypeAlias = Literal["error", "warn"]
+
+OneFlow: TypeAlias = Generator[Step, Response | None, Outcome]
+
+
+def each(batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], OneFlow]) -> Flow:
+    """A batch flow that runs ``one``'s flow for each item in turn (providers whose
+    platform takes one contact per call)."""
+    outcomes = []
+    for item in batch:
+        outcomes.append((yield from one(item)))
+    return outcomes

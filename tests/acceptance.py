@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from click.testing import CliRunner
+
+from contactsync._cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -57,6 +60,13 @@ def generated(count: int, path: Path, **extra: Any) -> list[dict[str, Any]]:
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return rows
+
+
+def cli_upsert(url: str, config: Path, contacts: Path, out: Path, tenant: str = "acc") -> int:
+    """``contactsync upsert`` of ``contacts`` to the emulator at ``url``; its exit code."""
+    result = CliRunner().invoke(main, ["upsert", "--config", str(config), "--tenant", tenant,
+                                       "--base-url", url, str(contacts), "--report", str(out)])  # fmt: skip
+    return result.exit_code
 
 
 def report(path: Path) -> dict[str, Any]:

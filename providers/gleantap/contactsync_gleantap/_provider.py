@@ -14,14 +14,11 @@ from contactsync import (
     Contact,
     Flow,
     MappingContext,
-    Outcome,
     Prepared,
     Provider,
-    Request,
-    Response,
-    Sleep,
     Subscription,
     Tenant,
+    each,
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
@@ -92,15 +89,7 @@ class GleantapProvider(Provider[GleantapPayload]):
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
-        return self._upsert(batch)
-
-    def _upsert(
-        self, batch: Sequence[Prepared[GleantapPayload]]
-    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
-        outcomes = []
-        for item in batch:
-            outcomes.append((yield from upsert_one(item, self.settings.lookup)))
-        return outcomes
+        return each(batch, lambda item: upsert_one(item, self.settings.lookup))
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> GleantapEmulator:

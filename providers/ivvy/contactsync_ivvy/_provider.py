@@ -14,7 +14,6 @@ from contactsync import (
     Contact,
     Flow,
     MappingContext,
-    Outcome,
     Prepared,
     Provider,
     Request,
@@ -22,6 +21,7 @@ from contactsync import (
     Response,
     Sleep,
     Tenant,
+    each,
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
@@ -121,15 +121,7 @@ class IvvyProvider(Provider[IvvyPayload]):
         return to_payload(contact, ctx, self._definitions, self._groups_by_name)
 
     def upsert(self, batch: Sequence[Prepared[IvvyPayload]]) -> Flow:
-        return self._upsert(batch)
-
-    def _upsert(
-        self, batch: Sequence[Prepared[IvvyPayload]]
-    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
-        outcomes = []
-        for item in batch:
-            outcomes.append((yield from upsert_one(item, self.settings.update_if_exists)))
-        return outcomes
+        return each(batch, lambda item: upsert_one(item, self.settings.update_if_exists))
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> IvvyEmulator:

@@ -23,6 +23,7 @@ from contactsync import (
     Sleep,
     Subscription,
     Tenant,
+    each,
 )
 
 from ._emulator import DEMO_API_KEY, YespoEmulator
@@ -152,10 +153,7 @@ class YespoProvider(Provider[YespoPayload]):
         )
         if use_bulk:
             return (yield from bulk(self.settings, self._segments, batch))
-        outcomes = []
-        for item in batch:
-            outcomes.append((yield from realtime(self._segments, item)))
-        return outcomes
+        return (yield from each(batch, lambda item: realtime(self._segments, item)))
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> YespoEmulator:

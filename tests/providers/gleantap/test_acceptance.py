@@ -7,10 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from contactsync._cli import main
-from tests.acceptance import EXAMPLES, emulate, generated, report, stored
+from tests.acceptance import EXAMPLES, cli_upsert, emulate, generated, report, stored
 
 CONFIG = """
 [tenants.acc]
@@ -30,12 +28,6 @@ concurrency = 16
 """
 
 
-def upsert(url: str, config: Path, contacts: Path, out: Path) -> int:
-    result = CliRunner().invoke(main, ["upsert", "--config", str(config), "--tenant", "acc",
-                                       "--base-url", url, str(contacts), "--report", str(out)])  # fmt: skip
-    return result.exit_code
-
-
 def test_examples_twice_then_renamed_create_nothing(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
@@ -46,10 +38,10 @@ def test_examples_twice_then_renamed_create_nothing(tmp_path: Path) -> None:
         for line in examples.read_text().splitlines() if line.strip()
     ))  # fmt: skip
     with emulate("gleantap", "--config", str(config), "--tenant", "acc") as url:
-        assert upsert(url, config, examples, tmp_path / "r1.json") == 2  # 2 invalid inputs
+        assert cli_upsert(url, config, examples, tmp_path / "r1.json") == 2  # 2 invalid inputs
         after_first = len(stored(url))
-        assert upsert(url, config, examples, tmp_path / "r2.json") == 2
-        assert upsert(url, config, renamed, tmp_path / "r3.json") == 2
+        assert cli_upsert(url, config, examples, tmp_path / "r2.json") == 2
+        assert cli_upsert(url, config, renamed, tmp_path / "r3.json") == 2
         contacts_stored = stored(url)
     assert after_first == 5
     assert len(contacts_stored) == 5
@@ -72,7 +64,7 @@ def test_five_thousand_contacts_with_faults_lose_and_duplicate_nothing(tmp_path:
     with emulate(
         "gleantap", "--config", str(config), "--tenant", "acc", "--fail-rate", "0.3", "--seed", "9"
     ) as url:
-        code = upsert(url, config, contacts, tmp_path / "r.json")
+        code = cli_upsert(url, config, contacts, tmp_path / "r.json")
         contacts_stored = stored(url)
     data = report(tmp_path / "r.json")
     assert sorted(o["index"] for o in data["outcomes"]) == list(range(5000))

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from contactsync_ivvy import IvvyAuth
 
 from contactsync import Secret
-from contactsync._cli import main
-from tests.acceptance import EXAMPLES, emulate, generated, report, stored
+from tests.acceptance import EXAMPLES, cli_upsert, emulate, generated, report, stored
 
 CONFIG = """
 [tenants.acc]
@@ -36,18 +34,12 @@ concurrency = 16
 """
 
 
-def upsert(url: str, config: Path, contacts: Path, out: Path) -> int:
-    result = CliRunner().invoke(main, ["upsert", "--config", str(config), "--tenant", "acc",
-                                       "--base-url", url, str(contacts), "--report", str(out)])  # fmt: skip
-    return result.exit_code
-
-
 def test_examples_twice_create_nothing_and_keep_outside_memberships(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
     contacts = EXAMPLES / "contacts.jsonl"
     with emulate("ivvy", "--config", str(config), "--tenant", "acc") as url:
-        assert upsert(url, config, contacts, tmp_path / "r1.json") == 2  # 2 invalid inputs
+        assert cli_upsert(url, config, contacts, tmp_path / "r1.json") == 2  # 2 invalid inputs
         first = report(tmp_path / "r1.json")
         ada = next(o for o in first["outcomes"] if o["external_id"] == "cus-1001")
         # A membership made outside contactsync, in a group the input never names.
@@ -55,7 +47,7 @@ def test_examples_twice_create_nothing_and_keep_outside_memberships(tmp_path: Pa
             added = signed.post("/api/1.0/contact?action=addContactsToSubscriptionGroup",
                                 json={"contacts": [int(ada["remote_id"])], "group": 12})  # fmt: skip
         assert added.json() == [{"contactId": int(ada["remote_id"]), "status": True}]
-        assert upsert(url, config, contacts, tmp_path / "r2.json") == 2
+        assert cli_upsert(url, config, contacts, tmp_path / "r2.json") == 2
         contacts_stored = stored(url)
     second = report(tmp_path / "r2.json")
     assert first["summary"]["created"] == 5
@@ -80,7 +72,7 @@ def test_five_thousand_contacts_with_faults_lose_and_duplicate_nothing(tmp_path:
     with emulate(
         "ivvy", "--config", str(config), "--tenant", "acc", "--fail-rate", "0.3", "--seed", "3"
     ) as url:
-        code = upsert(url, config, contacts, tmp_path / "r.json")
+        code = cli_upsert(url, config, contacts, tmp_path / "r.json")
         contacts_stored = stored(url)
     data = report(tmp_path / "r.json")
     assert sorted(o["index"] for o in data["outcomes"]) == list(range(5000))

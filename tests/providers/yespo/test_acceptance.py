@@ -6,10 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from contactsync._cli import main
-from tests.acceptance import EXAMPLES, emulate, generated, report, stored
+from tests.acceptance import EXAMPLES, cli_upsert, emulate, generated, report, stored
 from tests.providers.yespo.conftest import channel
 
 CONFIG = """
@@ -33,20 +31,14 @@ backoff_max = 0.5
 """
 
 
-def upsert(url: str, config: Path, contacts: Path, out: Path) -> int:
-    result = CliRunner().invoke(main, ["upsert", "--config", str(config), "--tenant", "acc",
-                                       "--base-url", url, str(contacts), "--report", str(out)])  # fmt: skip
-    return result.exit_code
-
-
 def test_examples_twice_store_each_valid_contact_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
     contacts = EXAMPLES / "contacts.jsonl"
     # Started for the tenant: it accepts the tenant's key and has its segments.
     with emulate("yespo", "--config", str(config), "--tenant", "acc") as url:
-        assert upsert(url, config, contacts, tmp_path / "r1.json") == 2  # 2 invalid inputs
-        assert upsert(url, config, contacts, tmp_path / "r2.json") == 2
+        assert cli_upsert(url, config, contacts, tmp_path / "r1.json") == 2  # 2 invalid inputs
+        assert cli_upsert(url, config, contacts, tmp_path / "r2.json") == 2
         contacts_stored = stored(url)
     first, second = report(tmp_path / "r1.json"), report(tmp_path / "r2.json")
     assert first["summary"]["failed"] == second["summary"]["failed"] == 0
@@ -68,7 +60,7 @@ def test_five_thousand_contacts_with_faults_lose_and_duplicate_nothing(tmp_path:
     contacts = tmp_path / "gen.jsonl"
     rows = generated(5000, contacts, custom_fields={"loyalty_level": "gold"}, language="en")
     with emulate("yespo", "--fail-rate", "0.3", "--seed", "42") as url:
-        code = upsert(url, config, contacts, tmp_path / "r.json")
+        code = cli_upsert(url, config, contacts, tmp_path / "r.json")
         contacts_stored = stored(url)
     data = report(tmp_path / "r.json")
     assert sorted(o["index"] for o in data["outcomes"]) == list(range(5000))
