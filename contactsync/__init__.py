@@ -1,8 +1,8 @@
 """contactsync: one contact model, one upsert call, many marketing platforms."""
 
-from ._client import AsyncClient, AsyncRun, Client, Run
+from typing import TYPE_CHECKING, Any
+
 from ._config import Config, HttpSettings, Tenant, load_config
-from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults
 from ._errors import (
     ConfigError,
     ContactError,
@@ -13,7 +13,6 @@ from ._errors import (
 )
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import Outcome, OutcomeError, Status, Summary
-from ._plan import PlannedRequest
 from ._provider import (
     Capabilities,
     Flow,
@@ -81,3 +80,33 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# The clients, the emulator harness and plans need httpx; load them on first use so
+# that `import contactsync` (the model, config and provider interface) stays light.
+_LAZY = {
+    "AsyncClient": "._client",
+    "AsyncRun": "._client",
+    "Client": "._client",
+    "Run": "._client",
+    "Emulator": "._emulator",
+    "EmulatorApp": "._emulator",
+    "EmulatorTransport": "._emulator",
+    "Faults": "._emulator",
+    "PlannedRequest": "._plan",
+}
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, AsyncRun, Client, Run
+    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults
+    from ._plan import PlannedRequest
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contactsync' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -8,10 +8,10 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
-import httpx
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.v import format_exception
 
@@ -220,12 +220,13 @@ def _check_base_url(value: str | None, default: str, path: str) -> str:
     if value == EMULATOR:
         return value
     try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL as exc:
+        url = urlsplit(value)
+        host = url.hostname or ""
+    except ValueError as exc:
         raise ConfigError(path, f"not a URL ({exc})") from None
-    if url.scheme == "https" and url.host:
+    if url.scheme == "https" and host:
         return value.rstrip("/")
-    if url.scheme == "http" and url.host in _LOOPBACK_HOSTS:
+    if url.scheme == "http" and host in _LOOPBACK_HOSTS:
         return value.rstrip("/")
     raise ConfigError(path, 'must be an https:// URL, "emulator", or http:// on a loopback host')
 
