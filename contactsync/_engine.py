@@ -16,10 +16,17 @@ import httpx
 from ._config import Tenant
 from ._errors import RequestFailed
 from ._outcome import Outcome, OutcomeError, Summary
-from ._pipeline import Batch, ContactInput, Done, FlowStepper, Pipeline, failed_batch
+from ._pipeline import (
+    Batch,
+    ContactInput,
+    Done,
+    FlowStepper,
+    Pipeline,
+    failed_batch,
+    input_index,
+)
 from ._provider import Provider, Request, Response, Sleep
 from ._ratelimit import AsyncRateLimiter, RateLimiter
-from ._records import InputLine
 from ._retry import async_retrying, sync_retrying
 from ._wire import from_httpx, to_httpx
 
@@ -280,7 +287,7 @@ class AsyncEngine:
         try:
             position = 0
             async for raw in _aiter(inputs):
-                index = raw.index if isinstance(raw, InputLine) else position
+                index = input_index(raw, position)
                 position += 1
                 for item in batcher.add(self.pipeline.prepare(index, raw)):
                     if isinstance(item, Outcome):

@@ -39,6 +39,11 @@ def _external_id_of(record: object) -> str | None:
     return None
 
 
+def input_index(item: ContactInput, position: int) -> int:
+    """An input line keeps its line's index (blank lines skipped); anything else its position."""
+    return item.index if isinstance(item, InputLine) else position
+
+
 class Pipeline:
     """Stages one tenant's input through its provider's mapping and batching."""
 
@@ -72,8 +77,7 @@ class Pipeline:
 
     def stage(self, inputs: Iterable[ContactInput]) -> Iterator[Prepared[Any] | Outcome]:
         for position, item in enumerate(inputs):
-            index = item.index if isinstance(item, InputLine) else position
-            yield self.prepare(index, item)
+            yield self.prepare(input_index(item, position), item)
 
     def batcher(self) -> Batcher:
         return Batcher(self.provider, self.max_batch)

@@ -38,24 +38,6 @@ DEMO_APP_ID = "demo-app"
 """Credentials and app every Gleantap emulator accepts (never real ones)."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_STANDARD = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "source",
-    "user_id",
-    "dob",
-    "created_date",
-    "gender",
-    "type",
-    "status",
-    "location",
-)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

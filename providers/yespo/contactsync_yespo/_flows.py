@@ -74,6 +74,21 @@ class SegmentIds:
         raise RequestFailed(f"Yespo has no segment named {name!r}", retryable=False)
 
 
+def _post_required(path: str, body: dict[str, Any], contacts: tuple[int, ...], what: str) -> Sub:
+    """POST ``body``; anything but success fails the contacts with ``what`` (not resent:
+    the engine already retried 429 / 5xx)."""
+    response = yield Request(
+        "POST", path, json=body, contacts=contacts, plan_response=Response(200, b"ok")
+    )
+    assert response is not None
+    if not response.is_success:
+        raise RequestFailed(
+            f"{what}: HTTP {response.status_code}",
+            status_code=response.status_code,
+            retryable=False,
+        )
+
+
 def change_segments(
     segments: SegmentIds,
     action: str,
@@ -86,41 +101,21 @@ def change_segments(
     for name in names:
         segment_id = yield from segments.resolve(name, contacts)
         for start in range(0, len(ids), MAX_SEGMENT_IDS):
-            chunk = list(ids[start : start + MAX_SEGMENT_IDS])
-            if not chunk:  # pragma: no cover - callers never pass none
-                continue
-            response = yield Request(
-                "POST",
+            yield from _post_required(
                 f"/api/v1/group/{segment_id}/contacts/{action}",
-                json={key: chunk},
-                contacts=contacts,
-                plan_response=Response(200, b"ok"),
+                {key: list(ids[start : start + MAX_SEGMENT_IDS])},
+                contacts,
+                f"{action} segment {name!r}",
             )
-            assert response is not None
-            if not response.is_success:
-                raise RequestFailed(
-                    f"{action} segment {name!r}: HTTP {response.status_code}",
-                    status_code=response.status_code,
-                    retryable=False,
-                )
 
 
 def change_unsubscribed(action: str, emails: Sequence[str], contacts: tuple[int, ...]) -> Sub:
-    if not emails:
-        return
-    response = yield Request(
-        "POST",
-        f"/api/v1/emails/unsubscribed/{action}",
-        json={"emails": list(emails)},
-        contacts=contacts,
-        plan_response=Response(200, b"ok"),
-    )
-    assert response is not None
-    if not response.is_success:
-        raise RequestFailed(
-            f"updating the unsubscribed list: HTTP {response.status_code}",
-            status_code=response.status_code,
-            retryable=False,
+    if emails:
+        yield from _post_required(
+            f"/api/v1/emails/unsubscribed/{action}",
+            {"emails": list(emails)},
+            contacts,
+            "updating the unsubscribed list",
         )
 
 
