@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +8,8 @@ import httpx
 import pytest
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
-from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport, Faults, Outcome
+from contactsync import EmulatorApp, EmulatorTransport, Faults, Outcome
+from tests.providers.engines import upsert_async, upsert_sync
 from tests.providers.spec import ValidatingTransport, gleantap_spec
 
 BASE = "https://api.gleantap.com"
@@ -40,24 +40,12 @@ class Gleantap:
     def upsert(
         self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
     ) -> list[Outcome]:
-        with Client(config or gleantap_config(**options), "g", transport=self.transport,
-                    sleep=lambda s: None) as client:  # fmt: skip
-            return sorted(client.upsert_many(contacts), key=lambda o: o.index)
+        return upsert_sync(config or gleantap_config(**options), "g", self.transport, contacts)
 
     def upsert_async(
         self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
     ) -> list[Outcome]:
-        async def go() -> list[Outcome]:
-            async def no_sleep(seconds: float) -> None:
-                del seconds
-
-            async with AsyncClient(config or gleantap_config(**options), "g", transport=self.transport,
-                                   sleep=no_sleep) as client:  # fmt: skip
-                return sorted(
-                    [o async for o in client.upsert_many(contacts)], key=lambda o: o.index
-                )
-
-        return asyncio.run(go())
+        return upsert_async(config or gleantap_config(**options), "g", self.transport, contacts)
 
     def paths(self) -> list[str]:
         return [r.url.path.rsplit("/", 1)[1] for r in self.transport.requests]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +8,8 @@ import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY, DEMO_API_SECRET, IvvyAuth, IvvyEmulator
 
-from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport, Faults, Outcome, Secret
+from contactsync import EmulatorApp, EmulatorTransport, Faults, Outcome, Secret
+from tests.providers.engines import upsert_async, upsert_sync
 
 BASE = "https://api.ap-southeast-2.ivvy.com"
 
@@ -46,25 +46,12 @@ class Ivvy:
     def upsert(
         self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
     ) -> list[Outcome]:
-        with Client(
-            config or ivvy_config(**options), "i", transport=self.transport, sleep=lambda s: None
-        ) as client:
-            return sorted(client.upsert_many(contacts), key=lambda o: o.index)
+        return upsert_sync(config or ivvy_config(**options), "i", self.transport, contacts)
 
     def upsert_async(
         self, contacts: list[Any], config: dict[str, Any] | None = None, **options: Any
     ) -> list[Outcome]:
-        async def go() -> list[Outcome]:
-            async def no_sleep(seconds: float) -> None:
-                del seconds
-
-            async with AsyncClient(config or ivvy_config(**options), "i", transport=self.transport,
-                                   sleep=no_sleep) as client:  # fmt: skip
-                return sorted(
-                    [o async for o in client.upsert_many(contacts)], key=lambda o: o.index
-                )
-
-        return asyncio.run(go())
+        return upsert_async(config or ivvy_config(**options), "i", self.transport, contacts)
 
     def actions(self) -> list[str]:
         return [r.url.params["action"] for r in self.transport.requests]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +8,8 @@ import httpx
 import pytest
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
-from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport, Faults, Outcome
+from contactsync import Client, EmulatorApp, EmulatorTransport, Faults, Outcome
+from tests.providers.engines import upsert_async, upsert_sync
 from tests.providers.spec import ValidatingTransport, yespo_spec
 
 BASE = "https://api.yespo.io"
@@ -50,22 +50,10 @@ class Yespo:
         return Client(yespo_config(**options), "y", transport=self.transport, sleep=lambda s: None)
 
     def upsert(self, contacts: list[Any], **options: Any) -> list[Outcome]:
-        with self.client(**options) as client:
-            return sorted(client.upsert_many(contacts), key=lambda o: o.index)
+        return upsert_sync(yespo_config(**options), "y", self.transport, contacts)
 
     def upsert_async(self, contacts: list[Any], **options: Any) -> list[Outcome]:
-        async def go() -> list[Outcome]:
-            async def no_sleep(seconds: float) -> None:
-                del seconds
-
-            async with AsyncClient(
-                yespo_config(**options), "y", transport=self.transport, sleep=no_sleep
-            ) as client:
-                return sorted(
-                    [o async for o in client.upsert_many(contacts)], key=lambda o: o.index
-                )
-
-        return asyncio.run(go())
+        return upsert_async(yespo_config(**options), "y", self.transport, contacts)
 
     def paths(self) -> list[str]:
         return [f"{r.method} {r.url.path}" for r in self.transport.requests]
