@@ -2,12 +2,16 @@
 
 ``make_vcr()`` gives a vcrpy ``VCR`` that scrubs every credential header the
 installed providers declare and matches requests on method, URL and JSON body
-(key order ignored). Requires the ``testing`` extra (vcrpy).
+(key order ignored). Requires the ``testing`` extra (vcrpy, which brings PyYAML).
+
+Names load on first use: the pytest plugin (registered for every environment that
+installs contactsync) imports this package, and must not need the extra.
 """
 
-from ._harness import Harness
-from ._scan import Finding, known_secrets, scan_cassettes
-from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "REDACTED",
@@ -20,3 +24,29 @@ __all__ = [
     "secret_headers",
     "vcr_config",
 ]
+
+_LAZY = {
+    "Harness": "._harness",
+    "Finding": "._scan",
+    "known_secrets": "._scan",
+    "scan_cassettes": "._scan",
+    "REDACTED": "._vcr",
+    "json_body_matcher": "._vcr",
+    "make_vcr": "._vcr",
+    "secret_headers": "._vcr",
+    "vcr_config": "._vcr",
+}
+
+if TYPE_CHECKING:
+    from ._harness import Harness
+    from ._scan import Finding, known_secrets, scan_cassettes
+    from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contactsync.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
-import yaml
 
 from .._registry import Registry, default_registry
 from ._vcr import REDACTED, secret_headers
@@ -32,6 +31,8 @@ def scan_cassettes(
 ) -> list[Finding]:
     """Findings for every ``*.yaml`` under ``roots`` that holds a credential value or a
     secret header whose value is not ``REDACTED``."""
+    import yaml  # noqa: PLC0415 - the testing extra (vcrpy brings PyYAML)
+
     values = {s for s in secrets if s} | known_secrets(registry)
     headers = secret_headers(registry)
     findings: list[Finding] = []

@@ -19,10 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._harness import Harness
+if TYPE_CHECKING:
+    from ._harness import Harness
+
+# Every environment with contactsync installed loads this module when pytest starts,
+# with or without the ``testing`` extra: import nothing beyond pytest here, so an
+# unrelated test suite never pays for (or breaks on) vcrpy and PyYAML.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +50,8 @@ def contactsync(request: pytest.FixtureRequest) -> Iterator[Harness]:
         if configured
         else request.path.parent / "cassettes"
     )
+    from ._harness import Harness  # noqa: PLC0415 - see the note at the top
+
     harness = Harness(cassettes, record=bool(request.config.getoption("--contactsync-record")))
     yield harness
     harness.close()
