@@ -88,15 +88,24 @@ def best_of(runs: int, work: Callable[[], object]) -> float:
 
 def map_to_bulk_bodies(pipeline: Pipeline, data: list[dict[str, Any]]) -> int:
     size = 0
-    batcher = pipeline.batcher()
+    scheduler = pipeline.scheduler()
     settings = pipeline.provider.settings  # type: ignore[attr-defined]
+
+    def send_ready() -> int:
+        sent = 0
+        while (batch := scheduler.take()) is not None:
+            sent += len(encode_json(bulk_body(settings, batch)))
+            for item in batch:
+                scheduler.release(item.index)
+        return sent
+
     for position, record in enumerate(data):
-        for batch in batcher.add(pipeline.prepare(position, record)):
-            if not isinstance(batch, Outcome):
-                size += len(encode_json(bulk_body(settings, batch)))
-    for batch in batcher.flush():
-        size += len(encode_json(bulk_body(settings, batch)))
-    return size
+        prepared = pipeline.prepare(position, record)
+        if not isinstance(prepared, Outcome):
+            scheduler.add(prepared)
+            size += send_ready()
+    scheduler.flush()
+    return size + send_ready()
 
 
 def validators_only(data: list[dict[str, Any]]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -21,7 +20,8 @@ import httpx
 
 from ._config import Config, Tenant, load_config
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
-from ._engine import AsyncEngine, SyncEngine
+from ._engine import Engine, SetupResult, effective_concurrency
+from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
 from ._outcome import Outcome, Summary
 from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
@@ -53,21 +53,39 @@ class Run(Iterator[Outcome]):
             pass
         return self.summary
 
+    def close(self) -> None:
+        """Stop: flows in flight are cancelled, no more input is taken."""
+        close = getattr(self._outcomes, "close", None)
+        if close is not None:
+            close()
+
 
 class AsyncRun(AsyncIterator[Outcome]):
     """The async counterpart of :class:`Run`."""
 
-    def __init__(self, outcomes: AsyncIterator[Outcome], summary: Summary) -> None:
+    def __init__(self, outcomes: AsyncIterator[list[Outcome]], summary: Summary) -> None:
         self._outcomes = outcomes
+        self._buffer: list[Outcome] = []
+        self._position = 0
         self.summary = summary
 
     async def __anext__(self) -> Outcome:
-        return await self._outcomes.__anext__()
+        while self._position >= len(self._buffer):
+            self._buffer = await anext(self._outcomes)
+            self._position = 0
+        outcome = self._buffer[self._position]
+        self._position += 1
+        return outcome
 
     async def drain(self) -> Summary:
         async for _ in self._outcomes:
             pass
         return self.summary
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._outcomes, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class _Base:
@@ -103,9 +121,10 @@ class _Base:
             "headers": {"User-Agent": "contactsync"},
         }
 
-    def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
-        """The requests an upsert would send (and rejected contacts); sends nothing."""
-        return plan(self._pipeline, self.base_url, contacts)
+    def _planned(
+        self, contacts: Iterable[ContactInput], setup: SetupResult
+    ) -> Iterator[PlannedRequest | Outcome]:
+        return plan(self._pipeline, self.base_url, contacts, setup)
 
 
 class Client(_Base):
@@ -113,7 +132,10 @@ class Client(_Base):
 
     ``transport`` replaces the network; ``emulator`` sends every request to that
     emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
-    between retries and polls (tests).
+    between retries and polls (tests; it is called in a worker thread).
+
+    The client runs the same asyncio engine as :class:`AsyncClient`, on an event loop
+    of its own in a background thread; its methods may be called from any thread.
     """
 
     def __init__(
@@ -122,16 +144,29 @@ class Client(_Base):
         tenant: str,
         *,
         registry: Registry | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         faults: Faults | None = None,
         emulator: EmulatorApp | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
-        self._http = httpx.Client(transport=transport, **self._httpx_options())
-        self._engine = SyncEngine(self.tenant, self.provider, self._http, sleep=sleep)
+        concurrency = effective_concurrency(self.tenant, self.provider)
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            transport = ThreadedTransport(transport, concurrency)
+        self._loop = LoopThread()
+        self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
+        self._engine = Engine(
+            self.tenant,
+            self.provider,
+            self._http,
+            sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def upsert(self, contact: ContactInput) -> Outcome:
         """Create or update one contact."""
@@ -141,10 +176,17 @@ class Client(_Base):
     def upsert_many(self, contacts: Iterable[ContactInput]) -> Run:
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`."""
         summary = Summary()
-        return Run(self._engine.run(contacts, summary), summary)
+        return Run(SyncIterator(self._loop, self._engine.run(contacts, summary)), summary)
+
+    def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
+        """The requests an upsert would send (and rejected contacts). Sends nothing but
+        the provider's read-only setup requests (shown first, ``sent=True``)."""
+        return self._planned(contacts, self._loop.run(self._engine.plan_setup()))
 
     def close(self) -> None:
-        self._http.close()
+        if not self._loop.loop.is_closed():
+            self._loop.run(self._http.aclose())
+        self._loop.close()
 
     def __enter__(self) -> Self:
         return self
@@ -176,7 +218,11 @@ class AsyncClient(_Base):
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = AsyncEngine(self.tenant, self.provider, self._http, sleep=sleep)
+        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     async def upsert(self, contact: ContactInput) -> Outcome:
         (outcome,) = [o async for o in self.upsert_many([contact])]
@@ -187,6 +233,10 @@ class AsyncClient(_Base):
     ) -> AsyncRun:
         summary = Summary()
         return AsyncRun(self._engine.run(contacts, summary), summary)
+
+    async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:
+        """See :meth:`Client.plan`."""
+        return list(self._planned(contacts, await self._engine.plan_setup()))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,36 +1,40 @@
-"""The engines: they send what provider flows ask for, with retries, rate limit and
-bounded concurrency, and stream one outcome per input contact."""
+"""The engine: one asyncio driver behind both clients.
+
+It takes input, has the provider prepare each contact, schedules prepared contacts by
+identity (:mod:`._schedule`), runs provider flows with bounded concurrency, sends
+their requests (rate limit, retries, safe resending) and hands out exactly one
+outcome per input contact, each as soon as it is known.
+
+Why one asyncio implementation: scheduling, batching, retries and reconciliation are
+the subtle parts, and two copies drift. The sync :class:`~contactsync.Client` runs
+this same driver on a private event-loop thread (:mod:`._loop`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
 import logging
-import threading
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import attrs
 import httpx
+import tenacity
 
 from ._config import Tenant
 from ._errors import RequestFailed
-from ._outcome import Outcome, OutcomeError, Summary
-from ._pipeline import (
-    Batch,
-    ContactInput,
-    Done,
-    FlowStepper,
-    Pipeline,
-    failed_batch,
-    input_index,
-)
-from ._provider import Provider, Request, Response, Sleep
-from ._ratelimit import AsyncRateLimiter, RateLimiter
-from ._retry import async_retrying, sync_retrying
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
+from ._provider import Prepared, Provider, Request, Response, Sleep
+from ._ratelimit import AsyncRateLimiter
+from ._retry import _log_retry, _Wait
+from ._schedule import Batch, Scheduler
 from ._wire import from_httpx, to_httpx
 
 log = logging.getLogger("contactsync")
+
+# The request certainly never reached the server: resending is always safe.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def effective_rate(tenant: Tenant, provider: Provider[Any]) -> float | None:
@@ -45,139 +49,16 @@ def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
     return tenant.http.concurrency or provider.capabilities.default_concurrency
 
 
+def read_ahead(concurrency: int, max_batch: int) -> int:
+    """How many input contacts a run holds at most (waiting, batched or in flight):
+    enough to keep every flow busy with one batch filling, and some slack so that rows
+    waiting for an earlier row of their person do not stall the input."""
+    return max(64, concurrency * max_batch + max_batch)
+
+
 def _label(request: Request) -> str:
     # The path only: query strings may carry ids, never worth logging.
     return f"{request.method} {request.path.split('?')[0]}"
-
-
-def _exhausted(request: Request, response: Response, attempts: int) -> RequestFailed:
-    return RequestFailed(
-        f"{_label(request)} answered HTTP {response.status_code} after {attempts} attempt(s)",
-        status_code=response.status_code,
-    )
-
-
-def _transport_failed(request: Request, exc: httpx.TransportError, attempts: int) -> RequestFailed:
-    return RequestFailed(
-        f"{_label(request)} failed: {type(exc).__name__}: {exc} after {attempts} attempt(s)"
-    )
-
-
-class _Counter:
-    """Requests sent, retries included; shared by the threads of one run."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def bump(self) -> None:
-        with self._lock:
-            self.value += 1
-
-
-class SyncEngine:
-    def __init__(
-        self,
-        tenant: Tenant,
-        provider: Provider[Any],
-        client: httpx.Client,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.pipeline = Pipeline(tenant, provider)
-        self.provider = provider
-        self.client = client
-        self.settings = tenant.http
-        self.concurrency = effective_concurrency(tenant, provider)
-        self.limiter = RateLimiter(effective_rate(tenant, provider), sleep=sleep)
-        self._sleep = sleep
-        self.sent = _Counter()
-        self.setup_done = False
-        self.setup_error: OutcomeError | None = None
-
-    def _send(self, request: Request, count: list[int]) -> Response:
-        def attempt() -> Response:
-            self.limiter.acquire()
-            count[0] += 1
-            self.sent.bump()
-            return from_httpx(self.client.send(to_httpx(self.client, request)))
-
-        retrying = sync_retrying(
-            self.settings,
-            self.provider.is_retryable,
-            enabled=request.retry,
-            sleep=self._sleep,
-            label=_label(request),
-        )
-        try:
-            response: Response = retrying(attempt)
-        except httpx.TransportError as exc:
-            raise _transport_failed(request, exc, count[0]) from None
-        if self.provider.is_retryable(response):
-            raise _exhausted(request, response, count[0])
-        return response
-
-    def _drive(self, stepper: FlowStepper, count: list[int]) -> Done:
-        step = stepper.start()
-        while not isinstance(step, Done):
-            if isinstance(step, Sleep):
-                self._sleep(step.seconds)
-                step = stepper.send(None)
-                continue
-            try:
-                response = self._send(step, count)
-            except RequestFailed as exc:
-                step = stepper.throw(exc)
-            else:
-                step = stepper.send(response)
-        return step
-
-    def _setup(self) -> None:
-        if self.setup_done:
-            return
-        self.setup_done = True
-        flow = self.provider.setup()
-        if flow is not None:
-            self.setup_error = self._drive(FlowStepper(self.provider, [], flow), [0]).error
-
-    def run_batch(self, batch: Batch) -> list[Outcome]:
-        if self.setup_error is not None:
-            return self.pipeline.finish(batch, failed_batch(batch, self.setup_error), 0)
-        count = [0]
-        done = self._drive(FlowStepper(self.provider, batch), count)
-        return self.pipeline.finish(batch, done.outcomes, count[0])
-
-    def run(self, inputs: Iterable[ContactInput], summary: Summary) -> Iterator[Outcome]:
-        self._setup()
-        base = self.sent.value
-        work = self.pipeline.batches(self.pipeline.stage(inputs))
-        with cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="contactsync") as pool:
-            pending: set[cf.Future[list[Outcome]]] = set()
-
-            def drain(block: bool) -> Iterator[Outcome]:
-                nonlocal pending
-                if not pending:
-                    return
-                done, pending = cf.wait(
-                    pending, timeout=None if block else 0, return_when=cf.FIRST_COMPLETED
-                )
-                for future in done:
-                    for outcome in future.result():
-                        yield self._count(outcome, summary, base)
-
-            for item in work:
-                if isinstance(item, Outcome):
-                    yield self._count(item, summary, base)
-                    continue
-                pending.add(pool.submit(self.run_batch, item))
-                yield from drain(block=len(pending) > self.concurrency)
-            while pending:
-                yield from drain(block=True)
-
-    def _count(self, outcome: Outcome, summary: Summary, base: int) -> Outcome:
-        summary.add(outcome)
-        summary.requests = self.sent.value - base
-        return outcome
 
 
 async def _aiter(
@@ -191,7 +72,35 @@ async def _aiter(
             yield item
 
 
-class AsyncEngine:
+@attrs.frozen
+class SetupResult:
+    """What ``plan`` learned from running the provider's setup read-only."""
+
+    requests: tuple[Request, ...] = ()
+    """The setup requests sent (all read-only)."""
+    error: OutcomeError | None = None
+
+
+class _FlowRun:
+    """One flow's bookkeeping: which of its contacts were sent, and how often."""
+
+    def __init__(self, batch: Batch, *, read_only: bool = False) -> None:
+        self.items = {item.index: item for item in batch}
+        self.requests = dict.fromkeys(self.items, 0)
+        self.settled: set[int] = set()
+        self.read_only = read_only
+        """Refuse anything but read-only requests (``plan`` running a setup flow)."""
+        self.log: list[Request] = []
+
+    def note(self, request: Request) -> None:
+        for index in request.contacts:
+            if index in self.requests:
+                self.requests[index] += 1
+
+
+class Engine:
+    """Drives one tenant's provider. Not thread-safe: use it from one event loop."""
+
     def __init__(
         self,
         tenant: Tenant,
@@ -208,104 +117,307 @@ class AsyncEngine:
         self.limiter = AsyncRateLimiter(effective_rate(tenant, provider), sleep=sleep)
         self._sleep = sleep
         self.sent = 0
-        self.setup_done = False
-        self.setup_error: OutcomeError | None = None
+        """Requests sent by this engine, retries included."""
+        self._setup_ok = False
+        self._setup_lock: asyncio.Lock | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most flows that ran at once (never above ``concurrency``)."""
 
-    async def _send(self, request: Request, count: list[int]) -> Response:
+    # --- sending ----------------------------------------------------------------------
+
+    def _resend_response(self, request: Request) -> Callable[[Any], bool]:
+        provider = self.provider
+
+        def retry(result: Any) -> bool:
+            if not isinstance(result, Response) or not provider.is_retryable(result):
+                return False
+            return request.safe_to_resend or provider.not_applied(result)
+
+        return retry
+
+    @staticmethod
+    def _resend_exception(request: Request) -> Callable[[BaseException], bool]:
+        def retry(exc: BaseException) -> bool:
+            if not isinstance(exc, httpx.TransportError):
+                return False
+            return request.safe_to_resend or isinstance(exc, _NOT_SENT)
+
+        return retry
+
+    async def send(self, request: Request, run: _FlowRun | None = None) -> Response:
+        """Send ``request`` with the tenant's retry policy; raise :class:`RequestFailed`
+        when it cannot be completed."""
+        attempts = 0
+        if run is not None and run.read_only:
+            if not request.is_read_only:
+                raise RequestFailed(
+                    f"{_label(request)} is not read-only: plan does not send it",
+                    retryable=False,
+                )
+            run.log.append(request)
+
         async def attempt() -> Response:
+            nonlocal attempts
             await self.limiter.acquire()
-            count[0] += 1
+            attempts += 1
             self.sent += 1
+            if run is not None:
+                run.note(request)
             return from_httpx(await self.client.send(to_httpx(self.client, request)))
 
-        retrying = async_retrying(
-            self.settings,
-            self.provider.is_retryable,
-            enabled=request.retry,
+        retrying = tenacity.AsyncRetrying(
             sleep=self._sleep,
-            label=_label(request),
+            before_sleep=_log_retry(_label(request)),
+            stop=tenacity.stop_after_attempt(self.settings.max_retries + 1),
+            wait=_Wait(self.settings),
+            retry=(
+                tenacity.retry_if_exception(self._resend_exception(request))
+                | tenacity.retry_if_result(self._resend_response(request))
+            ),
+            # Out of attempts on a retryable response: hand back the last one.
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            reraise=True,
         )
         try:
             response: Response = await retrying(attempt)
         except httpx.TransportError as exc:
-            raise _transport_failed(request, exc, count[0]) from None
+            maybe_applied = not isinstance(exc, _NOT_SENT)
+            unsafe = maybe_applied and not request.safe_to_resend
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise RequestFailed(
+                f"{_label(request)} failed after {attempts} attempt(s): {detail}"
+                + ("; it may have been applied" if unsafe else ""),
+                maybe_applied=unsafe,
+            ) from None
         if self.provider.is_retryable(response):
-            raise _exhausted(request, response, count[0])
+            unsafe = not request.safe_to_resend and not self.provider.not_applied(response)
+            raise RequestFailed(
+                f"{_label(request)} answered HTTP {response.status_code} after "
+                f"{attempts} attempt(s)" + ("; it may have been applied" if unsafe else ""),
+                status_code=response.status_code,
+                maybe_applied=unsafe,
+            )
         return response
 
-    async def _drive(self, stepper: FlowStepper, count: list[int]) -> Done:
+    async def _drive(
+        self, stepper: FlowStepper, run: _FlowRun, report: Callable[[Outcome], None]
+    ) -> Done:
         step = stepper.start()
         while not isinstance(step, Done):
-            if isinstance(step, Sleep):
+            if isinstance(step, Outcome):
+                report(step)
+                step = stepper.send(None)
+            elif isinstance(step, Sleep):
                 await self._sleep(step.seconds)
                 step = stepper.send(None)
-                continue
-            try:
-                response = await self._send(step, count)
-            except RequestFailed as exc:
-                step = stepper.throw(exc)
             else:
-                step = stepper.send(response)
+                try:
+                    response = await self.send(step, run)
+                except RequestFailed as exc:
+                    step = stepper.throw(exc)
+                else:
+                    step = stepper.send(response)
         return step
 
-    async def _setup(self) -> None:
-        if self.setup_done:
-            return
-        self.setup_done = True
-        flow = self.provider.setup()
-        if flow is not None:
-            done = await self._drive(FlowStepper(self.provider, [], flow), [0])
-            self.setup_error = done.error
+    # --- setup ------------------------------------------------------------------------
 
-    async def run_batch(self, batch: Batch) -> list[Outcome]:
-        if self.setup_error is not None:
-            return self.pipeline.finish(batch, failed_batch(batch, self.setup_error), 0)
-        count = [0]
-        done = await self._drive(FlowStepper(self.provider, batch), count)
-        return self.pipeline.finish(batch, done.outcomes, count[0])
+    async def plan_setup(self) -> SetupResult:
+        """Run the setup flow for ``plan``: read-only requests only."""
+        run = _FlowRun([], read_only=True)
+        error = await self.ensure_setup(run)
+        return SetupResult(tuple(run.log), error)
+
+    async def ensure_setup(self, run: _FlowRun | None = None) -> OutcomeError | None:
+        """Run the provider's setup flow unless it already succeeded. Shared by
+        concurrent runs; a failure is not remembered (the next run tries again)."""
+        if self._setup_ok:
+            return None
+        if self._setup_lock is None:
+            self._setup_lock = asyncio.Lock()
+        async with self._setup_lock:
+            if self._setup_ok:
+                return None
+            flow = self.provider.setup()
+            if flow is not None:
+                done = await self._drive(
+                    FlowStepper(self.provider, [], flow), run or _FlowRun([]), lambda _: None
+                )
+                if done.error is not None:
+                    return OutcomeError(
+                        ErrorCode.SETUP_FAILED,
+                        f"{self.provider.name} setup did not complete: {done.error.message}",
+                        status_code=done.error.status_code,
+                        retryable=True,
+                    )
+            self._setup_ok = True
+            return None
+
+    # --- running ----------------------------------------------------------------------
 
     async def run(
         self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput], summary: Summary
-    ) -> AsyncIterator[Outcome]:
-        pending: set[asyncio.Task[list[Outcome]]] = set()
-        batcher = self.pipeline.batcher()
+    ) -> AsyncIterator[list[Outcome]]:
+        """Outcomes in the order they become known, a list at a time."""
+        runner = _Run(self, summary)
+        async for outcomes in runner.run(inputs):
+            yield outcomes
 
-        async def drain(block: bool) -> list[Outcome]:
-            nonlocal pending
-            if not pending:
-                return []
-            done, pending = await asyncio.wait(
-                pending, timeout=None if block else 0, return_when=asyncio.FIRST_COMPLETED
+
+class _Run:
+    """One ``upsert_many``: input → scheduler → flows → outcomes."""
+
+    def __init__(self, engine: Engine, summary: Summary) -> None:
+        self.engine = engine
+        self.summary = summary
+        self.scheduler: Scheduler = engine.pipeline.scheduler()
+        self.emitted: list[Outcome] = []
+        self.progress = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
+        self.base = engine.sent
+        self.exhausted = False
+        self.input_error: BaseException | None = None
+        self.setup_error: OutcomeError | None = None
+        self.position = 0
+
+    def _emit(self, outcome: Outcome) -> None:
+        self.summary.add(outcome)
+        self.summary.requests = self.engine.sent - self.base
+        self.emitted.append(outcome)
+        self.progress.set()
+
+    def _settle(self, run: _FlowRun, outcome: Outcome) -> None:
+        item = run.items.get(outcome.index)
+        if item is None or outcome.index in run.settled:
+            log.warning(
+                "%s reported an unexpected or second outcome for input %d; ignored",
+                self.engine.provider.name,
+                outcome.index,
             )
-            return [self._count(o, summary, base) for task in done for o in task.result()]
+            return
+        run.settled.add(outcome.index)
+        # Built directly, not with attrs.evolve: this runs once per contact.
+        self._emit(
+            Outcome(
+                outcome.index,
+                outcome.status,
+                remote_id=outcome.remote_id,
+                external_id=item.contact.external_id,
+                warnings=item.warnings + outcome.warnings,
+                error=outcome.error,
+                requests=run.requests[outcome.index],
+                input=item.contact,
+            )
+        )
+        self.scheduler.release(outcome.index)
 
-        def start(batch: Batch) -> None:
-            pending.add(asyncio.ensure_future(self.run_batch(batch)))
-
-        await self._setup()
-        base = self.sent
+    async def _flow(self, batch: Batch) -> None:
+        engine = self.engine
+        run = _FlowRun(batch)
+        engine.in_flight += 1
+        engine.max_in_flight = max(engine.max_in_flight, engine.in_flight)
         try:
-            position = 0
-            async for raw in _aiter(inputs):
-                index = input_index(raw, position)
-                position += 1
-                for item in batcher.add(self.pipeline.prepare(index, raw)):
-                    if isinstance(item, Outcome):
-                        yield self._count(item, summary, base)
-                    else:
-                        start(item)
-                for outcome in await drain(block=len(pending) > self.concurrency):
-                    yield outcome
-            for batch in batcher.flush():
-                start(batch)
-            while pending:
-                for outcome in await drain(block=True):
-                    yield outcome
+            done = await engine._drive(
+                FlowStepper(engine.provider, batch), run, lambda o: self._settle(run, o)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in the engine or provider: never lose contacts
+            log.exception("%s flow crashed", engine.provider.name)
+            done = Done((), OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"))
         finally:
-            for task in pending:
-                task.cancel()
+            engine.in_flight -= 1
+        for outcome in done.outcomes:
+            self._settle(run, outcome)
+        for item in batch:
+            if item.index not in run.settled:
+                self._settle(run, self._unsettled(item, run, done.error))
 
-    def _count(self, outcome: Outcome, summary: Summary, base: int) -> Outcome:
-        summary.add(outcome)
-        summary.requests = self.sent - base
-        return outcome
+    @staticmethod
+    def _unsettled(item: Prepared[Any], run: _FlowRun, error: OutcomeError | None) -> Outcome:
+        if error is None:
+            error = OutcomeError(ErrorCode.PROVIDER_ERROR, "the provider reported no outcome")
+        elif not run.requests[item.index]:
+            error = OutcomeError(
+                ErrorCode.NOT_SENT,
+                f"not sent: an earlier step of its flow failed ({error.message})",
+                retryable=True,
+            )
+        return Outcome(item.index, Status.FAILED, error=error)
+
+    def _start_ready(self) -> None:
+        while len(self.tasks) < self.engine.concurrency:
+            batch = self.scheduler.take()
+            if batch is None:
+                return
+            task = asyncio.ensure_future(self._flow(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.progress.set()
+
+    async def _take(self, source: AsyncIterator[ContactInput]) -> None:
+        """Read and prepare input until the read-ahead is full or the input ends."""
+        engine = self.engine
+        taken = 0
+        while not self.exhausted and self.scheduler.buffered < self.limit:
+            try:
+                raw = await anext(source)
+            except StopAsyncIteration:
+                self.exhausted = True
+                return
+            except Exception as exc:
+                # Re-raised once every contact already taken has its outcome.
+                self.input_error, self.exhausted = exc, True
+                return
+            index = input_index(raw, self.position)
+            self.position += 1
+            if self.setup_error is not None:
+                self._emit(Outcome(index, Status.FAILED, error=self.setup_error, input=raw))
+                continue
+            item = engine.pipeline.prepare(index, raw)
+            if isinstance(item, Outcome):
+                self._emit(item)
+                continue
+            self.scheduler.add(item)
+            self._start_ready()
+            taken += 1
+            if taken % 64 == 0:
+                await asyncio.sleep(0)  # let flows in flight move on
+
+    async def run(
+        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput]
+    ) -> AsyncIterator[list[Outcome]]:
+        self.setup_error = await self.engine.ensure_setup()
+        source = _aiter(inputs)
+        try:
+            while True:
+                await self._take(source)
+                if (
+                    (self.exhausted or self.scheduler.buffered >= self.limit)
+                    and len(self.tasks) < self.engine.concurrency
+                    and not self.scheduler.has_ready
+                ):
+                    # Nothing more to take for now: send what is waiting to fill up.
+                    self.scheduler.flush()
+                self._start_ready()
+                if self.emitted:
+                    outcomes, self.emitted = self.emitted, []
+                    yield outcomes
+                    continue
+                if self.exhausted and not self.tasks and self.scheduler.buffered == 0:
+                    break
+                if not self.tasks and not self.scheduler.has_ready:
+                    if self.exhausted and self.scheduler.open_rows == 0:
+                        raise AssertionError("rows wait with nothing in flight")  # a bug
+                    continue
+                await self.progress.wait()
+                self.progress.clear()
+        finally:
+            for task in self.tasks:
+                task.cancel()
+        if self.input_error is not None:
+            raise self.input_error

@@ -53,7 +53,22 @@ class RequestFailed(ContactsyncError):
     every contact of that flow reported as ``failed`` with this error.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = True):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = True,
+        maybe_applied: bool = False,
+    ):
         self.status_code = status_code
         self.retryable = retryable
+        self.maybe_applied = maybe_applied
+        """The request was not safe to resend and its response was lost: the platform
+        may have applied it. A flow reconciles (looks the contact up) or reports
+        ``outcome_unknown``."""
         super().__init__(message)
+
+    @property
+    def code(self) -> str:
+        return "outcome_unknown" if self.maybe_applied else "request_failed"

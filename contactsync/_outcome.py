@@ -19,12 +19,37 @@ class Status(enum.StrEnum):
     """Sent, and the platform refused it or the retries ran out."""
 
 
+class ErrorCode(enum.StrEnum):
+    """Why a contact was rejected or failed. Stable: programs branch on these."""
+
+    INVALID_CONTACT = "invalid_contact"
+    """Rejected: a value is invalid or the platform could never write this contact."""
+    UNSUPPORTED_FEATURE = "unsupported_feature"
+    """Rejected: the platform cannot express something the contact sets."""
+    UNREADABLE_INPUT = "unreadable_input"
+    """Rejected: the input line or record could not be read."""
+    PLATFORM_ERROR = "platform_error"
+    """Failed: the platform answered and refused the contact."""
+    REQUEST_FAILED = "request_failed"
+    """Failed: a request could not be completed (retries ran out, transport failed);
+    the platform did not apply it."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """Failed: a request that is not safe to resend may or may not have been applied
+    (its response was lost) and the flow could not find out which."""
+    NOT_SENT = "not_sent"
+    """Failed: never sent, because an earlier step of the same flow failed."""
+    SETUP_FAILED = "setup_failed"
+    """Failed: the provider's setup (e.g. reading field definitions) did not complete."""
+    PROVIDER_ERROR = "provider_error"
+    """Failed: the provider's own code went wrong (a bug: please report it)."""
+
+
 @attrs.frozen
 class OutcomeError:
     """Why a contact was rejected or failed, in a form a program can branch on."""
 
     code: str
-    """``invalid_contact``, ``unsupported_feature``, ``platform_error``, ``request_failed``…"""
+    """One of :class:`ErrorCode` (a ``str`` enum, so it compares equal to its value)."""
     message: str
     field: str | None = None
     status_code: int | None = None

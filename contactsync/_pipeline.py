@@ -1,4 +1,4 @@
-"""The engine's pure parts: input → prepared batches, and flow results → outcomes.
+"""The engine's pure parts: input → prepared contacts, and stepping provider flows.
 
 Nothing here does I/O, so the sync engine, the async engine and the planner
 share it and differ only in how they send requests and wait.
@@ -7,7 +7,7 @@ share it and differ only in how they send requests and wait.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,11 +18,11 @@ from ._model import Contact
 from ._outcome import Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
+from ._schedule import Batch, Scheduler
 
 log = logging.getLogger("contactsync")
 
 ContactInput = Contact | Mapping[str, Any] | InputLine
-Batch = list[Prepared[Any]]
 
 
 def rejected(
@@ -73,96 +73,24 @@ class Pipeline:
             assert isinstance(source, Contact)
             error = OutcomeError("unsupported_feature", str(exc))
             return rejected(index, error, source, source.external_id)
-        return Prepared(index, contact, payload, tuple(ctx.warnings))
+        identity = self.provider.identity(contact, payload)
+        return Prepared(index, contact, payload, tuple(ctx.warnings), identity)
 
     def stage(self, inputs: Iterable[ContactInput]) -> Iterator[Prepared[Any] | Outcome]:
         for position, item in enumerate(inputs):
             yield self.prepare(input_index(item, position), item)
 
-    def batcher(self) -> Batcher:
-        return Batcher(self.provider, self.max_batch)
-
-    def batches(self, staged: Iterable[Prepared[Any] | Outcome]) -> Iterator[Batch | Outcome]:
-        batcher = self.batcher()
-        for item in staged:
-            yield from batcher.add(item)
-        yield from batcher.flush()
-
-    def finish(self, batch: Batch, results: Sequence[Outcome], requests: int) -> list[Outcome]:
-        """Exactly one outcome per item of ``batch``, completed with what the engine knows."""
-        expected = {item.index for item in batch}
-        by_index: dict[int, Outcome] = {}
-        for outcome in results:
-            if outcome.index not in expected or outcome.index in by_index:
-                log.warning(
-                    "%s returned an unexpected outcome for input %d; ignored",
-                    self.provider.name,
-                    outcome.index,
-                )
-                continue
-            by_index[outcome.index] = outcome
-        finished = []
-        for item in batch:
-            outcome = by_index.get(item.index) or Outcome(
-                item.index,
-                Status.FAILED,
-                error=OutcomeError("provider_error", "the provider reported no outcome"),
-            )
-            # Built directly, not with attrs.evolve: this runs once per contact.
-            finished.append(
-                Outcome(
-                    outcome.index,
-                    outcome.status,
-                    remote_id=outcome.remote_id,
-                    external_id=item.contact.external_id,
-                    warnings=item.warnings + outcome.warnings,
-                    error=outcome.error,
-                    requests=requests,
-                    input=item.contact,
-                )
-            )
-        return finished
-
-
-class Batcher:
-    """Fills one open batch per batch key; hands each out when full, the rest at the end.
-
-    Memory is bounded by the batch size times the number of distinct keys.
-    """
-
-    def __init__(self, provider: Provider[Any], max_batch: int) -> None:
-        self._provider = provider
-        self._max = max_batch
-        self._open: dict[Hashable, Batch] = {}
-
-    def add(self, item: Prepared[Any] | Outcome) -> list[Batch | Outcome]:
-        if isinstance(item, Outcome):
-            return [item]
-        if self._max == 1:
-            return [[item]]
-        key = self._provider.batch_key(item)
-        batch = self._open.setdefault(key, [])
-        batch.append(item)
-        if len(batch) < self._max:
-            return []
-        del self._open[key]
-        return [batch]
-
-    def flush(self) -> list[Batch]:
-        batches = list(self._open.values())
-        self._open.clear()
-        return batches
-
-
-def failed_batch(batch: Batch, error: OutcomeError) -> list[Outcome]:
-    return [Outcome(item.index, Status.FAILED, error=error) for item in batch]
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.provider, self.max_batch)
 
 
 @attrs.frozen
 class Done:
     outcomes: Sequence[Outcome]
+    """What the flow returned (outcomes it yielded on the way were handed out then)."""
     error: OutcomeError | None = None
-    """Set when the flow ended by an error rather than by returning."""
+    """Set when the flow ended by an error rather than by returning: it applies to the
+    contacts that have no outcome yet."""
 
 
 class FlowStepper:
@@ -184,20 +112,20 @@ class FlowStepper:
                 self._start_error = self._failed(OutcomeError("unsupported_feature", str(exc)))
 
     def _failed(self, error: OutcomeError) -> Done:
-        return Done(failed_batch(self._batch, error), error)
+        return Done((), error)
 
-    def start(self) -> Step | Done:
+    def start(self) -> Step | Outcome | Done:
         if self._start_error is not None:
             return self._start_error
         return self._advance(next)
 
-    def send(self, response: Response | None) -> Step | Done:
+    def send(self, response: Response | None) -> Step | Outcome | Done:
         return self._advance(lambda flow: flow.send(response))
 
-    def throw(self, error: RequestFailed) -> Step | Done:
+    def throw(self, error: RequestFailed) -> Step | Outcome | Done:
         return self._advance(lambda flow: flow.throw(error))
 
-    def _advance(self, move: Any) -> Step | Done:
+    def _advance(self, move: Any) -> Step | Outcome | Done:
         assert self._flow is not None
         try:
             step = move(self._flow)
@@ -207,13 +135,13 @@ class FlowStepper:
         except RequestFailed as exc:
             return self._failed(
                 OutcomeError(
-                    "request_failed", str(exc), status_code=exc.status_code, retryable=exc.retryable
+                    exc.code, str(exc), status_code=exc.status_code, retryable=exc.retryable
                 )
             )
         except Exception as exc:
             log.exception("%s flow raised", self._provider.name)
             return self._failed(OutcomeError("provider_error", f"{type(exc).__name__}: {exc}"))
-        if not isinstance(step, Request | Sleep):
+        if not isinstance(step, Request | Sleep | Outcome):
             self._flow.close()
             return self._failed(
                 OutcomeError("provider_error", f"flow yielded {type(step).__name__}")

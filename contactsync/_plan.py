@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
-from ._outcome import Outcome
-from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
-from ._provider import Sleep
+from ._outcome import Outcome, Status
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
+from ._provider import Provider, Request, Sleep
+from ._schedule import Batch, Scheduler
+
+if TYPE_CHECKING:
+    from ._engine import SetupResult
 from ._wire import masked_headers, signed, to_httpx
 
 
@@ -23,6 +27,8 @@ class PlannedRequest:
     headers: dict[str, str]
     """Secret headers shown as ``***``."""
     body: Any
+    sent: bool = False
+    """True for the provider's read-only setup requests, which ``plan`` really sent."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,41 +37,79 @@ class PlannedRequest:
             "url": self.url,
             "headers": self.headers,
             "body": self.body,
+            "sent": self.sent,
         }
 
 
 def plan(
-    pipeline: Pipeline, base_url: str, inputs: Iterable[ContactInput]
+    pipeline: Pipeline,
+    base_url: str,
+    inputs: Iterable[ContactInput],
+    setup: SetupResult | None = None,
 ) -> Iterator[PlannedRequest | Outcome]:
     """Yield each request in order, and the rejected contacts' outcomes.
 
-    A flow that needs a response continues only where the provider says what to
-    assume (``Request.plan_response``, e.g. "not found" for a lookup); otherwise
-    its plan ends at that request.
+    ``setup`` holds the read-only setup requests the client really sent (shown first,
+    ``sent=True``); when setup failed, every contact is ``failed`` with its error, as
+    an upsert would report it. Contacts are scheduled as an upsert schedules them (by
+    identity; see :mod:`._schedule`). A flow that needs a response continues only
+    where the provider says what to assume (``Request.plan_response``, e.g. "not
+    found" for a lookup); otherwise its plan ends at that request.
     """
     provider = pipeline.provider
     auth = provider.auth()
     # A bare client is only used to build requests the way the engine does.
     with httpx.Client(base_url=base_url) as builder:
-        for item in pipeline.batches(pipeline.stage(inputs)):
-            if isinstance(item, Outcome):
-                yield item
+
+        def planned(step: Request, sent: bool = False) -> PlannedRequest:
+            request = signed(to_httpx(builder, step), auth)
+            body = json.loads(request.content) if request.content else None
+            return PlannedRequest(
+                contacts=step.contacts,
+                method=request.method,
+                url=str(request.url),
+                headers=masked_headers(request.headers, provider.secret_headers),
+                body=body,
+                sent=sent,
+            )
+
+        if setup is not None:
+            for step in setup.requests:
+                yield planned(step, sent=True)
+            if setup.error is not None:
+                for position, item in enumerate(inputs):
+                    yield Outcome(input_index(item, position), Status.FAILED, error=setup.error)
+                return
+        scheduler = pipeline.scheduler()
+        for staged in pipeline.stage(inputs):
+            if isinstance(staged, Outcome):
+                yield staged
                 continue
-            stepper = FlowStepper(provider, item)
-            step = stepper.start()
-            while not isinstance(step, Done):
-                if isinstance(step, Sleep):
-                    step = stepper.send(None)
-                    continue
-                request = signed(to_httpx(builder, step), auth)
-                body = json.loads(request.content) if request.content else None
-                yield PlannedRequest(
-                    contacts=step.contacts,
-                    method=request.method,
-                    url=str(request.url),
-                    headers=masked_headers(request.headers, provider.secret_headers),
-                    body=body,
-                )
-                if step.plan_response is None:
-                    break
-                step = stepper.send(step.plan_response)
+            scheduler.add(staged)
+            while (batch := scheduler.take()) is not None:
+                yield from _plan_batch(provider, batch, planned, scheduler)
+        while scheduler.buffered:
+            scheduler.flush()
+            while (batch := scheduler.take()) is not None:
+                yield from _plan_batch(provider, batch, planned, scheduler)
+
+
+def _plan_batch(
+    provider: Provider[Any],
+    batch: Batch,
+    planned: Callable[[Request], PlannedRequest],
+    scheduler: Scheduler,
+) -> Iterator[PlannedRequest]:
+    stepper = FlowStepper(provider, batch)
+    step = stepper.start()
+    while not isinstance(step, Done):
+        if isinstance(step, Sleep | Outcome):
+            step = stepper.send(None)
+            continue
+        yield planned(step)
+        if step.plan_response is None:
+            break
+        step = stepper.send(step.plan_response)
+    # A plan assumes every row it showed went through: the next rows may follow.
+    for item in batch:
+        scheduler.release(item.index)

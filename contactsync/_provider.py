@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, Ty
 
 import attrs
 
-from ._errors import ContactError, UnsupportedFeature
+from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
-from ._outcome import Outcome
+from ._outcome import Outcome, OutcomeError, Status
 
 if TYPE_CHECKING:
     import httpx
@@ -101,10 +101,21 @@ class Request:
     contacts: tuple[int, ...] = ()
     """Input indexes of the contacts this request concerns (shown by ``plan``)."""
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    retry: bool = True
-    """Whether the engine may resend it on 429 / 5xx / transport errors."""
+    safe_to_resend: bool = True
+    """Whether sending it twice has the effect of sending it once. 429 and 503 are
+    resent whatever this says (the platform did not apply them); a lost response, a
+    transport error after the request went out, or another 5xx is resent only when
+    this is true. Otherwise the flow gets ``RequestFailed(maybe_applied=True)`` and
+    reconciles (looks the contact up) or reports ``outcome_unknown``."""
+    read_only: bool = False
+    """It changes nothing on the platform (a look-up); ``GET`` always counts as one.
+    ``plan`` sends a provider's setup requests only when they are read-only."""
     plan_response: Response | None = None
     """What ``plan`` assumes was answered, so it can show later steps; ``None`` ends it."""
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.read_only or self.method == "GET"
 
 
 @attrs.frozen
@@ -115,7 +126,11 @@ class Sleep:
 
 
 Step: TypeAlias = Request | Sleep
-Flow: TypeAlias = Generator[Step, Response | None, Sequence[Outcome]]
+Flow: TypeAlias = Generator[Step | Outcome, Response | None, Sequence[Outcome]]
+"""A provider flow. It yields requests (sent back their response), sleeps, and
+outcomes: an outcome yielded is final for that contact as soon as it is yielded (a
+later failure of the same flow never rewrites it), and lets the engine start the next
+row for the same person. What the flow returns completes the rest."""
 
 
 @attrs.frozen
@@ -126,6 +141,10 @@ class Prepared(Generic[PayloadT]):
     contact: Contact
     payload: PayloadT
     warnings: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()
+    """The keys the platform will match this contact on (``"email=ann@example.com"``).
+    The engine never has two contacts sharing a key in flight, and applies them in
+    input order."""
 
 
 class MappingContext:
@@ -225,9 +244,17 @@ class Provider(Generic[PayloadT]):
         return self.capabilities.max_batch_size
 
     def setup(self) -> Generator[Step, Response | None, None] | None:
-        """A flow run once before the first contact is prepared (e.g. to read field
-        definitions), or ``None``. Not run by ``plan``."""
+        """A flow run before the first contact is prepared (e.g. to read field
+        definitions), or ``None``. It runs again on the next upsert after a failure;
+        ``plan`` sends its requests only when all are read-only (``Request.read_only``)."""
         return None
+
+    def identity(self, contact: Contact, payload: PayloadT) -> tuple[str, ...]:
+        """The keys the platform may match ``contact`` on. By default one key per entry
+        of ``capabilities.identity_keys`` the contact fills (``"first_name+email"`` needs
+        both). Returning more keys than the platform uses is safe (it only serializes
+        more); returning fewer risks two writes to one person at once."""
+        return identity_keys(contact, self.capabilities.identity_keys)
 
     def batch_key(self, item: Prepared[PayloadT]) -> Hashable:
         """Items with different keys never share a batch."""
@@ -238,7 +265,13 @@ class Provider(Generic[PayloadT]):
         raise UnsupportedFeature(self.name, "upserting contacts")
 
     def is_retryable(self, response: Response) -> bool:
+        """Whether the answer is a temporary refusal worth sending again."""
         return response.status_code == 429 or response.status_code >= 500
+
+    def not_applied(self, response: Response) -> bool:
+        """Whether a retryable answer certainly means the request was not applied, so it
+        may be resent even when it is not safe to resend (429 and 503 by default)."""
+        return response.status_code in (429, 503)
 
     # --- emulator -----------------------------------------------------------------------
 
@@ -257,12 +290,39 @@ class Provider(Generic[PayloadT]):
 OnUnsupported: TypeAlias = Literal["error", "warn"]
 
 OneFlow: TypeAlias = Generator[Step, Response | None, Outcome]
+"""One contact's flow, as :func:`each` runs it: it returns that contact's outcome."""
+
+
+def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
+    """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
+    are all set. Values are compared case-insensitively: matching more is safe."""
+    keys = []
+    for spec in specs:
+        values = [getattr(contact, part, None) for part in spec.split("+")]
+        if all(v is not None and v != "" for v in values):
+            keys.append(spec + "=" + "\x1f".join(str(v).strip().casefold() for v in values))
+    return tuple(keys)
+
+
+def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:
+    """The outcome of ``item`` when a request of its flow failed with ``exc``."""
+    return Outcome(
+        item.index,
+        Status.FAILED,
+        error=OutcomeError(
+            exc.code, str(exc), status_code=exc.status_code, retryable=exc.retryable
+        ),
+    )
 
 
 def each(batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], OneFlow]) -> Flow:
     """A batch flow that runs ``one``'s flow for each item in turn (providers whose
-    platform takes one contact per call)."""
-    outcomes = []
+    platform takes one contact per call). Each outcome is reported as soon as it is
+    known, and a request failing for one item fails that item only."""
     for item in batch:
-        outcomes.append((yield from one(item)))
-    return outcomes
+        try:
+            outcome = yield from one(item)
+        except RequestFailed as exc:
+            outcome = failed_outcome(item, exc)
+        yield outcome
+    return ()

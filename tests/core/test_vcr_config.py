@@ -49,7 +49,10 @@ def test_recording_scrubs_headers_body_keys_and_query(tmp_path: Path, leaky: Non
     recorder = make_vcr(tmp_path, record_mode="all")
     with recorder.use_cassette("c.yaml"), Client(config, "t", emulator=app) as client:
         outcome = client.upsert({"external_id": "a", "email": "a@example.com"})
-        client._http.post("/lookup?sig=" + SECRET, json={"keys": [], "token": SECRET})
+        # The client's own httpx client is async, on the client's loop.
+        client._loop.run(
+            client._http.post("/lookup?sig=" + SECRET, json={"keys": [], "token": SECRET})
+        )
     assert outcome.ok
     text = (tmp_path / "c.yaml").read_text()
     assert SECRET not in text

@@ -15,7 +15,6 @@ from contactsync import (
     ContactError,
     Flow,
     MappingContext,
-    Outcome,
     Prepared,
     Provider,
     Request,
@@ -139,9 +138,7 @@ class YespoProvider(Provider[YespoPayload]):
     def upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
         return self._upsert(batch)
 
-    def _upsert(
-        self, batch: Sequence[Prepared[YespoPayload]]
-    ) -> Generator[Request | Sleep, Response | None, Sequence[Outcome]]:
+    def _upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
         first = batch[0].payload
         use_bulk = (
             (

@@ -1,0 +1,125 @@
+"""The sync client's private event loop, and what it needs to run the async engine.
+
+The sync :class:`~contactsync.Client` runs the same asyncio engine as the async one, on
+an event loop of its own in a daemon thread; calls from the caller's thread hop onto
+it. A sync httpx transport given by the caller is run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in a daemon thread until :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="contactsync-loop", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result in the calling thread."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a sync contactsync Client cannot be used from its own loop")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def blocking_sleep(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
+    """An async sleep that calls a caller's blocking ``sleep`` off the loop (tests pass
+    one that records or shortens waits)."""
+
+    async def wait(seconds: float) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, sleep, seconds)
+
+    return wait
+
+
+class ThreadedTransport(httpx.AsyncBaseTransport):
+    """A sync httpx transport used from the event loop: each request runs in a thread."""
+
+    def __init__(self, transport: httpx.BaseTransport, workers: int) -> None:
+        self._transport = transport
+        self._pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="contactsync-http")
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        response = self._transport.handle_request(request)
+        try:
+            content = response.read()
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=content,
+            extensions=response.extensions,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._handle, request)
+
+    async def aclose(self) -> None:
+        self._transport.close()
+        self._pool.shutdown(wait=False)
+
+
+class SyncIterator:
+    """Iterate an async iterator of lists from another thread, one list per hop."""
+
+    def __init__(self, loop: LoopThread, source: AsyncIterator[list[T]]) -> None:
+        self._loop = loop
+        self._source = source
+        self._buffer: list[T] = []
+        self._position = 0
+        self._done = False
+
+    def __iter__(self) -> SyncIterator:
+        return self
+
+    def __next__(self) -> Any:
+        while self._position >= len(self._buffer):
+            if self._done:
+                raise StopIteration
+            try:
+                self._buffer = self._loop.run(_next(self._source))
+            except StopAsyncIteration:
+                self._done = True
+                raise StopIteration from None
+            self._position = 0
+        value = self._buffer[self._position]
+        self._position += 1
+        return value
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self._loop.run(_close(self._source))
+
+
+async def _next(source: AsyncIterator[list[T]]) -> list[T]:
+    return await anext(source)
+
+
+async def _close(source: AsyncIterator[Any]) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
