@@ -12,7 +12,7 @@ from ._errors import (
     UnsupportedFeature,
 )
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import Outcome, OutcomeError, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._provider import (
     Capabilities,
     Flow,
@@ -25,6 +25,8 @@ from ._provider import (
     Response,
     Sleep,
     each,
+    failed_outcome,
+    identity_keys,
 )
 from ._records import contact_from_record, contact_to_record
 from ._registry import Registry, default_registry, register
@@ -46,6 +48,7 @@ __all__ = [
     "Emulator",
     "EmulatorApp",
     "EmulatorTransport",
+    "ErrorCode",
     "Faults",
     "Flow",
     "HttpSettings",
@@ -75,6 +78,8 @@ __all__ = [
     "contact_to_record",
     "default_registry",
     "each",
+    "failed_outcome",
+    "identity_keys",
     "load_config",
     "register",
 ]

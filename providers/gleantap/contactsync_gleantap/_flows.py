@@ -6,7 +6,16 @@ import json
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from contactsync import Outcome, OutcomeError, Prepared, Request, Response, Sleep, Status
+from contactsync import (
+    Outcome,
+    OutcomeError,
+    Prepared,
+    Request,
+    RequestFailed,
+    Response,
+    Sleep,
+    Status,
+)
 
 from ._mapping import GleantapPayload
 
@@ -61,6 +70,7 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
             json={"app_id": body["app_id"], key: body[key], "limit": 10, "offset": 0},
             contacts=contacts,
             plan_response=Response(200, b'{"members": []}'),
+            read_only=True,
         )
         assert found is not None
         if not found.is_success:
@@ -105,13 +115,25 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
         opt_in = {k: body[k] for k in ("app_id", "phone", "email", "user_id")}
         if "dob" in body:
             opt_in["dob"] = body["dob"]
-        response = yield Request(
-            "POST",
-            API + "optin",
-            json=opt_in,
-            contacts=contacts,
-            plan_response=Response(200, b'{"status": "success"}'),
-        )
+        try:
+            response = yield Request(
+                "POST",
+                API + "optin",
+                json=opt_in,
+                contacts=contacts,
+                plan_response=Response(200, b'{"status": "success"}'),
+                # It texts the person: sent at most once, whatever happens to the answer.
+                safe_to_resend=False,
+            )
+        except RequestFailed as exc:
+            if not exc.maybe_applied:
+                raise
+            error = OutcomeError(
+                "outcome_unknown",
+                f"{exc}: the contact was saved, but whether the SMS opt-in message went out "
+                "is unknown; not sent again (sending it again may text the person twice)",
+            )
+            return Outcome(item.index, Status.FAILED, remote_id=contact_id, error=error)
         assert response is not None
         answer = response.json()
         if (

@@ -19,6 +19,7 @@ from contactsync import (
     Subscription,
     Tenant,
     each,
+    identity_keys,
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
@@ -82,6 +83,11 @@ class GleantapProvider(Provider[GleantapPayload]):
 
     def auth(self) -> httpx.Auth:
         return HeaderAuth(self.tenant.credentials)
+
+    def identity(self, contact: Contact, payload: GleantapPayload) -> tuple[str, ...]:
+        # Broader than Gleantap's own rule (email or phone *plus first name*): the
+        # look-up goes by email or phone alone, so rows sharing one must not overlap.
+        return identity_keys(contact, ("external_id", "email", "phone"))
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
         return to_payload(

@@ -6,7 +6,16 @@ import json
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from contactsync import Outcome, OutcomeError, Prepared, Request, Response, Sleep, Status
+from contactsync import (
+    Outcome,
+    OutcomeError,
+    Prepared,
+    Request,
+    RequestFailed,
+    Response,
+    Sleep,
+    Status,
+)
 
 from ._envelope import describe, envelope
 from ._mapping import IvvyPayload
@@ -35,6 +44,39 @@ def _latest(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
     return max(results, key=lambda r: (str(r.get("modifiedDate") or ""), int(r.get("id") or 0)))
 
 
+_RECONCILE_ROUNDS = 3
+
+
+def _unknown(exc: RequestFailed, why: str) -> OutcomeError:
+    return OutcomeError(
+        "outcome_unknown",
+        f"{exc}; whether iVvy created the contact is unknown ({why}); not sent again",
+    )
+
+
+def _find(
+    external_id: str, contacts: tuple[int, ...]
+) -> Generator[Request | Sleep, Response | None, tuple[int, int] | OutcomeError | None]:
+    """The id of the (most recently modified) contact with ``external_id`` and how many
+    there are; ``None`` when there is none."""
+    found = yield Request(
+        "POST",
+        CONTACT + "getContactList",
+        json={"filter": {"externalId": external_id}, "perPage": 10, "start": 0},
+        contacts=contacts,
+        plan_response=Response(200, _NOT_FOUND.encode()),
+        read_only=True,
+    )
+    assert found is not None
+    error = envelope(found)
+    if error is not None:
+        return describe(error, "looking the contact up by externalId")
+    results = [r for r in (found.json() or {}).get("results") or [] if isinstance(r, Mapping)]
+    if not results:
+        return None
+    return int(_latest(results)["id"]), len(results)
+
+
 def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
     payload = item.payload
     contacts = (item.index,)
@@ -42,24 +84,14 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
     warnings: list[str] = []
     if contact_id is None and payload.external_id is not None:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
-        found = yield Request(
-            "POST",
-            CONTACT + "getContactList",
-            json={"filter": {"externalId": payload.external_id}, "perPage": 10, "start": 0},
-            contacts=contacts,
-            plan_response=Response(200, _NOT_FOUND.encode()),
-        )
-        assert found is not None
-        error = envelope(found)
-        if error is not None:
-            return _failed(item, describe(error, "looking the contact up by externalId"))
-        results = [r for r in (found.json() or {}).get("results") or [] if isinstance(r, Mapping)]
-        if results:
-            chosen = _latest(results)
-            contact_id = int(chosen["id"])
-            if len(results) > 1:
+        found = yield from _find(payload.external_id, contacts)
+        if isinstance(found, OutcomeError):
+            return _failed(item, found)
+        if found is not None:
+            contact_id, duplicates = found
+            if duplicates > 1:
                 warnings.append(
-                    f"iVvy has {len(results)} contacts with externalId {payload.external_id!r}; "
+                    f"iVvy has {duplicates} contacts with externalId {payload.external_id!r}; "
                     f"updated the most recently modified (id {contact_id})"
                 )
     creating = contact_id is None
@@ -81,14 +113,42 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
             body["updateIfExists"] = True
     else:
         body = {"id": contact_id, **body}
-    written = yield Request(
+    # A create without updateIfExists adds a contact each time it is applied: never
+    # resent blindly. When its answer is lost, look the external id up instead.
+    write = Request(
         "POST",
         CONTACT + "addOrUpdateContact",
         json=body,
         contacts=contacts,
         plan_response=Response(200, b'{"success": true, "id": 0}'),
+        safe_to_resend=not creating or update_if_exists,
     )
-    assert written is not None
+    written: Response | None = None
+    for _ in range(_RECONCILE_ROUNDS):
+        try:
+            written = yield write
+            break
+        except RequestFailed as exc:
+            if not exc.maybe_applied:
+                raise
+            if payload.external_id is None:
+                return _failed(item, _unknown(exc, "no externalId to look the contact up by"))
+            found = yield from _find(payload.external_id, contacts)
+            if isinstance(found, OutcomeError):
+                return _failed(item, _unknown(exc, found.message))
+            if found is not None:
+                # The lost create was applied: the look-up shows the contact it made.
+                written = Response(200, json.dumps({"success": True, "id": found[0]}).encode())
+                break
+            # Not applied: sending it again is safe.
+    if written is None:
+        return _failed(
+            item,
+            OutcomeError(
+                "outcome_unknown",
+                "creating the contact: answers lost on every attempt; not sent again",
+            ),
+        )
     error = envelope(written)
     if error is not None:
         return _failed(item, describe(error, "iVvy refused the contact"), contact_id)

@@ -83,6 +83,13 @@ class IvvyProvider(Provider[IvvyPayload]):
     def is_retryable(self, response: Response) -> bool:
         return is_retryable(response)
 
+    def not_applied(self, response: Response) -> bool:
+        # iVvy may answer a rate limit as an error envelope with errorCode 429.
+        error = envelope(response)
+        return response.status_code in (429, 503) or (
+            error is not None and error.get("errorCode") == 429
+        )
+
     def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
         wants_groups = any(isinstance(v, str) for v in self.tenant.groups.values())
         if not (wants_groups or self.settings.check_field_types):
@@ -91,14 +98,18 @@ class IvvyProvider(Provider[IvvyPayload]):
 
     def _discover(self, groups: bool) -> Generator[Request | Sleep, Response | None, None]:
         if groups:
-            response = yield Request("POST", CONTACT + "getSubscriptionGroupList", json={})
+            response = yield Request(
+                "POST", CONTACT + "getSubscriptionGroupList", json={}, read_only=True
+            )
             assert response is not None
             self._check(response, "reading the subscription groups")
             for group in response.json() or []:
                 if isinstance(group, Mapping) and "id" in group:
                     self._groups_by_name[str(group.get("groupName"))] = int(group["id"])
         if self.settings.check_field_types:
-            response = yield Request("POST", CONTACT + "getCustomFieldDefinition", json={})
+            response = yield Request(
+                "POST", CONTACT + "getCustomFieldDefinition", json={}, read_only=True
+            )
             assert response is not None
             self._check(response, "reading the custom field definitions")
             for field in response.json() or []:

@@ -170,6 +170,8 @@ def realtime(
             json=body,
             contacts=contacts,
             plan_response=Response(200, b'{"id": 0, "new": true}'),
+            # It emails a confirmation request: never sent twice.
+            safe_to_resend=False,
         )
     elif payload.remote_id is not None:
         request = Request(
