@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -139,6 +140,23 @@ class RateLimit:
     per: float = attrs.field(validator=_whole_seconds)
     method: str = attrs.field(default="*", converter=_upper)
     path: str = "*"
+
+    @classmethod
+    def from_rate(cls, per_second: float, method: str = "*", path: str = "*") -> RateLimit:
+        """A window for a rate given per second, e.g. ``requests_per_second = 2.5``.
+
+        Exact when ``per_second`` times a window of 1 to 60 s is a whole number
+        (2.5/s becomes 5 per 2 s, 0.5/s 1 per 2 s); otherwise rounded down, never up.
+        """
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        for per in range(1, 61):
+            count = per_second * per
+            if count >= 1 and abs(count - round(count)) < 1e-9:
+                return cls(round(count), per, method, path)
+        if per_second >= 1:
+            return cls(math.floor(per_second), 1, method, path)
+        return cls(1, math.ceil(1 / per_second), method, path)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method != method.upper():

@@ -249,3 +249,27 @@ def test_real_time_1000_acquisitions_never_exceed_200_in_any_second() -> None:
     # bucket let ~400 through in the first second.
     assert most_in_any_window(times, 1.0 - 0.001) <= 200
     assert max(times) - min(times) >= 4.0 - 0.001
+
+
+@pytest.mark.parametrize(
+    ("per_second", "expected"),
+    [
+        (200.0, (200, 1)),
+        (2.5, (5, 2)),
+        (0.5, (1, 2)),
+        (0.25, (1, 4)),
+        (1 / 3, (1, 3)),
+        (0.001, (1, 1000)),  # no whole window up to 60 s: one per ceil(1/rate) seconds
+        (1.0001, (1, 1)),  # rounded down, never above the asked rate
+    ],
+)
+def test_from_rate_never_exceeds_the_rate(per_second: float, expected: tuple[int, int]) -> None:
+    limit = RateLimit.from_rate(per_second, "POST", "/x")
+    assert (limit.rate, limit.per) == expected
+    assert limit.rate / limit.per <= per_second + 1e-9
+    assert (limit.method, limit.path) == ("POST", "/x")
+
+
+def test_from_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RateLimit.from_rate(0)
