@@ -39,20 +39,36 @@ class _ValueProblem(ValueError):
 @attrs.frozen
 class HttpSettings:
     timeout: float = 30.0
-    """Seconds for connect, read and write, each."""
-    max_retries: int = 5
-    """Resends after the first attempt on 429, 5xx and transport errors."""
+    """Seconds for each phase of an attempt (connect, write, read), each."""
+    attempt_timeout: float = 60.0
+    """Overall deadline of one attempt, connect to last byte: a server trickling
+    bytes cannot hold a request longer than this."""
+    retry_for: float = 300.0
+    """Total seconds one request may take, attempts and waits included, before the
+    engine gives up on it (429, 5xx and transport errors are retried until then)."""
+    max_retries: int | None = None
+    """An extra cap on resends after the first attempt; unset: only ``retry_for`` counts."""
+    breaker_after: float = 60.0
+    """Stop sending to a platform once every attempt for this many seconds has
+    failed with a transport error (nothing succeeded in between)."""
     concurrency: int | None = None
     """Requests in flight at once; the provider's default when unset."""
     requests_per_second: float | None = None
     """Lower the provider's documented rate limit (it can never be raised above it)."""
     backoff_base: float = 0.5
+    """First backoff ceiling in seconds; it doubles per retry (full jitter below it)."""
     backoff_max: float = 30.0
+    """Largest backoff ceiling in seconds."""
 
     def __attrs_post_init__(self) -> None:
-        for name in ("timeout", "backoff_base", "backoff_max", "max_retries"):
+        for name in ("timeout", "backoff_base", "backoff_max", "retry_for"):
             if getattr(self, name) < 0:
                 raise _ValueProblem("must not be negative", name)
+        for name in ("attempt_timeout", "breaker_after"):
+            if getattr(self, name) <= 0:
+                raise _ValueProblem("must be positive", name)
+        if self.max_retries is not None and self.max_retries < 0:
+            raise _ValueProblem("must not be negative", "max_retries")
         if self.concurrency is not None and self.concurrency < 1:
             raise _ValueProblem("must be at least 1", "concurrency")
         if self.requests_per_second is not None and self.requests_per_second <= 0:

@@ -1,11 +1,31 @@
-"""A token bucket shared by every request of one client (one tenant)."""
+"""Client-side rate limiting, per tenant.
+
+Two APIs live here side by side:
+
+- :class:`RateLimit`, :class:`Limiter`, :func:`build_limiter`: exact sliding windows
+  (never more than ``rate`` requests in ANY ``per``-second window, no start-up
+  burst), matched per HTTP method and path, for the asyncio driver.
+- :class:`RateLimiter` / :class:`AsyncRateLimiter` (a token bucket): what the
+  current engines use, kept unchanged until the engine switches. A full bucket lets
+  ``rate`` requests through at once and ``rate`` more within the next second, so
+  it can exceed a documented "N per second" limit by up to 2x.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import attrs
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 
 class TokenBucket:
@@ -75,3 +95,171 @@ class AsyncRateLimiter:
         delay = self._bucket.reserve(self._clock())
         if delay > 0:
             await self._sleep(delay)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# Exact sliding windows for the asyncio driver.
+#
+# Built on ``limits`` (alisaifee/limits) rather than pyrate-limiter or our own log:
+# its moving-window strategy keeps one timestamp per request and admits a request
+# only when the ``rate``-th newest is older than the window, which is exactly "never
+# more than rate in any window"; it has an asyncio API (``limits.aio``) and the same
+# strategy on in-memory and Redis storages (an atomic Lua script there), so a shared
+# per-tenant window across Celery workers is a storage URI away. Its windows are
+# whole seconds (Redis EXPIRE is integral), hence ``RateLimit.per`` must be too.
+# ---------------------------------------------------------------------------
+
+_NAMESPACE = "contactsync"
+_RECHECK = 0.001
+"""Seconds to wait after losing a race for the last slot (another task or worker)."""
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a whole number of requests, at least 1")
+
+
+def _whole_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or value < 1 or value != int(value):
+        raise ValueError(f"{attribute.name} must be a whole number of seconds, at least 1")
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+@attrs.frozen
+class RateLimit:
+    """A documented limit: at most ``rate`` requests in any ``per`` seconds.
+
+    ``method`` is an HTTP method or ``"*"``; ``path`` an fnmatch pattern on the request
+    path without its query string (``"/api/v1/contacts*"``; ``*`` also crosses ``/``).
+    """
+
+    rate: int = attrs.field(validator=_positive_int)
+    per: float = attrs.field(validator=_whole_seconds)
+    method: str = attrs.field(default="*", converter=_upper)
+    path: str = "*"
+
+    @classmethod
+    def from_rate(cls, per_second: float, method: str = "*", path: str = "*") -> RateLimit:
+        """A window for a rate given per second, e.g. ``requests_per_second = 2.5``.
+
+        Exact when ``per_second`` times a window of 1 to 60 s is a whole number
+        (2.5/s becomes 5 per 2 s, 0.5/s 1 per 2 s); otherwise rounded down, never up.
+        """
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        for per in range(1, 61):
+            count = per_second * per
+            if count >= 1 and abs(count - round(count)) < 1e-9:
+                return cls(round(count), per, method, path)
+        if per_second >= 1:
+            return cls(math.floor(per_second), 1, method, path)
+        return cls(1, math.ceil(1 / per_second), method, path)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method != "*" and self.method != method.upper():
+            return False
+        return fnmatch.fnmatchcase(path.split("?", 1)[0], self.path)
+
+
+class Limiter(Protocol):
+    async def acquire(self, method: str, path: str) -> None:
+        """Wait until every limit matching the request allows one more, then count it."""
+
+
+class NoLimiter:
+    """For a platform that documents no limit."""
+
+    async def acquire(self, method: str, path: str) -> None:
+        return None
+
+
+class WindowLimiter:
+    """Sliding-window limits of one tenant on a ``limits`` async storage.
+
+    A request counts against every limit it matches. Requests matching the same set
+    of limits queue in arrival order; sets that share a limit settle races through
+    the storage (a lost race re-checks, never over-admits). If the storage refuses a
+    later limit after an earlier one counted the request (possible only when several
+    processes share the storage), the request is counted again on retry: the
+    earlier limit is over-counted, never exceeded.
+
+    Its clock is the library's (``time.time()``, also for Redis: each client stamps
+    its own requests), so the workers sharing one window need synchronised clocks.
+    One instance serves one event loop.
+    """
+
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        *,
+        key: str,
+        storage: Storage,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.limits = tuple(limits)
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
+            (
+                RateLimitItemPerSecond(limit.rate, int(limit.per), namespace=_NAMESPACE),
+                (key, limit.method, limit.path),
+            )
+            for limit in self.limits
+        ]
+        self._sleep = sleep
+        self._queues: dict[tuple[int, ...], asyncio.Lock] = {}
+
+    async def acquire(self, method: str, path: str) -> None:
+        matching = tuple(i for i, limit in enumerate(self.limits) if limit.matches(method, path))
+        if not matching:
+            return
+        queue = self._queues.setdefault(matching, asyncio.Lock())
+        async with queue:
+            while True:
+                wait = await self._wait_for(matching)
+                if wait <= 0:
+                    hits = [
+                        await self._strategy.hit(self._items[i][0], *self._items[i][1])
+                        for i in matching
+                    ]
+                    if all(hits):
+                        return
+                    wait = _RECHECK
+                await self._sleep(wait)
+
+    async def _wait_for(self, matching: tuple[int, ...]) -> float:
+        """Seconds until every matching window has room (0 when they have now)."""
+        wait = 0.0
+        for index in matching:
+            item, identifiers = self._items[index]
+            stats = await self._strategy.get_window_stats(item, *identifiers)
+            if stats.remaining < 1:
+                wait = max(wait, stats.reset_time - time.time(), _RECHECK)
+        return wait
+
+
+def _async_storage_uri(uri: str) -> str:
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+def build_limiter(
+    limits: Sequence[RateLimit],
+    *,
+    key: str,
+    storage_uri: str = "memory://",
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> Limiter:
+    """The limiter for one tenant (``key``, e.g. the tenant name).
+
+    ``storage_uri`` is a ``limits`` storage: ``memory://`` (this process) or e.g.
+    ``redis://host:6379`` (shared by every worker; needs the ``redis`` package).
+    ``sleep`` is injectable for tests; the window clock is the library's.
+    """
+    if not limits:
+        return NoLimiter()
+    storage = storage_from_string(_async_storage_uri(storage_uri))
+    if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
+        raise TypeError(f"{storage_uri} is not an async storage")
+    return WindowLimiter(limits, key=key, storage=storage, sleep=sleep)
