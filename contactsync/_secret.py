@@ -127,14 +127,22 @@ def _b64_cores(data: bytes) -> set[str]:
 
 
 def _contains_secret(token: str, values: Iterable[str]) -> bool:
-    padded = token + "=" * (-len(token) % 4)
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
-        try:
-            text = decode(padded.encode("ascii")).decode("utf-8", "replace")
-        except (binascii.Error, ValueError):
+    """Whether ``token`` (or a prefix of it: text may follow a token without a break)
+    decodes to text holding one of ``values``."""
+    stripped = token.rstrip("=")
+    ends = {len(token), *range(len(stripped), 1, -1)}
+    for end in sorted(ends, reverse=True):
+        candidate = token[:end].rstrip("=")
+        if len(candidate) % 4 == 1:
             continue
-        if any(v in text for v in values):
-            return True
+        padded = (candidate + "=" * (-len(candidate) % 4)).encode("ascii")
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                text = decode(padded).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                continue
+            if any(v in text for v in values):
+                return True
     return False
 
 
