@@ -25,18 +25,19 @@ _MASK: Final = "***"
 def secret_problem(value: str) -> str | None:
     """Why ``value`` cannot be a credential, or ``None``. Never quotes the value.
 
-    Whitespace and control characters are refused: a trailing space or ``\\r`` copied
-    from a ``.env`` file would otherwise be sent, refused by the HTTP layer, and
-    echoed in full in its error message.
+    Refused: leading or trailing whitespace, any whitespace but a plain inner space
+    (tabs, line breaks, no-break spaces…) and control or non-printable characters. A
+    trailing space or ``\\r`` copied from a ``.env`` file would otherwise be sent,
+    refused by the HTTP layer, and echoed in full in its error message.
     """
-    for position, char in enumerate(value):
-        if char.isspace():
-            what = (
-                "a trailing" if position == len(value) - 1 else "a leading" if not position else "a"
-            )
-            return f"contains {what} whitespace character (position {position + 1})"
+    if value != value.strip():
+        where = "leading" if value[:1].isspace() else "trailing"
+        return f"contains a {where} whitespace character"
+    for position, char in enumerate(value, 1):
+        if char.isspace() and char != " ":
+            return f"contains a whitespace character other than a space (position {position})"
         if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            return f"contains a control or non-printable character (position {position + 1})"
+            return f"contains a control or non-printable character (position {position})"
     return None
 
 

@@ -29,12 +29,18 @@ def basic(user: str, password: str) -> str:
 # -- whitespace and control characters are refused, never echoed ---------------------
 
 
-@pytest.mark.parametrize("bad", [SECRET + " ", SECRET + "\r", " " + SECRET, "sk FAKE", "k\x00y"])
+@pytest.mark.parametrize(
+    "bad", [SECRET + " ", SECRET + "\r", " " + SECRET, "sk\tFAKE", "sk\u00a0FAKE", "k\x00y"]
+)
 def test_secret_refuses_whitespace_and_control_characters(bad: str) -> None:
     with pytest.raises(ValueError, match="whitespace or control") as info:
         Secret(bad)
     assert bad.strip() not in str(info.value)
     assert "sk" not in str(info.value)
+
+
+def test_a_plain_inner_space_is_allowed() -> None:
+    assert Secret("my secret key").reveal() == "my secret key"
 
 
 @pytest.mark.parametrize("bad", [SECRET + " ", SECRET + "\r", SECRET + "\n", "\t" + SECRET])
