@@ -154,7 +154,8 @@ class Scrubber:
     Forms covered: the raw value; URL-quoted (``quote``, ``quote_plus``); JSON- and
     Python-repr-escaped; base64 at any alignment, so an HTTP Basic token
     ``base64(user:secret)`` is replaced as a whole whatever the user name; and any
-    ``Basic <token>`` whose decoded text holds a secret. Values derived per request
+    ``Basic <token>`` whose decoded text holds a secret. The tenant's secrets are
+    given at construction (or :meth:`add_secret`); values derived per request
     (signatures) are registered with :meth:`add`.
     """
 
@@ -163,6 +164,8 @@ class Scrubber:
     _cores: set[str]
     _pattern: re.Pattern[str] | None
     _core_pattern: re.Pattern[str] | None
+    _derived: dict[int, set[str]]
+    _bases: set[str]
 
     def __init__(self, values: Iterable[str | Secret] = ()) -> None:
         self._values = set()
@@ -170,8 +173,10 @@ class Scrubber:
         self._cores = set()
         self._pattern = None
         self._core_pattern = None
+        self._derived = {}
+        self._bases = set()
         for value in values:
-            self.add(value)
+            self.add_secret(value)
 
     def __repr__(self) -> str:
         return f"Scrubber({len(self._values)} secret(s))"
@@ -181,16 +186,30 @@ class Scrubber:
         """A scrubber for every :class:`Secret` found in ``credentials`` (attrs, mapping…)."""
         return cls(secrets_in(credentials))
 
-    def add(self, value: str | Secret) -> None:
-        """Scrub ``value`` too (e.g. a signature computed from a secret). Empty is ignored."""
+    def add_secret(self, value: str | Secret) -> None:
+        """Scrub ``value`` in every form, base64 included. For a tenant's few credentials:
+        each one added recompiles the patterns on the next scrub."""
         text = value.reveal() if isinstance(value, Secret) else value
         if not text or text in self._values:
             return
         self._values.add(text)
+        self._bases.add(text)
         self._forms |= _textual_forms(text)
         with contextlib.suppress(UnicodeEncodeError):
             self._cores |= _b64_cores(text.encode("utf-8"))
         self._pattern = self._core_pattern = None
+
+    def add(self, value: str | Secret) -> None:
+        """Scrub a value derived from a secret (e.g. a per-request signature) too: raw,
+        URL-quoted and JSON/repr-escaped. Cheap (no recompiling), so one can be added per
+        request; a scrub costs about one set look-up per character per distinct length
+        of the values added. Empty is ignored."""
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text or text in self._values:
+            return
+        self._values.add(text)
+        for form in _textual_forms(text):
+            self._derived.setdefault(len(form), set()).add(form)
 
     def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
         if self._pattern is None and self._forms:
@@ -212,11 +231,35 @@ class Scrubber:
             text = self._scrub_b64(text, core_pattern)
         if pattern is not None:
             text = pattern.sub(_MASK, text)
+        if self._derived:
+            text = self._scrub_derived(text)
         return text
+
+    def _scrub_derived(self, text: str) -> str:
+        lengths = sorted(self._derived, reverse=True)
+        if len(text) < lengths[-1]:
+            return text
+        sets = [(n, self._derived[n]) for n in lengths]
+        out: list[str] = []
+        last = position = 0
+        end = len(text) - lengths[-1]
+        while position <= end:
+            for n, forms in sets:
+                if text[position : position + n] in forms:
+                    out.append(text[last:position])
+                    out.append(_MASK)
+                    position = last = position + n
+                    break
+            else:
+                position += 1
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
 
     def _basic(self, match: re.Match[str]) -> str:
         token = match.group(2)
-        if _contains_secret(token, self._values):
+        if _contains_secret(token, self._bases):
             return match.group(1) + _MASK
         return match.group(0)
 

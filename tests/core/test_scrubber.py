@@ -4,6 +4,7 @@ secret takes on the wire (raw, Basic token, URL-quoted, JSON-escaped, derived)."
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,16 @@ def strings(value: Any) -> list[str]:
 def test_a_basic_token_alone_is_masked_for_secrets_of_eight_or_more(secret: str, user: str) -> None:
     token = basic(user, secret)
     assert Scrubber([secret]).scrub(f"[{token}]") == "[***]"
+
+
+def test_thousands_of_derived_values_are_all_masked() -> None:
+    scrubber = Scrubber([SECRET])
+    signatures = [hashlib.sha1(str(n).encode()).hexdigest() for n in range(5000)]
+    for signature in signatures:
+        scrubber.add(signature)
+    for signature in (signatures[0], signatures[2500], signatures[-1]):
+        text = f'{{"X-Api-Authorization": "IWS k:{signature}", "key": "{SECRET}"}}'
+        assert scrubber.scrub(text) == '{"X-Api-Authorization": "IWS k:***", "key": "***"}'
+        assert scrubber.scrub(f"IWS%20k%3A{signature}.") == "IWS%20k%3A***."
+    unrelated = hashlib.sha1(b"other").hexdigest()
+    assert scrubber.scrub(f"IWS k:{unrelated}") == f"IWS k:{unrelated}"
