@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
@@ -22,15 +24,16 @@ from ._errors import ContactsyncError
 from ._model import Contact
 from ._outcome import Outcome, Status, Summary
 from ._plan import PlannedRequest
-from ._records import contact_to_record, read_input
+from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
+from ._secret import Scrubber
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2
 
 err = Console(stderr=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise SystemExit(EXIT_USAGE)
 
@@ -109,15 +112,27 @@ def _input_kind(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _open_input(path: str) -> Iterator[TextIO]:
+def _open_input(path: str) -> Iterator[BinaryIO]:
+    """INPUT as bytes (each line is decoded on its own by the reader); ``-`` is stdin."""
     if path == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
     try:
-        with open(path, encoding="utf-8", newline="") as stream:
-            yield stream
+        stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         _fail(f"input file {path} does not exist")
+    except IsADirectoryError:
+        _fail(f"input {path} is a directory, not a file")
+    except OSError as exc:
+        _fail(f"cannot open input {path}: {exc.strerror or type(exc).__name__}")
+    with stream:
+        yield stream
+
+
+def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
+    """The reader for INPUT; a CSV header that cannot be read ends the run here."""
+    with _config_errors():
+        return read_input(stream, _input_kind(path))
 
 
 def _client(config_path: Path, tenant: str, base_url: str | None) -> Client:
@@ -150,15 +165,26 @@ def _with_common(func: Any) -> Any:
 def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
     with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
-        for item in client.plan(read_input(stream, _input_kind(input_path))):
+        scrubber = _scrubber(client)
+        for item in client.plan(_read(stream, input_path)):
             if isinstance(item, PlannedRequest):
-                click.echo(json.dumps(item.to_json(), ensure_ascii=False))
+                click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
+                message = scrubber.scrub(str(item.error and item.error.message))
                 err.print(
-                    f"input {item.index} rejected: {item.error and item.error.message}",
+                    f"input {item.index} rejected: {message}",
                     highlight=False,
                     markup=False,
                 )
+
+
+def _scrubber(client: Client) -> Scrubber:
+    """The client's own scrubber when it has one (it may learn per-request signatures),
+    else one for the tenant's credentials."""
+    own = getattr(client, "scrubber", None)
+    if isinstance(own, Scrubber):
+        return own
+    return Scrubber.for_credentials(client.tenant.credentials)
 
 
 def _record_of(outcome: Outcome) -> Any:
@@ -168,10 +194,56 @@ def _record_of(outcome: Outcome) -> Any:
     return source
 
 
-def _write_failed(outcome: Outcome, stream: IO[str]) -> None:
-    record = _record_of(outcome)
-    stream.write(record if isinstance(record, str) else json.dumps(record, ensure_ascii=False))
-    stream.write("\n")
+def _encoded(text: str) -> bytes:
+    # Undecodable input bytes were kept as surrogate escapes: write them back as they were.
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+class _FailedWriter:
+    """``--failed``: one JSON line per rejected or failed input, flushed as it is written,
+    so a killed run keeps every line it produced (whole lines only)."""
+
+    def __init__(self, stream: BinaryIO, scrubber: Scrubber) -> None:
+        self._stream = stream
+        self._scrubber = scrubber
+
+    def write(self, outcome: Outcome) -> None:
+        record = _record_of(outcome)
+        if isinstance(record, str):
+            text = self._scrubber.scrub(record)
+        else:
+            text = json.dumps(self._scrubber.scrub_obj(record), ensure_ascii=False)
+        line = _encoded(text.replace("\r", "").replace("\n", "")) + b"\n"
+        self._stream.write(line)
+        self._stream.flush()
+
+
+class _ReportWriter:
+    """``--report``: outcomes written as they arrive (never held in memory), then the
+    totals. ``{"outcomes": [...], "summary": {...}}``, each outcome with its input index."""
+
+    def __init__(self, stream: TextIO, scrubber: Scrubber) -> None:
+        self._stream = stream
+        self._scrubber = scrubber
+        self._first = True
+        self._closed = False
+        stream.write('{"outcomes": [')
+        stream.flush()
+
+    def write(self, outcome: Outcome) -> None:
+        data = json.dumps(self._scrubber.scrub_obj(outcome.to_json()), ensure_ascii=False)
+        self._stream.write(("\n " if self._first else ",\n ") + data)
+        self._first = False
+
+    def close(self, summary: Summary) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stream.write(f'\n],\n"summary": {json.dumps(summary.to_json())}}}\n')
+        self._stream.flush()
 
 
 def _progress(total: int | None) -> Progress:
@@ -187,16 +259,49 @@ def _progress(total: int | None) -> Progress:
 
 
 def _count_lines(path: str) -> int | None:
+    """Non-blank lines of a regular file, for the progress bar; ``None`` for anything
+    else (a pipe, a FIFO, stdin): those are read once, as they stream."""
     if path == "-":
         return None
-    with open(path, encoding="utf-8") as stream:
-        lines = sum(1 for line in stream if line.strip())
-    return lines - 1 if _input_kind(path) == "csv" else lines
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as stream:
+            lines = sum(1 for line in stream if line.strip())
+    except OSError:
+        return None
+    return max(lines - 1, 0) if _input_kind(path) == "csv" else lines
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _summary_line(summary: Summary) -> str:
     parts = [f"{k} {v}" for k, v in summary.to_json().items()]
     return ", ".join(parts)
+
+
+def _cannot_write(path: Path, option: str, exc: OSError) -> NoReturn:
+    _fail(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}")
+
+
+def _open_report(path: Path) -> TextIO:
+    """Opened before anything is sent: an unwritable path ends the run there."""
+    try:
+        return path.open("w", encoding="utf-8", errors="backslashreplace")
+    except OSError as exc:
+        _cannot_write(path, "--report", exc)
+
+
+def _open_failed(path: Path) -> BinaryIO:
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        _cannot_write(path, "--failed", exc)
 
 
 @main.command()
@@ -222,29 +327,38 @@ def upsert(
     failed_path: Path | None,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
-    keep = report_path is not None
-    outcomes: list[Outcome] = []
+    outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
+    for path, option in outputs:
+        if input_path != "-" and _same_file(path, input_path):
+            _fail(f"{option} {path} is the input file: it would be overwritten")
+    if report_path and failed_path and _same_file(report_path, failed_path):
+        _fail("--report and --failed name the same file")
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(config_path, tenant, base_url))
+        scrubber = _scrubber(client)
         stream = stack.enter_context(_open_input(input_path))
-        failed = (
-            stack.enter_context(failed_path.open("w", encoding="utf-8")) if failed_path else None
-        )
-        total = _count_lines(input_path) if input_path != "-" else None
+        lines = _read(stream, input_path)
+        report = failed = None
+        if report_path is not None:
+            report = _ReportWriter(stack.enter_context(_open_report(report_path)), scrubber)
+        if failed_path is not None:
+            failed = _FailedWriter(stack.enter_context(_open_failed(failed_path)), scrubber)
+        total = _count_lines(input_path)
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total)
-        run = client.upsert_many(read_input(stream, _input_kind(input_path)))
-        for outcome in run:
-            progress.advance(task)
-            if keep:
-                outcomes.append(outcome)
-            if failed is not None and not outcome.ok:
-                _write_failed(outcome, failed)
+        run = client.upsert_many(lines)
+        try:
+            for outcome in run:
+                progress.advance(task)
+                if report is not None:
+                    report.write(outcome)
+                if failed is not None and not outcome.ok:
+                    failed.write(outcome)
+        finally:
+            # Interrupted or not, the report is left as valid JSON with the totals so far.
+            if report is not None:
+                report.close(run.summary)
         summary = run.summary
-    if report_path is not None:
-        outcomes.sort(key=lambda o: o.index)
-        report = {"summary": summary.to_json(), "outcomes": [o.to_json() for o in outcomes]}
-        report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     err.print(_summary_line(summary), highlight=False, markup=False)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
@@ -335,7 +449,7 @@ def demo(config_path: Path, input_path: Path) -> None:
             for column in ("run", *[s.value for s in Status], "requests"):
                 table.add_column(column, justify="right" if column != "run" else "left")
             for attempt in ("first", "second"):
-                with input_path.open(encoding="utf-8") as stream:
+                with input_path.open("rb") as stream:
                     summary = client.upsert_many(read_input(stream, "jsonl")).drain()
                 counts = summary.to_json()
                 table.add_row(

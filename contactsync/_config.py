@@ -19,7 +19,7 @@ from ._errors import ConfigError
 from ._normalize import check_region
 from ._provider import OnUnsupported, Provider
 from ._registry import Registry, default_registry
-from ._secret import Secret
+from ._secret import Secret, secret_problem
 
 EMULATOR = "emulator"
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -132,9 +132,16 @@ def _structure_secret(value: object, _: type) -> Secret:
         if not name:
             raise _ValueProblem("env: needs a variable name")
         try:
-            return Secret(os.environ[name])
+            value = os.environ[name]
         except KeyError:
             raise _ValueProblem(f"environment variable {name} is not set") from None
+        problem = secret_problem(value)
+        if problem is not None:
+            raise _ValueProblem(f"environment variable {name} {problem}")
+        return Secret(value)
+    problem = secret_problem(value)
+    if problem is not None:
+        raise _ValueProblem(problem)
     return Secret(value)
 
 
@@ -240,6 +247,12 @@ def _check_base_url(value: str | None, default: str, path: str) -> str:
         host = url.hostname or ""
     except ValueError as exc:
         raise ConfigError(path, f"not a URL ({exc})") from None
+    if url.username is not None or url.password is not None or "@" in url.netloc:
+        raise ConfigError(
+            path,
+            "must not carry a user name or password (user:password@); "
+            "put credentials in the tenant's credentials table",
+        )
     if url.scheme == "https" and host:
         return value.rstrip("/")
     if url.scheme == "http" and host in _LOOPBACK_HOSTS:

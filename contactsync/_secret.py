@@ -1,20 +1,63 @@
-"""A string that never shows itself in a repr, a log line or an exception."""
+"""Secrets: a string that never shows itself, and a scrubber for every form it takes.
+
+:class:`Secret` wraps one credential; its repr, str and format are ``***``.
+:class:`Scrubber` knows a tenant's secret values and replaces each of them, in every
+encoding it can take on the wire or in an error message, with ``***`` in any text.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+import base64
+import binascii
+import contextlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import quote, quote_plus
+
+import attrs
 
 _MASK: Final = "***"
 
 
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a credential, or ``None``. Never quotes the value.
+
+    Refused: leading or trailing whitespace, any whitespace but a plain inner space
+    (tabs, line breaks, no-break spaces…) and control or non-printable characters. A
+    trailing space or ``\\r`` copied from a ``.env`` file would otherwise be sent,
+    refused by the HTTP layer, and echoed in full in its error message.
+    """
+    if value != value.strip():
+        where = "leading" if value[:1].isspace() else "trailing"
+        return f"contains a {where} whitespace character"
+    for position, char in enumerate(value, 1):
+        if char.isspace() and char != " ":
+            return f"contains a whitespace character other than a space (position {position})"
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            return f"contains a control or non-printable character (position {position})"
+    return None
+
+
 class Secret:
-    """Wraps a credential. Only :meth:`reveal` gives the value back."""
+    """Wraps a credential. Only :meth:`reveal` gives the value back.
+
+    Raises :class:`ValueError` (without the value) when ``value`` holds whitespace or
+    control characters: see :func:`secret_problem`.
+    """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError("a secret must be a string")
+        problem = secret_problem(value)
+        if problem is not None:
+            raise ValueError(
+                f"a secret must not contain whitespace or control characters: {problem}"
+            )
         self._value = value
 
     def reveal(self) -> str:
@@ -41,3 +84,233 @@ class Secret:
 
 
 MASK: Final = _MASK
+
+_B64_CHARS = "A-Za-z0-9+/_-"
+_B64_RUN = re.compile(f"[{_B64_CHARS}]*={{0,2}}")
+_B64_BEFORE = re.compile(f"[{_B64_CHARS}]*$")
+_BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)")
+_MIN_CORE = 6
+"""Shortest base64 core searched for; shorter secrets are still caught whole."""
+
+
+def _textual_forms(value: str) -> set[str]:
+    """The forms ``value`` takes as text: raw, URL-quoted, JSON- and repr-escaped."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(repr(value)[1:-1])
+    with contextlib.suppress(UnicodeEncodeError):
+        forms.add(repr(value.encode("utf-8"))[2:-1])
+    return {f for f in forms if f}
+
+
+def _b64_cores(data: bytes) -> set[str]:
+    """The base64 text that ``data`` yields wherever it sits in an encoded string.
+
+    Base64 codes 3 bytes as 4 characters, so the characters around ``data`` depend on
+    its neighbours (``base64(user + ":" + secret)`` depends on the user name). For each
+    of the 3 offsets, the groups made only of ``data`` bytes are fixed: those are the
+    cores, searched for in text and widened to the whole base64 token around them.
+    """
+    cores = set()
+    for offset in range(3):
+        lead = (3 - offset) % 3  # bytes of data completing the first, shared group
+        body = data[lead:]
+        whole = len(body) - len(body) % 3
+        if whole <= 0:
+            continue
+        chunk = body[:whole]
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            core = encode(chunk).decode("ascii")
+            if len(core) >= _MIN_CORE:
+                cores.add(core)
+    return cores
+
+
+def _contains_secret(token: str, values: Iterable[str]) -> bool:
+    """Whether ``token`` (or a prefix of it: text may follow a token without a break)
+    decodes to text holding one of ``values``."""
+    stripped = token.rstrip("=")
+    ends = {len(token), *range(len(stripped), 1, -1)}
+    for end in sorted(ends, reverse=True):
+        candidate = token[:end].rstrip("=")
+        if len(candidate) % 4 == 1:
+            continue
+        padded = (candidate + "=" * (-len(candidate) % 4)).encode("ascii")
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                text = decode(padded).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                continue
+            if any(v in text for v in values):
+                return True
+    return False
+
+
+@attrs.define(init=False)
+class Scrubber:
+    """Replaces a tenant's secrets with ``***`` in any text, in every form they take.
+
+    Forms covered: the raw value; URL-quoted (``quote``, ``quote_plus``); JSON- and
+    Python-repr-escaped; base64 at any alignment, so an HTTP Basic token
+    ``base64(user:secret)`` is replaced as a whole whatever the user name; and any
+    ``Basic <token>`` whose decoded text holds a secret. The tenant's secrets are
+    given at construction (or :meth:`add_secret`); values derived per request
+    (signatures) are registered with :meth:`add`.
+    """
+
+    _values: set[str]
+    _forms: set[str]
+    _cores: set[str]
+    _pattern: re.Pattern[str] | None
+    _core_pattern: re.Pattern[str] | None
+    _derived: dict[int, set[str]]
+    _bases: set[str]
+
+    def __init__(self, values: Iterable[str | Secret] = ()) -> None:
+        self._values = set()
+        self._forms = set()
+        self._cores = set()
+        self._pattern = None
+        self._core_pattern = None
+        self._derived = {}
+        self._bases = set()
+        for value in values:
+            self.add_secret(value)
+
+    def __repr__(self) -> str:
+        return f"Scrubber({len(self._values)} secret(s))"
+
+    @classmethod
+    def for_credentials(cls, credentials: object) -> Scrubber:
+        """A scrubber for every :class:`Secret` found in ``credentials`` (attrs, mapping…)."""
+        return cls(secrets_in(credentials))
+
+    def add_secret(self, value: str | Secret) -> None:
+        """Scrub ``value`` in every form, base64 included. For a tenant's few credentials:
+        each one added recompiles the patterns on the next scrub."""
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text or text in self._values:
+            return
+        self._values.add(text)
+        self._bases.add(text)
+        self._forms |= _textual_forms(text)
+        with contextlib.suppress(UnicodeEncodeError):
+            self._cores |= _b64_cores(text.encode("utf-8"))
+        self._pattern = self._core_pattern = None
+
+    def add(self, value: str | Secret) -> None:
+        """Scrub a value derived from a secret (e.g. a per-request signature) too: raw,
+        URL-quoted and JSON/repr-escaped. Cheap (no recompiling), so one can be added per
+        request; a scrub costs about one set look-up per character per distinct length
+        of the values added. Empty is ignored."""
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text or text in self._values:
+            return
+        self._values.add(text)
+        for form in _textual_forms(text):
+            self._derived.setdefault(len(form), set()).add(form)
+
+    def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        if self._pattern is None and self._forms:
+            ordered = sorted(self._forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+        if self._core_pattern is None and self._cores:
+            ordered = sorted(self._cores, key=len, reverse=True)
+            self._core_pattern = re.compile("|".join(map(re.escape, ordered)))
+        return self._pattern, self._core_pattern
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret form replaced by ``***``."""
+        if not self._values or not text:
+            return text
+        pattern, core_pattern = self._compiled()
+        if "asic" in text or "ASIC" in text:
+            text = _BASIC.sub(self._basic, text)
+        if core_pattern is not None and core_pattern.search(text):
+            text = self._scrub_b64(text, core_pattern)
+        if pattern is not None:
+            text = pattern.sub(_MASK, text)
+        if self._derived:
+            text = self._scrub_derived(text)
+        return text
+
+    def _scrub_derived(self, text: str) -> str:
+        lengths = sorted(self._derived, reverse=True)
+        if len(text) < lengths[-1]:
+            return text
+        sets = [(n, self._derived[n]) for n in lengths]
+        out: list[str] = []
+        last = position = 0
+        end = len(text) - lengths[-1]
+        while position <= end:
+            for n, forms in sets:
+                if text[position : position + n] in forms:
+                    out.append(text[last:position])
+                    out.append(_MASK)
+                    position = last = position + n
+                    break
+            else:
+                position += 1
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+    def _basic(self, match: re.Match[str]) -> str:
+        token = match.group(2)
+        if _contains_secret(token, self._bases):
+            return match.group(1) + _MASK
+        return match.group(0)
+
+    def _scrub_b64(self, text: str, core_pattern: re.Pattern[str]) -> str:
+        out: list[str] = []
+        last = 0
+        position = 0
+        while True:
+            match = core_pattern.search(text, position)
+            if match is None:
+                break
+            before = _B64_BEFORE.search(text, last, match.start())
+            start = before.start() if before is not None else match.start()
+            run = _B64_RUN.match(text, match.end())
+            end = run.end() if run is not None else match.end()
+            out.append(text[last:start])
+            out.append(_MASK)
+            last = position = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def scrub_obj(self, value: Any) -> Any:
+        """A copy of a JSON-like value (dicts, lists, tuples, strings) with every string
+        (keys too) scrubbed; other values are returned as they are."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {
+                (self.scrub(k) if isinstance(k, str) else k): self.scrub_obj(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.scrub_obj(v) for v in value]
+        return value
+
+
+def secrets_in(value: object, _depth: int = 0) -> list[Secret]:
+    """Every :class:`Secret` held by ``value``: attrs instances, mappings and sequences."""
+    if _depth > 8:
+        return []
+    if isinstance(value, Secret):
+        return [value]
+    if isinstance(value, Mapping):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    elif attrs.has(type(value)):
+        items = (getattr(value, a.name) for a in attrs.fields(type(value)))  # type: ignore[arg-type]
+    else:
+        return []
+    found: list[Secret] = []
+    for item in items:
+        found += secrets_in(item, _depth + 1)
+    return found

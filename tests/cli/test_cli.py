@@ -110,11 +110,14 @@ def test_upsert_report_failed_file_and_exit_codes(tmp_path: Path) -> None:
         "failed": 0,
         "requests": 2,
     }
-    assert [o["index"] for o in data["outcomes"]] == [0, 1, 2, 3]
-    assert data["outcomes"][1]["error"]["field"] == "email"
-    assert data["outcomes"][1]["external_id"] == "b"
-    assert data["outcomes"][0]["remote_id"] == "1"
-    assert failed.read_text().splitlines() == [
+    # Outcomes are written as they finish, each with its input index.
+    outcomes = sorted(data["outcomes"], key=lambda o: o["index"])
+    assert [o["index"] for o in outcomes] == [0, 1, 2, 3]
+    assert outcomes[1]["error"]["field"] == "email"
+    assert outcomes[1]["external_id"] == "b"
+    assert outcomes[0]["remote_id"] == "1"
+    assert outcomes[2]["error"]["message"].startswith("<line>: line 3: not JSON")
+    assert sorted(failed.read_text().splitlines()) == [
         '{"external_id": "b", "email": "not-an-email"}',
         "{not json",
     ]
