@@ -256,7 +256,7 @@ def test_concurrent_upserts_share_one_setup() -> None:
             async def one(part: list[dict[str, Any]]) -> list[Outcome]:
                 return [o async for o in client.upsert_many(part)]
 
-            return await asyncio.gather(one(records[:3]), one(records[3:]))
+            return list(await asyncio.gather(one(records[:3]), one(records[3:])))
 
     results = asyncio.run(go())
     assert setups["calls"] == 1
