@@ -28,6 +28,7 @@ from ._provider import (
     failed_outcome,
     identity_keys,
 )
+from ._ratelimit import RateLimit
 from ._records import contact_from_record, contact_to_record
 from ._registry import Registry, default_registry, register
 from ._secret import Secret
@@ -62,6 +63,7 @@ __all__ = [
     "Prepared",
     "Provider",
     "ProviderNotFound",
+    "RateLimit",
     "Registry",
     "Request",
     "RequestFailed",

@@ -19,30 +19,28 @@ from typing import Any
 
 import attrs
 import httpx
-import tenacity
 
 from ._config import Tenant
 from ._errors import RequestFailed
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Provider, Request, Response, Sleep
-from ._ratelimit import AsyncRateLimiter
-from ._retry import _log_retry, _Wait
+from ._ratelimit import RateLimit, build_limiter
+from ._retry import Breaker, Failure, RetryPolicy, classify_exception
 from ._schedule import Batch, Scheduler
 from ._wire import from_httpx, to_httpx
 
 log = logging.getLogger("contactsync")
 
-# The request certainly never reached the server: resending is always safe.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
-
-def effective_rate(tenant: Tenant, provider: Provider[Any]) -> float | None:
-    documented = provider.capabilities.requests_per_second
+def rate_limits(tenant: Tenant, provider: Provider[Any]) -> tuple[RateLimit, ...]:
+    """The provider's documented limits, and the tenant's own when it sets one (a
+    request must fit every limit it matches, so the tenant can only lower them)."""
+    limits = provider.capabilities.rate_limits
     chosen = tenant.http.requests_per_second
-    if documented is None or chosen is None:
-        return chosen if documented is None else documented
-    return min(documented, chosen)
+    if chosen is not None:
+        limits = (*limits, RateLimit.from_rate(chosen))
+    return limits
 
 
 def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
@@ -114,7 +112,13 @@ class Engine:
         self.client = client
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
-        self.limiter = AsyncRateLimiter(effective_rate(tenant, provider), sleep=sleep)
+        # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
+        self.limiter = build_limiter(rate_limits(tenant, provider), key=tenant.name)
+        self.policy = RetryPolicy(tenant.http)
+        self.breaker = Breaker(tenant.http.breaker_after)
+        self.auth_refused: str | None = None
+        """Set once the platform refused the credentials: nothing more is sent."""
+        self.tenant = tenant
         self._sleep = sleep
         self.sent = 0
         """Requests sent by this engine, retries included."""
@@ -126,29 +130,29 @@ class Engine:
 
     # --- sending ----------------------------------------------------------------------
 
-    def _resend_response(self, request: Request) -> Callable[[Any], bool]:
-        provider = self.provider
-
-        def retry(result: Any) -> bool:
-            if not isinstance(result, Response) or not provider.is_retryable(result):
-                return False
-            return request.safe_to_resend or provider.not_applied(result)
-
-        return retry
-
-    @staticmethod
-    def _resend_exception(request: Request) -> Callable[[BaseException], bool]:
-        def retry(exc: BaseException) -> bool:
-            if not isinstance(exc, httpx.TransportError):
-                return False
-            return request.safe_to_resend or isinstance(exc, _NOT_SENT)
-
-        return retry
+    def _raise_if_stopped(self, request: Request) -> None:
+        if self.auth_refused is not None:
+            raise RequestFailed(
+                f"not sent: {self.auth_refused}", retryable=False, code=ErrorCode.AUTH_FAILED
+            )
+        if self.breaker.is_open:
+            raise RequestFailed(
+                f"not sent: {self.provider.name} has been unreachable for "
+                f"{self.settings.breaker_after:g} s (http.breaker_after)",
+                code=ErrorCode.PLATFORM_UNREACHABLE,
+            )
 
     async def send(self, request: Request, run: _FlowRun | None = None) -> Response:
-        """Send ``request`` with the tenant's retry policy; raise :class:`RequestFailed`
-        when it cannot be completed."""
-        attempts = 0
+        """Send ``request`` under the tenant's retry budget; raise :class:`RequestFailed`
+        when it cannot be completed.
+
+        429 and answers the provider calls "not applied" are resent until the budget
+        (``http.retry_for``) runs out; a transport error after the request went out
+        or another retryable answer is resent only when the request is safe to
+        resend, otherwise the flow is told it may have been applied. A refusal of
+        the credentials stops every later request of the run (fail fast), and so
+        does a platform that cannot be reached for ``http.breaker_after`` seconds.
+        """
         if run is not None and run.read_only:
             if not request.is_read_only:
                 raise RequestFailed(
@@ -156,49 +160,70 @@ class Engine:
                     retryable=False,
                 )
             run.log.append(request)
-
-        async def attempt() -> Response:
-            nonlocal attempts
-            await self.limiter.acquire()
+        label = _label(request)
+        path = request.path.split("?", 1)[0]
+        budget = self.policy.start()
+        attempts = 0
+        while True:
+            self._raise_if_stopped(request)
+            await self.limiter.acquire(request.method, path)
             attempts += 1
             self.sent += 1
             if run is not None:
                 run.note(request)
-            return from_httpx(await self.client.send(to_httpx(self.client, request)))
-
-        retrying = tenacity.AsyncRetrying(
-            sleep=self._sleep,
-            before_sleep=_log_retry(_label(request)),
-            stop=tenacity.stop_after_attempt(self.settings.max_retries + 1),
-            wait=_Wait(self.settings),
-            retry=(
-                tenacity.retry_if_exception(self._resend_exception(request))
-                | tenacity.retry_if_result(self._resend_response(request))
-            ),
-            # Out of attempts on a retryable response: hand back the last one.
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-            reraise=True,
-        )
-        try:
-            response: Response = await retrying(attempt)
-        except httpx.TransportError as exc:
-            maybe_applied = not isinstance(exc, _NOT_SENT)
-            unsafe = maybe_applied and not request.safe_to_resend
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise RequestFailed(
-                f"{_label(request)} failed after {attempts} attempt(s): {detail}"
-                + ("; it may have been applied" if unsafe else ""),
-                maybe_applied=unsafe,
-            ) from None
-        if self.provider.is_retryable(response):
-            unsafe = not request.safe_to_resend and not self.provider.not_applied(response)
-            raise RequestFailed(
-                f"{_label(request)} answered HTTP {response.status_code} after "
-                f"{attempts} attempt(s)" + ("; it may have been applied" if unsafe else ""),
-                status_code=response.status_code,
-                maybe_applied=unsafe,
-            )
-        return response
+            try:
+                async with asyncio.timeout(budget.attempt_timeout()):
+                    response = from_httpx(await self.client.send(to_httpx(self.client, request)))
+            except (httpx.TransportError, TimeoutError) as exc:
+                failure = classify_exception(exc)
+                self.breaker.record_transport_failure()
+                detail = f"{failure.description} ({failure.exception})"
+                unsafe = failure.maybe_applied and not request.safe_to_resend
+                if failure.permanent or unsafe:
+                    raise RequestFailed(
+                        f"{label} failed after {attempts} attempt(s): {detail}"
+                        + ("; it may have been applied" if unsafe else ""),
+                        retryable=not failure.permanent,
+                        maybe_applied=unsafe,
+                    ) from None
+                delay = budget.next_delay(Failure.from_transport(failure))
+                if delay is None:
+                    raise RequestFailed(
+                        f"{label} failed after {attempts} attempt(s): {detail}"
+                    ) from None
+                log.info("%s: %s; retry %d in %.2fs", label, detail, attempts, delay)
+                await self._sleep(delay)
+                continue
+            self.breaker.record_response()
+            if self.provider.is_auth_failure(response):
+                self.auth_refused = (
+                    f"{self.provider.name} refused the credentials of tenant "
+                    f"{self.tenant.name!r} (HTTP {response.status_code}); check "
+                    f"tenants.{self.tenant.name}.credentials"
+                )
+                raise RequestFailed(
+                    self.auth_refused,
+                    status_code=response.status_code,
+                    retryable=False,
+                    code=ErrorCode.AUTH_FAILED,
+                )
+            if not self.provider.is_retryable(response):
+                return response
+            if not request.safe_to_resend and not self.provider.not_applied(response):
+                raise RequestFailed(
+                    f"{label} answered HTTP {response.status_code} after {attempts} "
+                    "attempt(s); it may have been applied",
+                    status_code=response.status_code,
+                    maybe_applied=True,
+                )
+            delay = budget.next_delay(Failure.from_response(response))
+            if delay is None:
+                raise RequestFailed(
+                    f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)",
+                    status_code=response.status_code,
+                )
+            log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, delay)
+            await self._sleep(delay)
 
     async def _drive(
         self, stepper: FlowStepper, run: _FlowRun, report: Callable[[Outcome], None]
@@ -276,6 +301,9 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
         self.base = engine.sent
+        # A new run tries again: credentials may have been fixed, the platform be back.
+        engine.auth_refused = None
+        engine.breaker = Breaker(engine.settings.breaker_after)
         self.exhausted = False
         self.input_error: BaseException | None = None
         self.setup_error: OutcomeError | None = None

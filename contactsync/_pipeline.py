@@ -15,7 +15,7 @@ import attrs
 from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import Contact
-from ._outcome import Outcome, OutcomeError, Status
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
@@ -66,7 +66,8 @@ class Pipeline:
             ctx = MappingContext(self.provider.name, self.tenant)
             payload = self.provider.prepare(contact, ctx)
         except ContactError as exc:
-            error = OutcomeError("invalid_contact", str(exc), field=exc.field)
+            code = getattr(exc, "code", ErrorCode.INVALID_CONTACT)
+            error = OutcomeError(code, str(exc), field=exc.field)
             ext = source.external_id if isinstance(source, Contact) else _external_id_of(source)
             return rejected(index, error, source, ext)
         except UnsupportedFeature as exc:

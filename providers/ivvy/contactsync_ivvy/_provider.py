@@ -52,7 +52,6 @@ class IvvyProvider(Provider[IvvyPayload]):
         tag_modes=frozenset(),
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
-        requests_per_second=None,  # iVvy documents none
         default_concurrency=8,
     )
 
@@ -82,6 +81,13 @@ class IvvyProvider(Provider[IvvyPayload]):
 
     def is_retryable(self, response: Response) -> bool:
         return is_retryable(response)
+
+    def is_auth_failure(self, response: Response) -> bool:
+        # A wrong key, signature or a stale clock (23005) all come back as 401.
+        error = envelope(response)
+        return response.status_code in (401, 403) or (
+            error is not None and error.get("errorCode") in (401, 403)
+        )
 
     def not_applied(self, response: Response) -> bool:
         # iVvy may answer a rate limit as an error envelope with errorCode 429.

@@ -17,6 +17,7 @@ from contactsync import (
     MappingContext,
     Prepared,
     Provider,
+    RateLimit,
     Request,
     Response,
     Sleep,
@@ -30,6 +31,15 @@ from ._fields import FieldDefinition, parse_address_books
 from ._flows import SegmentIds, bulk, realtime
 from ._mapping import YespoPayload, to_payload
 from ._settings import YespoCredentials, YespoSettings
+
+RATE_LIMITS = (
+    # Every method not in Yespo's own rate-limit table shares 200 requests per second
+    # (rate-limits, api-notes D13; the spec's 429 "more than 200 requests per 1 second"
+    # on /contact, /contact/subscribe, PUT /contact/{id} and bulk /contacts).
+    RateLimit(200, 1),
+    # Contact search: 50 per second (also counted against the 200 above: safe).
+    RateLimit(50, 1, "GET", "/api/v1/contacts"),
+)
 
 # Keys the bulk dedupeOn reads from a contact that has no external id.
 _DEDUPE_NEEDS = {
@@ -60,7 +70,7 @@ class YespoProvider(Provider[YespoPayload]):
         tag_modes=frozenset(),
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
-        requests_per_second=200.0,
+        rate_limits=RATE_LIMITS,
         default_concurrency=8,
         distinguishes_created=False,
     )
