@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import Config, HttpSettings, Tenant, load_config
 from ._errors import (
+    BatchRefused,
     ConfigError,
     ContactError,
     ContactsyncError,
@@ -37,6 +38,7 @@ __all__ = [
     "Address",
     "AsyncClient",
     "AsyncRun",
+    "BatchRefused",
     "Capabilities",
     "ChangeMode",
     "Client",

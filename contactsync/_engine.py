@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -22,13 +22,15 @@ import httpx
 
 from ._config import Tenant
 from ._errors import RequestFailed
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Prepared, Provider, Request, Response, Sleep
+from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
+from ._provider import Provider, Request, Response, Sleep
 from ._ratelimit import RateLimit, build_limiter
 from ._retry import Breaker, Failure, RetryPolicy, classify_exception
-from ._schedule import Batch, Scheduler
-from ._wire import from_httpx, to_httpx
+from ._run import Execution
+from ._schedule import Batch
+from ._secret import MASK, Scrubber
+from ._wire import to_httpx
 
 log = logging.getLogger("contactsync")
 
@@ -47,27 +49,9 @@ def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
     return tenant.http.concurrency or provider.capabilities.default_concurrency
 
 
-def read_ahead(concurrency: int, max_batch: int) -> int:
-    """How many input contacts a run holds at most (waiting, batched or in flight):
-    enough to keep every flow busy with one batch filling, and some slack so that rows
-    waiting for an earlier row of their person do not stall the input."""
-    return max(64, concurrency * max_batch + max_batch)
-
-
 def _label(request: Request) -> str:
     # The path only: query strings may carry ids, never worth logging.
     return f"{request.method} {request.path.split('?')[0]}"
-
-
-async def _aiter(
-    inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
-) -> AsyncIterator[ContactInput]:
-    if isinstance(inputs, AsyncIterable):
-        async for item in inputs:
-            yield item
-    else:
-        for item in inputs:
-            yield item
 
 
 @attrs.frozen
@@ -79,7 +63,7 @@ class SetupResult:
     error: OutcomeError | None = None
 
 
-class _FlowRun:
+class FlowRun:
     """One flow's bookkeeping: which of its contacts were sent, and how often."""
 
     def __init__(self, batch: Batch, *, read_only: bool = False) -> None:
@@ -119,6 +103,7 @@ class Engine:
         self.auth_refused: str | None = None
         """Set once the platform refused the credentials: nothing more is sent."""
         self.tenant = tenant
+        self.scrubber = Scrubber.for_credentials(tenant.credentials)
         self._sleep = sleep
         self.sent = 0
         """Requests sent by this engine, retries included."""
@@ -129,6 +114,25 @@ class Engine:
         """The most flows that ran at once (never above ``concurrency``)."""
 
     # --- sending ----------------------------------------------------------------------
+
+    def _scrubbed(self, sent: httpx.Request, received: httpx.Response) -> Response:
+        """The response, with every credential the request carried masked: a platform
+        that echoes request headers back (in an error body, say) must not hand the key
+        or a per-request signature to flows, outcomes or logs."""
+        content = received.content
+        for name in self.provider.secret_headers:
+            value = sent.headers.get(name)
+            if not value:
+                continue
+            for part in {value, *value.replace(":", " ").split()}:
+                if len(part) >= 8 and part.encode() in content:
+                    content = content.replace(part.encode(), MASK.encode())
+        if not received.is_success and content:
+            text = content.decode("utf-8", "replace")
+            cleaned = self.scrubber.scrub(text)
+            if cleaned != text:
+                content = cleaned.encode("utf-8")
+        return Response(received.status_code, content, dict(received.headers))
 
     def _raise_if_stopped(self, request: Request) -> None:
         if self.auth_refused is not None:
@@ -142,7 +146,7 @@ class Engine:
                 code=ErrorCode.PLATFORM_UNREACHABLE,
             )
 
-    async def send(self, request: Request, run: _FlowRun | None = None) -> Response:
+    async def send(self, request: Request, run: FlowRun | None = None) -> Response:
         """Send ``request`` under the tenant's retry budget; raise :class:`RequestFailed`
         when it cannot be completed.
 
@@ -172,8 +176,16 @@ class Engine:
             if run is not None:
                 run.note(request)
             try:
+                built = to_httpx(self.client, request)
+            except (TypeError, ValueError) as exc:
+                # A value the provider's payload holds cannot be encoded: this request's
+                # contacts fail, the run goes on.
+                raise RequestFailed(
+                    f"{label}: the request could not be encoded ({exc})", retryable=False
+                ) from None
+            try:
                 async with asyncio.timeout(budget.attempt_timeout()):
-                    response = from_httpx(await self.client.send(to_httpx(self.client, request)))
+                    response = self._scrubbed(built, await self.client.send(built))
             except (httpx.TransportError, TimeoutError) as exc:
                 failure = classify_exception(exc)
                 self.breaker.record_transport_failure()
@@ -198,8 +210,8 @@ class Engine:
             if self.provider.is_auth_failure(response):
                 self.auth_refused = (
                     f"{self.provider.name} refused the credentials of tenant "
-                    f"{self.tenant.name!r} (HTTP {response.status_code}); check "
-                    f"tenants.{self.tenant.name}.credentials"
+                    f"{self.tenant.name!r} (HTTP {response.status_code}); "
+                    + self.provider.auth_failure_hint(response)
                 )
                 raise RequestFailed(
                     self.auth_refused,
@@ -225,8 +237,8 @@ class Engine:
             log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, delay)
             await self._sleep(delay)
 
-    async def _drive(
-        self, stepper: FlowStepper, run: _FlowRun, report: Callable[[Outcome], None]
+    async def drive(
+        self, stepper: FlowStepper, run: FlowRun, report: Callable[[Outcome], None]
     ) -> Done:
         step = stepper.start()
         while not isinstance(step, Done):
@@ -249,11 +261,11 @@ class Engine:
 
     async def plan_setup(self) -> SetupResult:
         """Run the setup flow for ``plan``: read-only requests only."""
-        run = _FlowRun([], read_only=True)
+        run = FlowRun([], read_only=True)
         error = await self.ensure_setup(run)
         return SetupResult(tuple(run.log), error)
 
-    async def ensure_setup(self, run: _FlowRun | None = None) -> OutcomeError | None:
+    async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None:
         """Run the provider's setup flow unless it already succeeded. Shared by
         concurrent runs; a failure is not remembered (the next run tries again)."""
         if self._setup_ok:
@@ -265,8 +277,8 @@ class Engine:
                 return None
             flow = self.provider.setup()
             if flow is not None:
-                done = await self._drive(
-                    FlowStepper(self.provider, [], flow), run or _FlowRun([]), lambda _: None
+                done = await self.drive(
+                    FlowStepper(self.provider, [], flow), run or FlowRun([]), lambda _: None
                 )
                 if done.error is not None:
                     return OutcomeError(
@@ -280,172 +292,16 @@ class Engine:
 
     # --- running ----------------------------------------------------------------------
 
-    async def run(
-        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput], summary: Summary
-    ) -> AsyncIterator[list[Outcome]]:
-        """Outcomes in the order they become known, a list at a time."""
-        runner = _Run(self, summary)
-        async for outcomes in runner.run(inputs):
-            yield outcomes
+    def execute(
+        self,
+        inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
+        summary: Summary,
+    ) -> Execution:
+        """A run over ``inputs``: iterate ``.outcomes()`` to drive it. A new run tries
+        again: credentials may have been fixed, the platform be back."""
+        self.auth_refused = None
+        self.reset_breaker()
+        return Execution(self, summary, inputs, scrub=self.scrubber.scrub)
 
-
-class _Run:
-    """One ``upsert_many``: input → scheduler → flows → outcomes."""
-
-    def __init__(self, engine: Engine, summary: Summary) -> None:
-        self.engine = engine
-        self.summary = summary
-        self.scheduler: Scheduler = engine.pipeline.scheduler()
-        self.emitted: list[Outcome] = []
-        self.progress = asyncio.Event()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
-        self.base = engine.sent
-        # A new run tries again: credentials may have been fixed, the platform be back.
-        engine.auth_refused = None
-        engine.breaker = Breaker(engine.settings.breaker_after)
-        self.exhausted = False
-        self.input_error: BaseException | None = None
-        self.setup_error: OutcomeError | None = None
-        self.position = 0
-
-    def _emit(self, outcome: Outcome) -> None:
-        self.summary.add(outcome)
-        self.summary.requests = self.engine.sent - self.base
-        self.emitted.append(outcome)
-        self.progress.set()
-
-    def _settle(self, run: _FlowRun, outcome: Outcome) -> None:
-        item = run.items.get(outcome.index)
-        if item is None or outcome.index in run.settled:
-            log.warning(
-                "%s reported an unexpected or second outcome for input %d; ignored",
-                self.engine.provider.name,
-                outcome.index,
-            )
-            return
-        run.settled.add(outcome.index)
-        # Built directly, not with attrs.evolve: this runs once per contact.
-        self._emit(
-            Outcome(
-                outcome.index,
-                outcome.status,
-                remote_id=outcome.remote_id,
-                external_id=item.contact.external_id,
-                warnings=item.warnings + outcome.warnings,
-                error=outcome.error,
-                requests=run.requests[outcome.index],
-                input=item.contact,
-            )
-        )
-        self.scheduler.release(outcome.index)
-
-    async def _flow(self, batch: Batch) -> None:
-        engine = self.engine
-        run = _FlowRun(batch)
-        engine.in_flight += 1
-        engine.max_in_flight = max(engine.max_in_flight, engine.in_flight)
-        try:
-            done = await engine._drive(
-                FlowStepper(engine.provider, batch), run, lambda o: self._settle(run, o)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug in the engine or provider: never lose contacts
-            log.exception("%s flow crashed", engine.provider.name)
-            done = Done((), OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"))
-        finally:
-            engine.in_flight -= 1
-        for outcome in done.outcomes:
-            self._settle(run, outcome)
-        for item in batch:
-            if item.index not in run.settled:
-                self._settle(run, self._unsettled(item, run, done.error))
-
-    @staticmethod
-    def _unsettled(item: Prepared[Any], run: _FlowRun, error: OutcomeError | None) -> Outcome:
-        if error is None:
-            error = OutcomeError(ErrorCode.PROVIDER_ERROR, "the provider reported no outcome")
-        elif not run.requests[item.index]:
-            error = OutcomeError(
-                ErrorCode.NOT_SENT,
-                f"not sent: an earlier step of its flow failed ({error.message})",
-                retryable=True,
-            )
-        return Outcome(item.index, Status.FAILED, error=error)
-
-    def _start_ready(self) -> None:
-        while len(self.tasks) < self.engine.concurrency:
-            batch = self.scheduler.take()
-            if batch is None:
-                return
-            task = asyncio.ensure_future(self._flow(batch))
-            self.tasks.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        self.progress.set()
-
-    async def _take(self, source: AsyncIterator[ContactInput]) -> None:
-        """Read and prepare input until the read-ahead is full or the input ends."""
-        engine = self.engine
-        taken = 0
-        while not self.exhausted and self.scheduler.buffered < self.limit:
-            try:
-                raw = await anext(source)
-            except StopAsyncIteration:
-                self.exhausted = True
-                return
-            except Exception as exc:
-                # Re-raised once every contact already taken has its outcome.
-                self.input_error, self.exhausted = exc, True
-                return
-            index = input_index(raw, self.position)
-            self.position += 1
-            if self.setup_error is not None:
-                self._emit(Outcome(index, Status.FAILED, error=self.setup_error, input=raw))
-                continue
-            item = engine.pipeline.prepare(index, raw)
-            if isinstance(item, Outcome):
-                self._emit(item)
-                continue
-            self.scheduler.add(item)
-            self._start_ready()
-            taken += 1
-            if taken % 64 == 0:
-                await asyncio.sleep(0)  # let flows in flight move on
-
-    async def run(
-        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput]
-    ) -> AsyncIterator[list[Outcome]]:
-        self.setup_error = await self.engine.ensure_setup()
-        source = _aiter(inputs)
-        try:
-            while True:
-                await self._take(source)
-                if (
-                    (self.exhausted or self.scheduler.buffered >= self.limit)
-                    and len(self.tasks) < self.engine.concurrency
-                    and not self.scheduler.has_ready
-                ):
-                    # Nothing more to take for now: send what is waiting to fill up.
-                    self.scheduler.flush()
-                self._start_ready()
-                if self.emitted:
-                    outcomes, self.emitted = self.emitted, []
-                    yield outcomes
-                    continue
-                if self.exhausted and not self.tasks and self.scheduler.buffered == 0:
-                    break
-                if not self.tasks and not self.scheduler.has_ready:
-                    if self.exhausted and self.scheduler.open_rows == 0:
-                        raise AssertionError("rows wait with nothing in flight")  # a bug
-                    continue
-                await self.progress.wait()
-                self.progress.clear()
-        finally:
-            for task in self.tasks:
-                task.cancel()
-        if self.input_error is not None:
-            raise self.input_error
+    def reset_breaker(self) -> None:
+        self.breaker = Breaker(self.settings.breaker_after)

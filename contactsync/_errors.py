@@ -78,3 +78,12 @@ class RequestFailed(ContactsyncError):
         if self._code is not None:
             return self._code
         return "outcome_unknown" if self.maybe_applied else "request_failed"
+
+
+class BatchRefused(RequestFailed):
+    """The platform refused a whole bulk request for its body (a 4xx other than
+    401/403/429). A flow raises it before reporting any outcome; the engine then
+    sends each half of the batch again, until every bad contact stands alone."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, retryable=False, code="batch_refused")

@@ -51,6 +51,8 @@ class Pipeline:
         self.tenant = tenant
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
+        concurrency = tenant.http.concurrency or provider.capabilities.default_concurrency
+        self.max_open = max(8, 2 * concurrency)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -82,7 +84,7 @@ class Pipeline:
             yield self.prepare(input_index(item, position), item)
 
     def scheduler(self) -> Scheduler:
-        return Scheduler(self.provider, self.max_batch)
+        return Scheduler(self.provider, self.max_batch, max_open=self.max_open)
 
 
 @attrs.frozen

@@ -274,6 +274,10 @@ class Provider(Generic[PayloadT]):
         """Whether the platform refused the tenant's credentials (the run stops sending)."""
         return response.status_code in (401, 403)
 
+    def auth_failure_hint(self, response: Response) -> str:
+        """What to check after :meth:`is_auth_failure` (shown on every failed contact)."""
+        return f"check tenants.{self.tenant.name}.credentials"
+
     def not_applied(self, response: Response) -> bool:
         """Whether a retryable answer certainly means the request was not applied, so it
         may be resent even when it is not safe to resend (429 and 503 by default)."""

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contactsync import AsyncClient, Client, Contact, Faults, Outcome, Response, Status
-from contactsync._engine import read_ahead
 from contactsync._retry import retry_after_seconds
+from contactsync._run import read_ahead
 from tests.fakeprovider import FakeEmulator, contacts, tenant_config
 
 
@@ -83,7 +83,9 @@ def test_retries_run_out_and_the_contact_fails() -> None:
     assert outcome.error.code == "request_failed"
     assert outcome.error.status_code == 503
     assert "after 3 attempt(s)" in outcome.error.message
-    assert len(waits) == 2
+    # Three attempts, then three more in the run's final pass over retryable failures.
+    assert len(waits) == 4
+    assert outcome.requests == 6
 
 
 def test_transport_errors_run_out_and_the_contact_fails() -> None:
