@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -157,7 +158,8 @@ class Client(_Base):
 
     ``transport`` replaces the network; ``emulator`` sends every request to that
     emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
-    between retries and polls (tests; it is called in a worker thread).
+    between retries and polls (tests; it is called in a worker thread) and ``clock``
+    the clock retry budgets and the circuit breaker read (tests pair the two).
 
     The client runs the same asyncio engine as :class:`AsyncClient`, on an event loop
     of its own in a background thread; its methods may be called from any thread.
@@ -173,6 +175,7 @@ class Client(_Base):
         faults: Faults | None = None,
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
@@ -191,6 +194,7 @@ class Client(_Base):
             self.provider,
             self._http,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
+            clock=clock,
         )
 
     @property
@@ -248,12 +252,13 @@ class AsyncClient(_Base):
         faults: Faults | None = None,
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep)
+        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep, clock=clock)
 
     @property
     def engine(self) -> Engine:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -90,6 +91,7 @@ class Engine:
         client: httpx.AsyncClient,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
@@ -98,8 +100,9 @@ class Engine:
         self.concurrency = effective_concurrency(tenant, provider)
         # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
         self.limiter = build_limiter(rate_limits(tenant, provider), key=tenant.name)
-        self.policy = RetryPolicy(tenant.http)
-        self.breaker = Breaker(tenant.http.breaker_after)
+        self._clock = clock
+        self.policy = RetryPolicy(tenant.http, clock=clock)
+        self.breaker = Breaker(tenant.http.breaker_after, clock)
         self.auth_refused: str | None = None
         """Set once the platform refused the credentials: nothing more is sent."""
         self.tenant = tenant
@@ -304,4 +307,4 @@ class Engine:
         return Execution(self, summary, inputs, scrub=self.scrubber.scrub)
 
     def reset_breaker(self) -> None:
-        self.breaker = Breaker(self.settings.breaker_after)
+        self.breaker = Breaker(self.settings.breaker_after, self._clock)
