@@ -284,11 +284,12 @@ class Engine:
                     FlowStepper(self.provider, [], flow), run or FlowRun([]), lambda _: None
                 )
                 if done.error is not None:
+                    refused = done.error.code == ErrorCode.AUTH_FAILED
                     return OutcomeError(
-                        ErrorCode.SETUP_FAILED,
+                        ErrorCode.AUTH_FAILED if refused else ErrorCode.SETUP_FAILED,
                         f"{self.provider.name} setup did not complete: {done.error.message}",
                         status_code=done.error.status_code,
-                        retryable=True,
+                        retryable=not refused,
                     )
             self._setup_ok = True
             return None

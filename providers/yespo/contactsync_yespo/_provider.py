@@ -19,6 +19,7 @@ from contactsync import (
     Provider,
     RateLimit,
     Request,
+    RequestFailed,
     Response,
     Sleep,
     Subscription,
@@ -107,15 +108,26 @@ class YespoProvider(Provider[YespoPayload]):
         return 1 if self.settings.mode == "realtime" else self.capabilities.max_batch_size
 
     def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
-        if not self.settings.check_field_types:
+        segments = sorted({str(name) for name in self.tenant.groups.values()})
+        if not (segments or self.settings.check_field_types):
             return None
-        return self._read_definitions()
+        return self._discover(segments)
 
-    def _read_definitions(self) -> Generator[Request | Sleep, Response | None, None]:
-        response = yield Request("GET", "/api/v1/addressbooks")
-        assert response is not None
-        if response.is_success:
-            self._definitions = parse_address_books(response.json())
+    def _discover(self, segments: list[str]) -> Generator[Request | Sleep, Response | None, None]:
+        # Segment ids are read once, before any contact: concurrent flows then never
+        # look the same segment up twice.
+        for name in segments:
+            try:
+                yield from self._segments.resolve(name, ())
+            except RequestFailed as exc:
+                if exc.retryable or exc.code != "request_failed":
+                    raise
+                # No such segment: only the contacts that name it fail, when they do.
+        if self.settings.check_field_types:
+            response = yield Request("GET", "/api/v1/addressbooks")
+            assert response is not None
+            if response.is_success:
+                self._definitions = parse_address_books(response.json())
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> YespoPayload:
         payload = to_payload(contact, ctx, self._definitions)
