@@ -59,6 +59,7 @@ __all__ = [
     "Prepared",
     "Provider",
     "ProviderNotFound",
+    "RateLimit",
     "Registry",
     "Request",
     "RequestFailed",
@@ -92,12 +93,13 @@ _LAZY = {
     "EmulatorApp": "._emulator",
     "EmulatorTransport": "._emulator",
     "Faults": "._emulator",
+    "RateLimit": "._emulator",
     "PlannedRequest": "._plan",
 }
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncRun, Client, Run
-    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults
+    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults, RateLimit
     from ._plan import PlannedRequest
 
 
