@@ -77,7 +77,8 @@ def _touched(make: Callable[[], Any], fill: Callable[[Any, int], None], stored: 
     )
 
 
-CASES = {
+Case = tuple[Callable[[], Any], Callable[[Any, int], None], dict[str, Any]]
+CASES: dict[str, Case] = {
     "yespo-realtime": (Yespo, _fill_yespo, {"mode": "realtime"}),
     "yespo-bulk": (Yespo, _fill_yespo, {"mode": "bulk"}),
     "gleantap": (Gleantap, _fill_gleantap, {}),
