@@ -61,7 +61,14 @@ class Run:
 
 
 def _rows(seed: int) -> list[dict[str, Any]]:
-    return contacts(COUNT, seed=seed, groups=tuple(GROUPS), custom_fields=tuple(FIELDS))
+    rows = contacts(COUNT, seed=seed, groups=tuple(GROUPS), custom_fields=tuple(FIELDS))
+    for n, row in enumerate(rows):
+        # Yespo's escape hatch: Contact properties contactsync has no neutral field for.
+        if n % 10 == 0:
+            row["provider_options"] = {"yespo": {"addressBookId": 7200}}
+        elif n % 10 == 5:
+            row["provider_options"] = {"yespo": {"contactKey": f"key-{n}"}}
+    return rows
 
 
 def _assert_no_violations(run: Run) -> None:
