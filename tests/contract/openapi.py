@@ -213,6 +213,10 @@ def fix_yespo(document: dict[str, Any]) -> None:
     - The same duplicate-enum defect, outside the contact schemas:
       ``ContactMessage.channelType`` lists ``email``, ``sms`` and ``viber`` twice. Its
       enum gets each value once (no contact call uses that schema).
+    - Section 8 of the notes: ``failedContacts``, ``addressBook``, ``fieldGroups`` and
+      ``fields`` are typed ``array`` while their own descriptions say that one element
+      comes back as an object, not an array. Those four (and only those) accept either
+      shape; every other array (``mapping``, ``GET /groups``) must be an array.
     - D1: the document's only server is ``https://yespo.io`` while the getting-started
       guide (and our default base URL) use ``https://api.yespo.io``: both are listed.
     """
@@ -226,6 +230,15 @@ def fix_yespo(document: dict[str, Any]) -> None:
     channel_type = schemas["ContactMessage"]["properties"]["channelType"]
     assert len(channel_type["enum"]) != len(set(channel_type["enum"])), "channelType changed"
     channel_type["enum"] = list(dict.fromkeys(channel_type["enum"]))
+    for schema, prop in (("ContactBulkUpdateResult", "failedContacts"),
+                         ("AddressBooks", "addressBook"), ("AddressBook", "fieldGroups"),
+                         ("FieldGroup", "fields")):  # fmt: skip
+        listed = schemas[schema]["properties"][prop]
+        assert listed["type"] == "array", prop
+        assert "1 element" in listed["description"], prop
+        item = listed.pop("items")
+        del listed["type"]
+        listed["oneOf"] = [{"type": "array", "items": item}, item]
     document["servers"] = [{"url": "https://api.yespo.io"}, *document.get("servers", [])]
 
 

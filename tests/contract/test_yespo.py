@@ -22,7 +22,7 @@ FIELDS = {"loyalty": 1001, "visits": 1002, "since": 1003, "notes": 1004,
 GROUPS = {"vip": "VIP", "news": "Newsletter", "events": "Events"}
 
 
-def config(mode: str) -> dict[str, Any]:
+def config(mode: str, **options: Any) -> dict[str, Any]:
     return {
         "tenants": {
             "y": {
@@ -33,7 +33,7 @@ def config(mode: str) -> dict[str, Any]:
                 "credentials": {"api_key": DEMO_API_KEY},
                 "custom_fields": FIELDS,
                 "groups": GROUPS,
-                "options": {"mode": mode, "poll_interval": 0.01},
+                "options": {"mode": mode, "poll_interval": 0.01, **options},
                 "http": {"backoff_base": 0.0, "backoff_max": 0.0},
             }
         }
@@ -48,8 +48,8 @@ class Run:
             self.emulator.segment(name)
         self.capture = Capture(EmulatorTransport(EmulatorApp(self.emulator)))
 
-    def upsert(self, rows: list[dict[str, Any]], mode: str) -> list[Outcome]:
-        return upsert_sync(config(mode), "y", self.capture, rows)
+    def upsert(self, rows: list[dict[str, Any]], mode: str, **options: Any) -> list[Outcome]:
+        return upsert_sync(config(mode, **options), "y", self.capture, rows)
 
     def operations(self) -> set[str]:
         out = set()
@@ -112,6 +112,25 @@ def test_bulk_requests_and_responses_follow_the_spec() -> None:
     expected = {"POST /api/v1/contacts", "GET /api/v1/importstatus/{id}",
                 "POST /api/v1/emails/unsubscribed/add"}  # fmt: skip
     assert expected <= run.operations()
+    _assert_no_violations(run)
+
+
+@pytest.mark.parametrize("mode", ["realtime", "bulk"])
+def test_tenant_options_and_refused_contacts_follow_the_spec(mode: str) -> None:
+    # The other settings (field definitions read from /addressbooks, dedupe by external
+    # id, restore, event key), and contacts Yespo refuses (digit-only names), alone in
+    # their batch (failedContacts as one object) or several together.
+    require(yespo_contract())
+    run = Run()
+    rows = _rows(seed=13)[:600]
+    for n in range(0, 600, 7):
+        rows[n] = {**rows[n], "first_name": "12345"}
+    options = {"check_field_types": True, "dedupe_on": "externalCustomerId",
+               "restore_deleted": True, "event_key_for_new_contacts": "newContact"}  # fmt: skip
+    outcomes = run.upsert(rows, mode, **options)
+    assert any(o.status is Status.FAILED and o.error and "firstName" in o.error.message
+               for o in outcomes)  # fmt: skip
+    assert "GET /api/v1/addressbooks" in run.operations()
     _assert_no_violations(run)
 
 
