@@ -78,6 +78,7 @@ __all__ = [
     "Summary",
     "Tenant",
     "UnsupportedFeature",
+    "WindowLimit",
     "contact_from_record",
     "contact_to_record",
     "default_registry",
@@ -101,12 +102,13 @@ _LAZY = {
     "EmulatorApp": "._emulator",
     "EmulatorTransport": "._emulator",
     "Faults": "._emulator",
+    "WindowLimit": "._emulator",
     "PlannedRequest": "._plan",
 }
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncRun, Client, Run
-    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults
+    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults, WindowLimit
     from ._plan import PlannedRequest
 
 

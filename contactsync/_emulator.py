@@ -12,9 +12,10 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import attrs
 import httpx
@@ -32,6 +33,52 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+D = TypeVar("D")
+
+
+class RecordStore(dict[K, V]):
+    """An emulator's stored records, counting every record a lookup or scan touches.
+
+    ``touched`` makes "a request costs the same with 100 or 100,000 records stored"
+    testable without a clock: ``store[k]``, ``store.get(k)`` and each record yielded by
+    iterating ``store`` / ``values()`` / ``items()`` count one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched = 0
+
+    def __getitem__(self, key: K) -> V:
+        self.touched += 1
+        return super().__getitem__(key)
+
+    @overload  # type: ignore[override]
+    def get(self, key: K, /) -> V | None: ...
+    @overload
+    def get(self, key: K, default: V | D, /) -> V | D: ...
+
+    def get(self, key: K, default: Any = None, /) -> Any:
+        self.touched += 1
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[K]:
+        for key in super().__iter__():
+            self.touched += 1
+            yield key
+
+    def values(self) -> Iterator[V]:  # type: ignore[override]
+        for value in super().values():
+            self.touched += 1
+            yield value
+
+    def items(self) -> Iterator[tuple[K, V]]:  # type: ignore[override]
+        for item in super().items():
+            self.touched += 1
+            yield item
+
+
 class Emulator(abc.ABC):
     """A platform's documented behaviour, in memory. Subclasses are single-threaded:
     :class:`EmulatorApp` serializes calls."""
@@ -47,6 +94,66 @@ class Emulator(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Forget every stored contact."""
+
+    def rate_limits(self) -> Sequence[WindowLimit]:
+        """The platform's documented request-rate windows, most specific first (none by
+        default). :class:`EmulatorApp` counts requests against them and, when enforcing,
+        answers 429 above them."""
+        return ()
+
+    def monotonic(self) -> float:
+        """The clock rate windows are measured with (seconds)."""
+        return time.monotonic()
+
+
+@attrs.frozen
+class WindowLimit:
+    """At most ``limit`` requests per sliding ``window`` seconds.
+
+    It covers the requests whose method is in ``methods`` (any when ``None``) and whose
+    path equals ``path`` (any when ``None``). A request counts against the first of an
+    app's limits that covers it, so list method-specific limits before a shared one.
+    """
+
+    limit: int
+    window: float = 1.0
+    name: str = "all requests"
+    methods: frozenset[str] | None = None
+    path: str | None = None
+    message: str = "Too many requests"
+    """The text of the 429 answered above the limit."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.limit < 1 or self.window <= 0:
+            raise ValueError("a rate limit needs a positive limit and window")
+
+    def covers(self, request: httpx.Request) -> bool:
+        if self.methods is not None and request.method not in self.methods:
+            return False
+        return self.path is None or request.url.path.rstrip("/") == self.path
+
+
+class RateWindow:
+    """Requests in the sliding window of one :class:`WindowLimit`, and the most seen at once."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+        self.max_in_window = 0
+        self.count = 0
+        self.rejected = 0
+
+    def current(self, now: float) -> int:
+        """Requests counted in the window ending at ``now``."""
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+        return len(self._times)
+
+    def add(self, now: float) -> None:
+        self.current(now)
+        self._times.append(now)
+        self.count += 1
+        self.max_in_window = max(self.max_in_window, len(self._times))
 
 
 class DroppedConnection(httpx.RemoteProtocolError):
@@ -83,12 +190,80 @@ class Faults:
 
 
 class EmulatorApp:
-    def __init__(self, emulator: Emulator, faults: Faults | None = None) -> None:
+    """An emulator behind the shared harness.
+
+    Every request is counted in a sliding one-second window (:meth:`stats`, also at
+    ``GET /__emulator__/stats``) and against each of ``rate_limits`` (by default the
+    emulator's documented ones). With ``enforce_rate_limits`` a request above a limit is
+    answered 429 and not applied; without, the limits are only measured. ``clock``
+    defaults to the emulator's :meth:`Emulator.monotonic`.
+    """
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        faults: Faults | None = None,
+        *,
+        rate_limits: Sequence[WindowLimit] | None = None,
+        enforce_rate_limits: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
         self._lock = threading.Lock()
         self.faults_injected: dict[str, int] = dict.fromkeys((*KINDS, SLOW), 0)
+        self.rate_limits: tuple[WindowLimit, ...] = tuple(
+            emulator.rate_limits() if rate_limits is None else rate_limits
+        )
+        self.enforce_rate_limits = enforce_rate_limits
+        self.clock = clock or emulator.monotonic
+        self._reset_stats()
+
+    def _reset_stats(self) -> None:
+        self._all = RateWindow(1.0)
+        self._windows = [RateWindow(limit.window) for limit in self.rate_limits]
+        self.answered_429 = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Requests seen, the most in any one-second window, the 429s answered (faults,
+        limits and the emulator's own), and each rate limit's window."""
+        with self._lock:
+            return {
+                "requests": self._all.count,
+                "max_requests_per_second": self._all.max_in_window,
+                "answered_429": self.answered_429,
+                "enforce_rate_limits": self.enforce_rate_limits,
+                "rate_limits": [
+                    {
+                        "name": limit.name,
+                        "limit": limit.limit,
+                        "window": limit.window,
+                        "requests": window.count,
+                        "max_in_window": window.max_in_window,
+                        "rejected": window.rejected,
+                    }
+                    for limit, window in zip(self.rate_limits, self._windows, strict=True)
+                ],
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._reset_stats()
+
+    def _over_limit(self, request: httpx.Request, now: float) -> httpx.Response | None:
+        """Count ``request`` in its limit's window; a 429 when enforcing and it is full."""
+        for limit, window in zip(self.rate_limits, self._windows, strict=True):
+            if not limit.covers(request):
+                continue
+            if self.enforce_rate_limits and window.current(now) >= limit.limit:
+                window.rejected += 1
+                return httpx.Response(
+                    429, text=limit.message, headers={"Content-Type": "text/plain"}
+                )
+            window.add(now)
+            return None
+        return None
 
     def _draw(self) -> str | None:
         if self.faults.rate <= 0:
@@ -103,25 +278,36 @@ class EmulatorApp:
         if request.url.path.startswith(INSPECT_PREFIX):
             return self._inspect(request)
         with self._lock:
-            fault = self._draw()
-            if fault == "429":
-                return json_response(429, {"error": "too many requests (emulated fault)"})
-            if fault == "429-hinted":
-                return json_response(
-                    429,
-                    {"error": "too many requests (emulated fault)"},
-                    {"Retry-After": self.faults.retry_after},
-                )
-            if fault in ("500", "503"):
-                return json_response(int(fault), {"error": "server error (emulated fault)"})
-            if fault == "drop":
-                raise DroppedConnection("connection closed by the emulator", request=request)
-            response = self.emulator.handle(request)
+            response, fault = self._answer(request)
+            if response.status_code == 429:
+                self.answered_429 += 1
         if fault == "lost":
             raise LostResponse("response lost after the request was applied", request=request)
         if fault == SLOW:
             time.sleep(self.faults.slow_seconds)
         return response
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        now = self.clock()
+        self._all.add(now)
+        limited = self._over_limit(request, now)
+        if limited is not None:
+            return limited, None
+        fault = self._draw()
+        if fault == "429":
+            return json_response(429, {"error": "too many requests (emulated fault)"}), fault
+        if fault == "429-hinted":
+            hinted = json_response(
+                429,
+                {"error": "too many requests (emulated fault)"},
+                {"Retry-After": self.faults.retry_after},
+            )
+            return hinted, fault
+        if fault in ("500", "503"):
+            return json_response(int(fault), {"error": "server error (emulated fault)"}), fault
+        if fault == "drop":
+            raise DroppedConnection("connection closed by the emulator", request=request)
+        return self.emulator.handle(request), fault
 
     def _inspect(self, request: httpx.Request) -> httpx.Response:
         route = request.url.path[len(INSPECT_PREFIX) :]
@@ -133,6 +319,11 @@ class EmulatorApp:
                 return json_response(200, {"reset": True})
             if route == "faults" and request.method == "GET":
                 return json_response(200, self.faults_injected)
+        if route == "stats" and request.method == "GET":
+            return json_response(200, self.stats())
+        if route == "stats/reset" and request.method == "POST":
+            self.reset_stats()
+            return json_response(200, {"reset": True})
         return json_response(404, {"error": f"no emulator route {route!r}"})
 
 
@@ -196,12 +387,17 @@ def _handler(app: EmulatorApp) -> type[BaseHTTPRequestHandler]:
 class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+        super().__init__(address, _handler(app))
+        self.app = app
+        """The served app: its :meth:`EmulatorApp.stats` are the server's request rates."""
+
 
 def serve(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
     """Bind ``app`` on loopback (port 0 picks a free one); call ``serve_forever`` to run."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("emulators only listen on loopback")
-    return LoopbackServer((host, port), _handler(app))
+    return LoopbackServer((host, port), app)
 
 
 def serve_in_thread(app: EmulatorApp, host: str = "127.0.0.1") -> tuple[LoopbackServer, str]:

@@ -67,7 +67,9 @@ def test_an_outage_longer_than_the_old_budget_fails_nothing(
         scenario.config(**http), "r", transport=transport, sleep=fake.sleep, clock=fake.clock
     ) as client:
         outcomes = list(client.upsert_many(records))
-    assert transport.refused > 6
+    # The outage really outlasted the old budget (6 attempts within about 8 s).
+    assert transport.refused > 0
+    assert fake.now >= seconds > 8
     assert [o for o in outcomes if not o.ok] == []
     assert sorted(scenario.view(c) for c in app.emulator.contacts()) == sorted(
         expected(r) for r in records
@@ -97,7 +99,7 @@ def test_a_bulk_with_one_bad_contact_fails_that_one_and_writes_the_rest() -> Non
     app = EmulatorApp(scenario.emulator())
     records = people(40)
     bad = records[23]["external_id"]
-    bulks = Counter[int]()
+    bulks = Counter[str]()
 
     def refuse_the_bad_one(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/contacts" and request.method == "POST":

@@ -10,7 +10,13 @@
   ``{"status": "success", "_id": ...}`` whether it created or updated.
 - ``getCustomers`` filters on ``_id``, ``user_id``, ``email``, ``phone`` with
   ``limit`` (≤ 1000) / ``offset``; members carry ``firstname`` / ``lastname`` and
-  integer ``email_optout`` / ``sms_optout``.
+  integer ``email_optout`` / ``sms_optout``. Every member property is a string or an
+  integer as the spec types it: one the contact has no value for is left out, never
+  ``null``. ``created_date`` follows its description (``YYYY-MM-DD HH:MM:SS``).
+- ``email`` is ``format: email`` (RFC 5322): an address that is not ASCII (a Unicode
+  domain not IDNA-encoded, a non-ASCII local part) is refused (400).
+- Stored contacts are indexed by ``user_id``, email and phone digits: a request touches
+  only the contacts it matches, however many are stored.
 - ``optin`` (phone, email, user_id required) starts the SMS double opt-in.
 
 Undocumented choices: emails compare case-insensitively, first names exactly, phones
@@ -24,20 +30,21 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from contactsync import Emulator
-from contactsync._emulator import json_response
+from contactsync._emulator import RecordStore, json_response
 
 DEMO_API_KEY = "gleantap-demo-key"
 DEMO_SECRET_KEY = "gleantap-demo-secret"
 DEMO_APP_ID = "demo-app"
 """Credentials and app every Gleantap emulator accepts (never real ones)."""
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# RFC 5322 addr-spec, loosely: printable ASCII before the @, an ASCII (IDNA) domain.
+_EMAIL = re.compile(r"^[\x21-\x3f\x41-\x7e]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -49,6 +56,30 @@ def _digits(value: Any) -> str:
     return "".join(ch for ch in str(value) if ch.isdigit())
 
 
+def _key(name: str, value: Any) -> str:
+    if name == "email":
+        return str(value).lower()
+    if name == "phone":
+        return _digits(value)
+    return str(value)
+
+
+def _member(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``getCustomers`` member: the spec's types, and no key for a missing value."""
+    member: dict[str, Any] = {
+        "id": str(rec["_id"]),
+        "firstname": str(rec["first_name"]),
+        "lastname": str(rec["last_name"]),
+    }
+    for out, key in (("email", "email"), ("phone", "phone"), ("last_location", "location")):
+        if rec.get(key) is not None:
+            member[out] = str(rec[key])
+    member["email_optout"] = int(rec["email_optout"])
+    member["sms_optout"] = int(rec["sms_optout"])
+    member["created_date"] = str(rec["created"])
+    return member
+
+
 class GleantapEmulator(Emulator):
     def __init__(self) -> None:
         self.keys: set[tuple[str, str]] = {(DEMO_API_KEY, DEMO_SECRET_KEY)}
@@ -56,8 +87,27 @@ class GleantapEmulator(Emulator):
         self.reset()
 
     def reset(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: RecordStore[str, dict[str, Any]] = RecordStore()
+        self._index: dict[tuple[str, str], set[str]] = {}
+        self._keys: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._order: dict[str, int] = {}
         self._ids = itertools.count(1)
+
+    def _reindex(self, rec: Mapping[str, Any]) -> None:
+        contact_id = rec["_id"]
+        for key in self._keys.get(contact_id, ()):
+            self._index.get(key, set()).discard(contact_id)
+        keys = tuple(
+            (name, _key(name, rec[name])) for name in ("user_id", "email", "phone") if rec.get(name)
+        )
+        for key in keys:
+            self._index.setdefault(key, set()).add(contact_id)
+        self._keys[contact_id] = keys
+
+    def _candidates(self, name: str, value: Any) -> list[dict[str, Any]]:
+        """Stored contacts whose ``name`` matches ``value``, oldest first."""
+        ids = sorted(self._index.get((name, _key(name, value)), ()), key=self._order.__getitem__)
+        return [self.records[i] for i in ids]
 
     def contacts(self) -> list[dict[str, Any]]:
         return [dict(r, tags=sorted(r["tags"])) for r in self.records.values()]
@@ -89,34 +139,16 @@ class GleantapEmulator(Emulator):
     # --- contacts ---------------------------------------------------------------------
 
     def _match(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        records = list(self.records.values())
         if body.get("user_id"):
-            found = next((r for r in records if r.get("user_id") == body["user_id"]), None)
-            if found is not None:
-                return found
+            found = self._candidates("user_id", body["user_id"])
+            if found:
+                return found[0]
         first = body["first_name"]
-        if body.get("email"):
-            email = str(body["email"]).lower()
-            found = next(
-                (
-                    r
-                    for r in records
-                    if str(r.get("email") or "").lower() == email and r["first_name"] == first
-                ),
-                None,
-            )
-            if found is not None:
-                return found
-        if body.get("phone"):
-            phone = _digits(body["phone"])
-            return next(
-                (
-                    r
-                    for r in records
-                    if r.get("phone") and _digits(r["phone"]) == phone and r["first_name"] == first
-                ),
-                None,
-            )
+        for name in ("email", "phone"):
+            if body.get(name):
+                same = [r for r in self._candidates(name, body[name]) if r["first_name"] == first]
+                if same or name == "phone":
+                    return same[0] if same else None
         return None
 
     def _new_contact(self, body: dict[str, Any]) -> str:
@@ -140,6 +172,7 @@ class GleantapEmulator(Emulator):
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             self.records[rec["_id"]] = rec
+            self._order[rec["_id"]] = len(self._order)
         for key, value in body.items():
             if key in ("app_id", "tags", "tag_action"):
                 continue
@@ -158,6 +191,7 @@ class GleantapEmulator(Emulator):
                 rec["tags"] -= names
             else:
                 raise _Invalid("tag_action must be add or remove")
+        self._reindex(rec)
         return str(rec["_id"])
 
     def _customers(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -165,39 +199,27 @@ class GleantapEmulator(Emulator):
         if limit > 1000:
             raise _Invalid("limit is at most 1000")
         offset = int(body.get("offset") or 0)
-        rows = list(self.records.values())
+        filters = {k: body[k] for k in ("user_id", "email", "phone") if body.get(k)}
+        rows: Iterable[dict[str, Any]]
         if body.get("_id"):
-            rows = [r for r in rows if r["_id"] == body["_id"]]
-        if body.get("user_id"):
-            rows = [r for r in rows if r.get("user_id") == body["user_id"]]
-        if body.get("email"):
-            rows = [
-                r for r in rows if str(r.get("email") or "").lower() == str(body["email"]).lower()
-            ]
-        if body.get("phone"):
-            rows = [
-                r for r in rows if r.get("phone") and _digits(r["phone"]) == _digits(body["phone"])
-            ]
-        return [
-            {
-                "id": r["_id"],
-                "firstname": r["first_name"],
-                "lastname": r["last_name"],
-                "email": r.get("email"),
-                "phone": r.get("phone"),
-                "last_location": r.get("location"),
-                "email_optout": r["email_optout"],
-                "sms_optout": r["sms_optout"],
-                "created_date": r["created"],
-            }
-            for r in rows[offset : offset + limit]
-        ]
+            found = self.records.get(str(body["_id"]))
+            rows = [] if found is None else [found]
+        elif filters:
+            name, value = next(iter(filters.items()))
+            rows = self._candidates(name, value)
+        else:
+            rows = self.records.values()  # no filter: the page (touches the rows before it)
+        matching = (
+            r
+            for r in rows
+            if all(r.get(k) and _key(k, r[k]) == _key(k, v) for k, v in filters.items())
+        )
+        return [_member(r) for r in itertools.islice(matching, offset, offset + limit)]
 
     def _optin(self, body: Mapping[str, Any]) -> str:
         for key in ("phone", "email", "user_id"):
             if not body.get(key):
                 raise _Invalid(f"{key} is required")
-        rec = next((r for r in self.records.values() if r.get("user_id") == body["user_id"]), None)
-        if rec is not None:
+        for rec in self._candidates("user_id", body["user_id"])[:1]:
             rec["sms_optin_pending"] = True
         return "success"

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import email_validator
 
 from contactsync import Contact, ContactError, MappingContext, Subscription
 
@@ -97,7 +98,7 @@ def to_payload(
         "last_name": contact.last_name,
     }
     for key, text in (
-        ("email", contact.email),
+        ("email", None if contact.email is None else ascii_email(contact.email)),
         ("phone", contact.phone),
         ("user_id", contact.external_id),
     ):
@@ -202,3 +203,21 @@ def _statuses(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> No
             )
     elif sms is not None:
         ctx.unsupported(f"sms_status {sms.value}")
+
+
+def ascii_email(email: str) -> str:
+    """``email`` as Gleantap's ``format: email`` takes it: the domain IDNA-encoded (an
+    ``xn--`` domain stays as it is, never turned into Unicode). The neutral contact keeps
+    the address as normalized; only what goes out to Gleantap is ASCII."""
+    try:
+        checked = email_validator.validate_email(
+            email, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
+        raise ContactError("email", f"not a valid address ({exc})") from None
+    if checked.ascii_email is None:
+        raise ContactError(
+            "email",
+            "Gleantap takes RFC 5322 addresses (format: email): the part before @ must be ASCII",
+        )
+    return str(checked.ascii_email)

@@ -13,6 +13,10 @@
   add/remove contacts to a group; ``batch`` run / progress / results (≤ 200 jobs).
 - Errors use iVvy's envelope ``{errorCode, specificCode, message}``.
 
+Stored contacts are indexed by the properties a request looks them up by (id,
+external id, email, names, phone) and groups keep their member sets: a request touches
+only the contacts it matches, however many are stored.
+
 Undocumented choices: without ``updateIfExists`` an existing name + email triple gets a
 second contact (the unsafe reading, so adapters are tested against it); a bad
 signature is 401 without a specificCode.
@@ -26,13 +30,13 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from contactsync import Emulator
-from contactsync._emulator import json_response
+from contactsync._emulator import RecordStore, json_response
 
 from ._signing import content_md5, signature, string_to_sign
 
@@ -46,6 +50,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EMAIL_STATUSES = {1, 2, 3, 5}
 _SMS_STATUSES = {1, 2, 3, 4}
 _STAMP = "%Y-%m-%d %H:%M:%S"
+# Properties getContactList filters are answered from an index for (exact match).
+_INDEXED = ("externalId", "email", "firstName", "lastName", "phone")
 
 
 class _Error(Exception):
@@ -75,7 +81,10 @@ class IvvyEmulator(Emulator):
     # --- state ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        self.records: dict[int, dict[str, Any]] = {}
+        self.records: RecordStore[int, dict[str, Any]] = RecordStore()
+        self._index: dict[tuple[str, Any], set[int]] = {}
+        self._keys: dict[int, tuple[tuple[str, Any], ...]] = {}
+        self._members: dict[int, set[int]] = {}
         self.batches: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(33884)
 
@@ -85,6 +94,9 @@ class IvvyEmulator(Emulator):
                 return int(existing["id"])
         group_id = group_id if group_id is not None else next(self._group_ids)
         self.groups[group_id] = {"id": group_id, "groupName": name, "tagColour": "#3366cc"}
+        self._members[group_id] = {
+            contact_id for contact_id, rec in self.records.items() if group_id in rec["groups"]
+        }
         return group_id
 
     def add_field(
@@ -106,6 +118,32 @@ class IvvyEmulator(Emulator):
 
     def contacts(self) -> list[dict[str, Any]]:
         return [self._read(r) for r in self.records.values()]
+
+    def insert(self, rec: dict[str, Any]) -> None:
+        """Store ``rec`` (a record in the emulator's shape) as if made outside the API,
+        e.g. a duplicate created in iVvy's UI; it is indexed like any other."""
+        self.records[rec["id"]] = rec
+        self._reindex(rec)
+
+    def _reindex(self, rec: Mapping[str, Any]) -> None:
+        contact_id = rec["id"]
+        for key in self._keys.get(contact_id, ()):
+            self._index.get(key, set()).discard(contact_id)
+        keys = tuple((k, rec[k]) for k in _INDEXED if isinstance(rec.get(k), str))
+        if isinstance(rec.get("email"), str):
+            keys += (("email_ci", rec["email"].lower()),)
+        for key in keys:
+            self._index.setdefault(key, set()).add(contact_id)
+        self._keys[contact_id] = keys
+        for group_id, members in self._members.items():
+            if group_id in rec["groups"]:
+                members.add(contact_id)
+            else:
+                members.discard(contact_id)
+
+    def _indexed(self, key: str, value: Any) -> list[dict[str, Any]]:
+        """Stored contacts whose ``key`` is ``value``, in id order."""
+        return [self.records[i] for i in sorted(self._index.get((key, value), ()))]
 
     def _read(self, rec: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -202,7 +240,7 @@ class IvvyEmulator(Emulator):
             "getSubscriptionGroupList": lambda p: [
                 {
                     **g,
-                    "memberCount": sum(1 for r in self.records.values() if g["id"] in r["groups"]),
+                    "memberCount": len(self._members.get(g["id"], ())),
                 }
                 for g in self.groups.values()
             ],
@@ -236,9 +274,8 @@ class IvvyEmulator(Emulator):
                 rec = next(
                     (
                         r
-                        for r in self.records.values()
-                        if str(r["email"]).lower() == email
-                        and (r["firstName"], r["lastName"])
+                        for r in self._indexed("email_ci", email)
+                        if (r["firstName"], r["lastName"])
                         == (params["firstName"], params["lastName"])
                     ),
                     None,
@@ -263,6 +300,7 @@ class IvvyEmulator(Emulator):
             else:
                 rec[key] = value
         rec["modifiedDate"] = self.clock().strftime(_STAMP)
+        self._reindex(rec)
         return {"success": True, "id": rec["id"]}
 
     def _validated(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,9 +368,19 @@ class IvvyEmulator(Emulator):
         for key in filters:
             if "__" in key:
                 raise _Error(400, f"filter modifier in {key!r} is not emulated", 23016)
-        # Filter the stored records first; only the page is shaped for reading.
+        # Filter the stored records first (from an index when a filter has one); only the
+        # page is shaped for reading.
+        indexed = next((k for k in filters if k in _INDEXED or k == "id"), None)
+        candidates: Iterable[dict[str, Any]]
+        if indexed == "id":
+            found = self.records.get(filters["id"]) if isinstance(filters["id"], int) else None
+            candidates = [] if found is None else [found]
+        elif indexed is not None:
+            candidates = self._indexed(indexed, filters[indexed])
+        else:
+            candidates = self.records.values()  # no indexed filter: a scan
         rows = [
-            r for r in self.records.values()
+            r for r in candidates
             if all(key in r and r[key] == wanted for key, wanted in filters.items())
         ]  # fmt: skip
         start = int(params.get("start") or 0)
@@ -358,8 +406,10 @@ class IvvyEmulator(Emulator):
             if rec is not None:
                 if add:
                     rec["groups"].setdefault(group, self.clock().strftime(_STAMP))
+                    self._members[group].add(contact_id)
                 else:
                     rec["groups"].pop(group, None)
+                    self._members[group].discard(contact_id)
             out.append({"contactId": contact_id, "status": rec is not None})
         return out
 

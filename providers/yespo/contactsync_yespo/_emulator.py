@@ -3,7 +3,13 @@
 Documented behaviour it reproduces (sources: Yespo's API reference and guides):
 
 - HTTP Basic auth; the password is the API key, the user name is ignored. Else 401.
-- More than 200 requests in one second: 429 (one budget shared by every method).
+- Rate windows (D13), enforced by :class:`~contactsync.EmulatorApp` unless told
+  otherwise: 50 requests per second for the search ``GET /api/v1/contacts``, and one
+  budget of 200 requests per second shared by every other method. Above them: 429.
+- Successful answers are ``application/json; charset=UTF-8`` as the spec documents, the
+  ``string`` bodies (PUT, DELETE by id, attach, detach) as a JSON string; lists the spec
+  documents as arrays (``GET /groups``, the import ``mapping``) are always arrays.
+- ``GET /api/v1/groups`` pages with ``startindex`` (1-based) and ``maxrows`` (≤ 500).
 - ``POST /api/v1/contact``, ``PUT /api/v1/contact/{id}`` and ``POST /api/v1/contact/subscribe``
   repeated identically within 60 s: 409, not applied.
 - Single upsert: by ``externalCustomerId`` (found → update, deleted → restored, absent →
@@ -16,8 +22,11 @@ Documented behaviour it reproduces (sources: Yespo's API reference and guides):
   updated; without ``contactFields`` every standard field is written and those the
   contact did not carry become null; only custom fields in ``customFieldsIDs`` are
   written on existing contacts. Invalid contacts come back in ``failedContacts``,
-  a single one as an object. The import session reports IMPORTING once, then
-  FINISHED with the ``mapping`` of dedupe values to contact ids.
+  a single one as an object. ``contactFields`` values outside the spec's enum refuse
+  the request (400). The import is asynchronous: its session answers ``STARTED``,
+  then ``IMPORTING``, for ``import_polls`` status polls, and the contacts are written
+  only when it completes (then ``FINISHED`` with the ``mapping`` array of dedupe
+  values to contact ids), so sessions completed out of order apply out of order.
 - Segment detach with no ids removes every contact from the segment.
 
 Where the documentation is silent, the choice is written next to the code.
@@ -32,20 +41,21 @@ import json
 import re
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
 from contactsync import Emulator
-from contactsync._emulator import json_response
+from contactsync._emulator import RecordStore, WindowLimit, json_response
 
 DEMO_API_KEY = "yespo-demo-key"
 """The API key every Yespo emulator accepts (never a real key)."""
 
 RATE_LIMIT = 200
+SEARCH_RATE_LIMIT = 50
+PAGE_LIMIT = 500
 REPEAT_WINDOW = 60.0
 BULK_LIMIT = 3000
 NAME_LIMIT = 40
@@ -53,7 +63,11 @@ STANDARD_FIELDS = (
     "firstName", "lastName", "contactKey", "languageCode", "timeZone", "email", "sms",
     "address", "town", "region", "postcode", "externalCustomerId",
 )  # fmt: skip
+# The spec's contactFields item enum (D9: listed twice there), deduplicated. Values the
+# emulator keeps no data for (push tokens, orders) are accepted and change nothing.
+CONTACT_FIELDS_ENUM = frozenset({*STANDARD_FIELDS, "mobilepush", "webpush", "ordersInfo"})
 _ADDRESS_PARTS = ("address", "town", "region", "postcode")
+_INDEXED = ("externalCustomerId", "email", "sms", "firstName", "lastName")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9]{6,16}$")
 _DEDUPE_FIELDS = {
@@ -81,7 +95,13 @@ class _Refused(Exception):
 
 
 def _text(status: int, message: str) -> httpx.Response:
+    # Errors: the spec documents no body, the guide "may carry a text explanation".
     return httpx.Response(status, text=message, headers={"Content-Type": "text/plain"})
+
+
+def _ok(message: str = "OK") -> httpx.Response:
+    # The spec's 200 for PUT / DELETE by id / attach / detach: a JSON ``string``.
+    return json_response(200, message)
 
 
 class YespoEmulator(Emulator):
@@ -90,17 +110,44 @@ class YespoEmulator(Emulator):
         api_keys: Iterable[str] = (DEMO_API_KEY,),
         fields: Iterable[Mapping[str, Any]] = DEFAULT_FIELDS,
         clock: Callable[[], float] = time.monotonic,
+        import_polls: int = 2,
     ) -> None:
+        """``import_polls``: how many status polls a bulk import session answers in
+        progress (``STARTED`` first, then ``IMPORTING``) before it is applied; 0 applies
+        it on submission (its first poll answers ``FINISHED``)."""
+        if import_polls < 0:
+            raise ValueError("import_polls must be 0 or more")
         self.api_keys: frozenset[str] = frozenset(api_keys)
         self.field_definitions = [dict(f) for f in fields]
         self.clock = clock
+        self.import_polls = import_polls
         self.reset()
+
+    def rate_limits(self) -> Sequence[WindowLimit]:
+        return (
+            WindowLimit(
+                SEARCH_RATE_LIMIT,
+                name="search",
+                methods=frozenset({"GET"}),
+                path="/api/v1/contacts",
+                message="Too many requests: more than 50 requests per 1 second",
+            ),
+            WindowLimit(
+                RATE_LIMIT,
+                name="shared",
+                message="Too many requests: more than 200 requests per 1 second",
+            ),
+        )
+
+    def monotonic(self) -> float:
+        return self.clock()
 
     # --- state ------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget contacts, sessions and the unsubscribed list; segments stay, emptied."""
-        self.records: dict[int, dict[str, Any]] = {}
+        self.records: RecordStore[int, dict[str, Any]] = RecordStore()
+        self._deleted: set[int] = set()
         self._index: dict[tuple[str, str], set[int]] = {}
         kept = getattr(self, "segments", {})
         self.segments: dict[int, dict[str, Any]] = {
@@ -111,7 +158,6 @@ class YespoEmulator(Emulator):
         self._ids = itertools.count(100001)
         self._segment_ids = itertools.count(501 + len(self.segments))
         self._seq = itertools.count(1)
-        self._recent: deque[float] = deque()
         self._repeats: dict[str, float] = {}
 
     def contacts(self) -> list[dict[str, Any]]:
@@ -160,11 +206,6 @@ class YespoEmulator(Emulator):
         if not self._authorized(request):
             return _text(401, "Unauthorized")
         now = self.clock()
-        while self._recent and self._recent[0] <= now - 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= RATE_LIMIT:
-            return _text(429, "Too many requests: more than 200 requests per 1 second")
-        self._recent.append(now)
         try:
             return self._route(request, now)
         except _Refused as refused:
@@ -210,12 +251,13 @@ class YespoEmulator(Emulator):
             return self._import_status(unquote(parts[-1]))
         if path == "/api/v1/groups" and method == "GET":
             name = query.get("name", "").lower()
-            found = [
+            start, rows = _page(query)
+            found = (
                 {"id": s["id"], "name": s["name"], "type": s["type"]}
                 for s in self.segments.values()
                 if name in s["name"].lower()
-            ]
-            return json_response(200, found[0] if len(found) == 1 else found)
+            )
+            return json_response(200, list(itertools.islice(found, start, start + rows)))
         if (len(parts) == 7 and parts[3] == "group" and parts[5] == "contacts"
                 and parts[6] in ("attach", "detach") and method == "POST"):  # fmt: skip
             return self._segment_members(int(parts[4]), parts[6], body or {})
@@ -227,7 +269,7 @@ class YespoEmulator(Emulator):
                 self.unsubscribed |= emails
             else:
                 self.unsubscribed -= emails
-            return _text(200, "OK")
+            return _ok()  # "default response", application/json without a schema
         return _text(405 if path.startswith("/api/") else 404, "Method not allowed")
 
     def _once(
@@ -305,20 +347,17 @@ class YespoEmulator(Emulator):
             else:
                 rec[key] = value
         rec["deleted"] = False
+        self._deleted.discard(rec["id"])
         rec["seq"] = next(self._seq)
         self._reindex(rec)
 
-    # Indexes by external id, email and phone digits, kept current on every write, so
-    # matching a 100,000-contact import stays linear.
+    # Indexes by external id, email, phone digits and names, kept current on every write:
+    # a request touches only the records it matches, however many are stored.
 
     def _reindex(self, rec: dict[str, Any]) -> None:
         for key, value in rec.get("_keys", ()):
             self._index.get((key, value), set()).discard(rec["id"])
-        keys = tuple(
-            (key, _norm(key, rec[key]))
-            for key in ("externalCustomerId", "email", "sms")
-            if rec.get(key)
-        )
+        keys = tuple((key, _norm(key, rec[key])) for key in _INDEXED if rec.get(key))
         for key_value in keys:
             self._index.setdefault(key_value, set()).add(rec["id"])
         rec["_keys"] = keys
@@ -371,7 +410,7 @@ class YespoEmulator(Emulator):
         if owner is not None and owner["id"] != contact_id:
             raise _Refused("externalCustomerId belongs to another contact")
         self._merge(rec, values)
-        return _text(200, "Contact updated")
+        return _ok("Contact updated")
 
     def _subscribe(self, body: Any) -> httpx.Response:
         if not isinstance(body, Mapping):
@@ -406,11 +445,13 @@ class YespoEmulator(Emulator):
             rec["email"] = rec["sms"] = None
             self._reindex(rec)
             del self.records[rec["id"]]
+            self._deleted.discard(rec["id"])
             for seg in self.segments.values():
                 seg["members"].discard(rec["id"])
         else:
             rec["deleted"] = True
-        return _text(200, "Contact deleted")
+            self._deleted.add(rec["id"])
+        return _ok("Contact deleted")
 
     def _search(self, query: httpx.QueryParams) -> httpx.Response:
         filters = {
@@ -424,22 +465,32 @@ class YespoEmulator(Emulator):
             v for k, v in filters.items() if k != "externalCustomerId"
         ):
             raise _Refused("externalCustomerId cannot be combined with other conditions")
-        found = [
-            r for r in self.records.values()
-            if not r["deleted"]
-            and all(v is None or _same(k, r.get(k), v) for k, v in filters.items())
-        ]  # fmt: skip
-        start = max(int(query.get("startindex", "1")), 1) - 1
-        rows = min(int(query.get("maxrows", "500")), 500)
+        start, rows = _page(query)
+        given = {k: v for k, v in filters.items() if v is not None}
+        if given:
+            # The index of one condition gives the candidates; the others filter them.
+            key, value = next(iter(given.items()))
+            ids = sorted(self._index.get((key, _norm(key, value)), ()))
+            candidates = (self.records[i] for i in ids)
+            found = [
+                r for r in candidates
+                if not r["deleted"] and all(_same(k, r.get(k), v) for k, v in given.items())
+            ]  # fmt: skip
+            total, chosen = len(found), found[start : start + rows]
+        else:
+            # Without conditions: a page in id order (touches the records before it).
+            live = (r for r in self.records.values() if not r["deleted"])
+            total = len(self.records) - len(self._deleted)
+            chosen = list(itertools.islice(live, start, start + rows))
         page = [
             {
                 k: v
                 for k, v in self._read(r).items()
                 if k in ("id", "firstName", "lastName", "channels", "fields")
             }
-            for r in found[start : start + rows]
+            for r in chosen
         ]
-        return json_response(200, page, {"TotalCount": str(len(found))})
+        return json_response(200, page, {"TotalCount": str(total)})
 
     # --- bulk -------------------------------------------------------------------------
 
@@ -452,10 +503,21 @@ class YespoEmulator(Emulator):
         if len(body["contacts"]) > BULK_LIMIT:
             raise _Refused(f"at most {BULK_LIMIT} contacts per request")
         listed = body.get("contactFields")
-        written = tuple(listed) if listed is not None else STANDARD_FIELDS
+        if listed is not None:
+            if not isinstance(listed, list):
+                raise _Refused("contactFields must be an array")
+            unknown = [v for v in listed if v not in CONTACT_FIELDS_ENUM]
+            if unknown:
+                # The spec's item enum: a value outside it is a bad request, not ignored.
+                raise _Refused(f"contactFields: unknown value {unknown[0]!r}")
         custom_ids = body.get("customFieldsIDs")
+        if custom_ids is not None and (
+            not isinstance(custom_ids, list)
+            or any(isinstance(i, bool) or not isinstance(i, int) for i in custom_ids)
+        ):
+            raise _Refused("customFieldsIDs must be an array of integers")
         failed: list[dict[str, Any]] = []
-        mapping: list[dict[str, Any]] = []
+        accepted: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
         for contact in body["contacts"]:
             try:
                 values = self._incoming(contact)
@@ -469,6 +531,39 @@ class YespoEmulator(Emulator):
                     {**entry, "channels": entry.get("channels") or [], "error": refused.message}
                 )
                 continue
+            accepted.append((values, contact))
+        session = uuid.uuid4().hex
+        self.sessions[session] = {
+            "polls": 0,
+            "body": body,
+            "accepted": accepted,
+            "mapping": None,
+        }
+        if self.import_polls == 0:
+            self._apply_import(self.sessions[session])
+        result: dict[str, Any] = {"asyncSessionId": session}
+        if failed:
+            result["failedContacts"] = failed[0] if len(failed) == 1 else failed
+        return json_response(200, result)
+
+    def pending_imports(self) -> list[str]:
+        """The ids of import sessions not applied yet."""
+        return [k for k, v in self.sessions.items() if v["mapping"] is None]
+
+    def complete_import(self, session_id: str) -> None:
+        """Apply a pending import session now, as if its processing had ended."""
+        session = self.sessions[session_id]
+        if session["mapping"] is None:
+            self._apply_import(session)
+
+    def _apply_import(self, session: dict[str, Any]) -> None:
+        body = session["body"]
+        dedupe_on = body["dedupeOn"]
+        listed = body.get("contactFields")
+        written = tuple(listed) if listed is not None else STANDARD_FIELDS
+        custom_ids = body.get("customFieldsIDs")
+        mapping: list[dict[str, Any]] = []
+        for values, contact in session["accepted"]:
             rec, dedupe_value = self._bulk_match(values, contact, dedupe_on, body)
             if rec is False:
                 continue  # deleted and restoreDeleted is off: skipped
@@ -483,12 +578,8 @@ class YespoEmulator(Emulator):
             for name in body.get("groupNamesExclude") or []:
                 self.segment(str(name))["members"].discard(rec["id"])
             mapping.append({"dedupeValue": dedupe_value, "contactId": rec["id"]})
-        session = uuid.uuid4().hex
-        self.sessions[session] = {"polls": 0, "mapping": mapping}
-        result: dict[str, Any] = {"asyncSessionId": session}
-        if failed:
-            result["failedContacts"] = failed[0] if len(failed) == 1 else failed
-        return json_response(200, result)
+        session["mapping"] = mapping
+        session["accepted"] = []
 
     def _bulk_match(
         self,
@@ -514,10 +605,13 @@ class YespoEmulator(Emulator):
             found = self._matching([k for k in keys if k != "externalCustomerId"], values)
             key_value = next((str(values[k]) for k in keys if values.get(k)), "")
         if ext:
-            # Unknown external id: adopt a match that has none; if every match has
-            # another external id, create a new contact.
-            free = [r for r in found if not r["externalCustomerId"]]
-            rec = self._latest(free)
+            # Unknown external id (the bulk guide's rules): one match is updated with it;
+            # among several, the most recently updated one without an external id takes
+            # it; when every match has another external id, a new contact is created.
+            if len(found) == 1:
+                rec = found[0]
+            else:
+                rec = self._latest(r for r in found if not r["externalCustomerId"])
             if rec is not None:
                 rec["externalCustomerId"] = ext
                 self._reindex(rec)
@@ -547,6 +641,7 @@ class YespoEmulator(Emulator):
                 else:
                     rec["fields"].pop(field_id, None)
         rec["deleted"] = False
+        self._deleted.discard(rec["id"])
         rec["seq"] = next(self._seq)
         self._reindex(rec)
 
@@ -556,14 +651,14 @@ class YespoEmulator(Emulator):
             return _text(404, "Import session not found")
         session["polls"] += 1
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        if session["polls"] == 1:
-            return json_response(200, {"status": "IMPORTING", "timestamp": stamp})
-        mapping = session["mapping"]
+        if session["mapping"] is None and session["polls"] > self.import_polls:
+            self._apply_import(session)
+        if session["mapping"] is None:
+            state = "STARTED" if session["polls"] == 1 else "IMPORTING"
+            return json_response(200, {"status": state, "timestamp": stamp})
         return json_response(
-            200,
-            {"status": "FINISHED", "timestamp": stamp,
-             "mapping": mapping[0] if len(mapping) == 1 else mapping},
-        )  # fmt: skip
+            200, {"status": "FINISHED", "timestamp": stamp, "mapping": session["mapping"]}
+        )
 
     # --- segments and fields ----------------------------------------------------------
 
@@ -587,7 +682,7 @@ class YespoEmulator(Emulator):
             seg["members"].clear()  # documented: a detach without ids empties the segment
         else:
             seg["members"].difference_update(ids)
-        return _text(200, "OK")
+        return _ok()
 
     def _address_books(self) -> dict[str, Any]:
         fields = [
@@ -605,6 +700,18 @@ class YespoEmulator(Emulator):
                                 "fields": fields[0] if len(fields) == 1 else fields},
             }
         }  # fmt: skip
+
+
+def _page(query: httpx.QueryParams) -> tuple[int, int]:
+    """``startindex`` (1-based) and ``maxrows`` (at most 500) as a 0-based start and a count."""
+    try:
+        start = int(query.get("startindex", "1"))
+        rows = int(query.get("maxrows", str(PAGE_LIMIT)))
+    except ValueError:
+        raise _Refused("startindex and maxrows must be integers") from None
+    if start < 1 or not 1 <= rows <= PAGE_LIMIT:
+        raise _Refused(f"startindex starts at 1; maxrows is 1 to {PAGE_LIMIT}")
+    return start - 1, rows
 
 
 def _norm(key: str, value: Any) -> str:

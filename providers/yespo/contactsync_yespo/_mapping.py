@@ -106,8 +106,12 @@ def to_payload(
                 f"provider_options.yespo.{key}",
                 f"not passed through (allowed: {', '.join(sorted(_PASSTHROUGH))})",
             )
-        put(key, value, key if key in CONTACT_FIELDS else "")
-    fields.discard("")
+        if value is None:
+            continue
+        body[key] = value
+        # Only standard fields go in contactFields (addressBookId is not one of them).
+        if key in CONTACT_FIELDS:
+            fields.add(key)
 
     email_action = _unsupported_and_status(contact, ctx)
 

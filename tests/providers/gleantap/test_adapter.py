@@ -238,3 +238,35 @@ def test_faults_lose_nothing_and_duplicate_nothing() -> None:
     )
     assert all(c["tags"] == ["a"] for c in stored if c.get("user_id"))
     assert gleantap.app.faults_injected["lost"] > 0
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("ann@bücher.de", "ann@xn--bcher-kva.de"),  # Unicode domain: IDNA-encoded
+        ("ann@xn--bcher-kva.de", "ann@xn--bcher-kva.de"),  # punycode: never turned to Unicode
+        ("Ann@Straße.example", "Ann@xn--strae-oqa.example"),  # IDNA 2008 keeps ß
+    ],
+)
+def test_email_domain_goes_out_idna_encoded(
+    gleantap: Gleantap, upsert: Upsert, given: str, sent: str
+) -> None:
+    (outcome,) = upsert([person(1, email=given)])
+    assert outcome.status is Status.UPDATED
+    (body,) = gleantap.bodies("newContact")
+    assert body["email"] == sent
+    (stored,) = gleantap.emulator.contacts()
+    assert stored["email"] == sent
+    # The same contact again matches the stored one (no second contact).
+    upsert([person(1, email=given, external_id=None)])
+    assert len(gleantap.emulator.contacts()) == 1
+
+
+def test_email_with_a_non_ascii_local_part_is_rejected_not_sent(
+    gleantap: Gleantap, upsert: Upsert
+) -> None:
+    (outcome,) = upsert([person(1, email="ánn@example.com")])
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert "ASCII" in outcome.error.message
+    assert gleantap.bodies("newContact") == []

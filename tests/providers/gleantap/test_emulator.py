@@ -107,15 +107,10 @@ def test_get_customers_filters_and_pages(api: httpx.Client) -> None:
         "/v2/ExternalApi/getCustomers", json={"app_id": DEMO_APP_ID, "email": "e1@example.com"}
     ).json()["members"]
     assert sorted(m["firstname"] for m in members) == ["F1", "F3"]
-    assert set(members[0]) >= {
-        "id",
-        "firstname",
-        "lastname",
-        "email",
-        "phone",
-        "email_optout",
-        "sms_optout",
-    }
+    assert set(members[0]) >= {"id", "firstname", "lastname", "email", "email_optout", "sms_optout"}
+    # No phone stored: the key is left out, never null (the spec types it string).
+    assert "phone" not in members[0]
+    assert all(v is not None for m in members for v in m.values())
     page = api.post(
         "/v2/ExternalApi/getCustomers", json={"app_id": DEMO_APP_ID, "limit": 2, "offset": 4}
     ).json()
@@ -139,3 +134,25 @@ def test_optin_needs_phone_email_and_user_id(emulator: GleantapEmulator, api: ht
         "status": "success"
     }
     assert emulator.contacts()[0]["sms_optin_pending"] is True
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["ann@bücher.de", "ánn@example.com", "ann@example"],
+    ids=["unicode-domain", "unicode-local", "no-dot"],
+)
+def test_email_that_is_not_rfc_5322_ascii_is_400(api: httpx.Client, email: str) -> None:
+    response = api.post(
+        "/v2/ExternalApi/newContact",
+        json={"app_id": DEMO_APP_ID, "first_name": "A", "last_name": "B", "email": email},
+    )
+    assert response.status_code == 400
+
+
+def test_punycode_domain_is_accepted_and_kept(api: httpx.Client) -> None:
+    post(api, first_name="A", last_name="B", email="ann@xn--bcher-kva.de")
+    (member,) = api.post(
+        "/v2/ExternalApi/getCustomers",
+        json={"app_id": DEMO_APP_ID, "email": "ann@xn--bcher-kva.de"},
+    ).json()["members"]
+    assert member["email"] == "ann@xn--bcher-kva.de"

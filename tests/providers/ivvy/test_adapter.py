@@ -190,7 +190,7 @@ def test_several_contacts_with_one_external_id_update_the_latest(ivvy: Ivvy) -> 
     twin = dict(
         older, id=older["id"] + 1000, customFields={}, groups={}, modifiedDate="2099-01-01 00:00:00"
     )
-    ivvy.emulator.records[twin["id"]] = twin
+    ivvy.emulator.insert(twin)
     (outcome,) = ivvy.upsert([person(1, last_name="Z")])
     assert outcome.remote_id == str(twin["id"])
     assert outcome.warnings

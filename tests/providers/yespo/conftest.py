@@ -37,8 +37,9 @@ class Yespo:
     """A Yespo emulator with a validating transport, and clients wired to it."""
 
     def __init__(self, faults: Faults | None = None) -> None:
-        # A synthetic clock, 10 ms per request: tests never wait, and stay under the
-        # emulator's 200 requests/s however fast they run.
+        # A synthetic clock, 10 ms per read (the harness's rate window and the emulator
+        # each read it once a request): tests never wait, and stay under the emulator's
+        # 200 requests/s however fast they run.
         ticks = itertools.count()
         self.emulator = YespoEmulator(clock=lambda: next(ticks) * 0.01)
         for name in ("VIP", "Newsletter"):

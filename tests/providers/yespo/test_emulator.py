@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from contactsync_yespo import YespoEmulator
+from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
+from contactsync import EmulatorApp, EmulatorTransport
 from tests.providers.yespo.conftest import channel, direct
 
 
@@ -22,10 +23,13 @@ def bulk(client: httpx.Client, contacts: list[dict[str, Any]], **body: Any) -> d
     return response.json()  # type: ignore[no-any-return]
 
 
-def finish(client: httpx.Client, session: str) -> dict[str, Any]:
-    assert client.get(f"/api/v1/importstatus/{session}").json()["status"] == "IMPORTING"
+def finish(client: httpx.Client, session: str, polls: int = 2) -> dict[str, Any]:
+    """Poll ``session`` to its end: STARTED, IMPORTING for the rest of ``polls``, FINISHED."""
+    states = [client.get(f"/api/v1/importstatus/{session}").json()["status"] for _ in range(polls)]
+    assert states == ["STARTED"] + ["IMPORTING"] * (polls - 1)
     status = client.get(f"/api/v1/importstatus/{session}").json()
     assert status["status"] == "FINISHED"
+    assert isinstance(status["mapping"], list)  # the spec's array, even of one element
     return status  # type: ignore[no-any-return]
 
 
@@ -118,8 +122,7 @@ def test_bulk_external_id_wins_over_dedupe_on(api: httpx.Client, emulator: Yespo
     # X1 with b's email, dedupeOn=sms: found by external id, not by b's email.
     result = bulk(api, [email_contact("b@example.com", externalCustomerId="X1", firstName="One")],
                   dedupeOn="sms", contactFields=["email", "firstName"])  # fmt: skip
-    mapping = finish(api, result["asyncSessionId"])["mapping"]
-    assert isinstance(mapping, dict)  # one element: an object, not an array
+    (mapping,) = finish(api, result["asyncSessionId"])["mapping"]
     assert mapping["dedupeValue"] == "X1"
     names = {
         c["externalCustomerId"]: (channel(c, "email"), c.get("firstName"))
@@ -164,7 +167,7 @@ def test_bulk_latest_updated_match_is_used(api: httpx.Client, emulator: YespoEmu
         api, [email_contact("a@example.com", firstName="Latest")], contactFields=["firstName"]
     )
     status = finish(api, result["asyncSessionId"])
-    assert status["mapping"]["contactId"] == newer
+    assert [m["contactId"] for m in status["mapping"]] == [newer]
     names = {c["id"]: c.get("firstName") for c in emulator.contacts()}
     assert names == {older: None, newer: "Latest"}
 
@@ -203,11 +206,11 @@ def test_bulk_deleted_contact_is_skipped_unless_restore_deleted(
     api.delete(f"/api/v1/contact/{cid}")
     skipped = finish(api, bulk(api, [email_contact("a@example.com", externalCustomerId="D1")],
                                contactFields=["email"])["asyncSessionId"])  # fmt: skip
-    assert "mapping" not in skipped or skipped["mapping"] == []
+    assert skipped["mapping"] == []
     assert emulator.contacts() == []
     restored = finish(api, bulk(api, [email_contact("a@example.com", externalCustomerId="D1")],
                                 contactFields=["email"], restoreDeleted=True)["asyncSessionId"])  # fmt: skip
-    assert restored["mapping"]["contactId"] == cid
+    assert [m["contactId"] for m in restored["mapping"]] == [cid]
     assert [c["id"] for c in emulator.contacts()] == [cid]
 
 
@@ -290,7 +293,7 @@ def test_segments_attach_detach_and_empty_detach(
     api.post(f"/api/v1/group/{seg}/contacts/detach", json={})
     assert emulator.segment("VIP")["members"] == set()
     found = api.get("/api/v1/groups", params={"name": "VIP"}).json()
-    assert found == {"id": seg, "name": "VIP", "type": "Static"}
+    assert found == [{"id": seg, "name": "VIP", "type": "Static"}]  # an array, even of one
 
 
 def test_bulk_group_names_add_and_exclude(api: httpx.Client, emulator: YespoEmulator) -> None:
@@ -343,3 +346,148 @@ def test_address_books_collapse_and_search(api: httpx.Client) -> None:
         ).status_code
         == 400
     )
+
+
+# --- documented answers, paging, async imports, rates ----------------------------------
+
+
+def test_string_bodies_are_json_as_the_spec_documents(api: httpx.Client) -> None:
+    cid = api.post(
+        "/api/v1/contact", json=email_contact("a@example.com", externalCustomerId="A")
+    ).json()["id"]
+    answers = [
+        api.put(f"/api/v1/contact/{cid}", json={"lastName": "Lee"}),
+        api.post("/api/v1/emails/unsubscribed/add", json={"emails": ["a@example.com"]}),
+        api.post("/api/v1/emails/unsubscribed/delete", json={"emails": ["a@example.com"]}),
+        api.delete(f"/api/v1/contact/{cid}"),
+    ]  # fmt: skip
+    for response in answers:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+        assert isinstance(response.json(), str)
+
+
+def test_attach_and_detach_answer_a_json_string(api: httpx.Client, emulator: YespoEmulator) -> None:
+    seg = emulator.segment("VIP")["id"]
+    for action in ("attach", "detach"):
+        response = api.post(f"/api/v1/group/{seg}/contacts/{action}", json={"contactIds": [1]})
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.json() == "OK"
+
+
+def test_groups_are_an_array_and_page(api: httpx.Client, emulator: YespoEmulator) -> None:
+    ids = [emulator.segment(f"Seg {n}")["id"] for n in range(5)]
+    one = api.get("/api/v1/groups", params={"name": "Seg 3"}).json()
+    assert one == [{"id": ids[3], "name": "Seg 3", "type": "Static"}]
+    pages = [
+        api.get("/api/v1/groups", params={"name": "seg", "startindex": start, "maxrows": 2}).json()
+        for start in (1, 3, 5)
+    ]
+    assert [[g["id"] for g in page] for page in pages] == [ids[:2], ids[2:4], ids[4:]]
+    assert api.get("/api/v1/groups", params={"maxrows": 501}).status_code == 400
+    assert api.get("/api/v1/groups", params={"startindex": 0}).status_code == 400
+
+
+def test_an_import_is_applied_only_when_its_session_completes(
+    api: httpx.Client, emulator: YespoEmulator
+) -> None:
+    session = bulk(api, [email_contact("a@example.com", externalCustomerId="A")])["asyncSessionId"]
+    assert emulator.contacts() == []  # still queued
+    assert api.get(f"/api/v1/importstatus/{session}").json()["status"] == "STARTED"
+    assert api.get(f"/api/v1/importstatus/{session}").json()["status"] == "IMPORTING"
+    assert emulator.contacts() == []
+    done = api.get(f"/api/v1/importstatus/{session}").json()
+    assert done["status"] == "FINISHED"
+    assert [c["externalCustomerId"] for c in emulator.contacts()] == ["A"]
+    assert done["mapping"] == [{"dedupeValue": "A", "contactId": emulator.contacts()[0]["id"]}]
+
+
+def test_concurrent_imports_apply_in_the_order_they_complete(
+    api: httpx.Client, emulator: YespoEmulator
+) -> None:
+    first = bulk(api, [email_contact("a@example.com", externalCustomerId="A", firstName="First")],
+                 contactFields=["firstName"])["asyncSessionId"]  # fmt: skip
+    second = bulk(api, [email_contact("a@example.com", externalCustomerId="A", firstName="Second")],
+                  contactFields=["firstName"])["asyncSessionId"]  # fmt: skip
+    assert set(emulator.pending_imports()) == {first, second}
+    finish(api, second)
+    finish(api, first)  # sent first, finished last: its value wins
+    (stored,) = emulator.contacts()
+    assert stored["firstName"] == "First"
+
+
+def test_import_polls_knob() -> None:
+    emulator = YespoEmulator(import_polls=0)
+    with direct(emulator) as api:
+        session = bulk(api, [email_contact("a@example.com")])["asyncSessionId"]
+        assert len(emulator.contacts()) == 1  # applied on submission
+        assert api.get(f"/api/v1/importstatus/{session}").json()["status"] == "FINISHED"
+    with pytest.raises(ValueError, match="import_polls"):
+        YespoEmulator(import_polls=-1)
+    pending = YespoEmulator(import_polls=5)
+    with direct(pending) as api:
+        session = bulk(api, [email_contact("b@example.com")])["asyncSessionId"]
+        pending.complete_import(session)
+        assert len(pending.contacts()) == 1
+        assert api.get(f"/api/v1/importstatus/{session}").json()["status"] == "FINISHED"
+
+
+def test_bulk_unknown_external_id_with_one_email_match_updates_it(
+    api: httpx.Client, emulator: YespoEmulator
+) -> None:
+    # The guide: "an externalCustomerId that doesn't exist ... and an email that does
+    # exist: the existing contact is updated with the externalCustomerId".
+    cid = api.post(
+        "/api/v1/contact", json=email_contact("a@example.com", externalCustomerId="OLD")
+    ).json()["id"]
+    status = finish(api, bulk(api, [email_contact("a@example.com", externalCustomerId="NEW")],
+                              contactFields=["email"])["asyncSessionId"])  # fmt: skip
+    assert [m["contactId"] for m in status["mapping"]] == [cid]
+    (only,) = emulator.contacts()
+    assert (only["id"], only["externalCustomerId"]) == (cid, "NEW")
+
+
+@pytest.mark.parametrize("value", ["addressBookId", "fields", "Email", "groups"])
+def test_bulk_contact_fields_outside_the_enum_are_refused(
+    api: httpx.Client, emulator: YespoEmulator, value: str
+) -> None:
+    response = api.post(
+        "/api/v1/contacts",
+        json={"contacts": [email_contact("a@example.com")], "dedupeOn": "email",
+              "contactFields": ["email", value]},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert value in response.text
+    assert emulator.sessions == {}
+
+
+def test_bulk_contact_fields_enum_values_without_data_are_accepted(api: httpx.Client) -> None:
+    bulk(api, [email_contact("a@example.com")], contactFields=["email", "webpush", "ordersInfo"])
+
+
+def test_search_is_limited_to_50_requests_a_second() -> None:
+    now = [0.0]
+    emulator = YespoEmulator(clock=lambda: now[0])
+    app = EmulatorApp(emulator)
+    with httpx.Client(base_url="https://api.yespo.io", auth=("any", DEMO_API_KEY),
+                      transport=EmulatorTransport(app)) as api:  # fmt: skip
+        searches = [api.get("/api/v1/contacts", params={"email": "x@example.com"}).status_code
+                    for _ in range(51)]  # fmt: skip
+        assert searches == [200] * 50 + [429]
+        assert api.get("/api/v1/groups").status_code == 200  # another budget
+    stats = app.stats()
+    assert stats["answered_429"] == 1
+    assert {w["name"]: w["max_in_window"] for w in stats["rate_limits"]} == {
+        "search": 50,
+        "shared": 1,
+    }
+
+
+def test_rate_limits_can_be_measured_without_enforcing() -> None:
+    now = [0.0]
+    app = EmulatorApp(YespoEmulator(clock=lambda: now[0]), enforce_rate_limits=False)
+    with httpx.Client(base_url="https://api.yespo.io", auth=("any", DEMO_API_KEY),
+                      transport=EmulatorTransport(app)) as api:  # fmt: skip
+        assert {api.get("/api/v1/groups").status_code for _ in range(250)} == {200}
+    assert app.stats()["max_requests_per_second"] == 250
+    assert app.stats()["answered_429"] == 0
