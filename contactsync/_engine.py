@@ -26,7 +26,7 @@ from ._errors import RequestFailed
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
-from ._ratelimit import RateLimit, build_limiter
+from ._ratelimit import RateLimit, build_limiter, with_headroom
 from ._retry import Breaker, Failure, RetryPolicy, classify_exception
 from ._run import Execution
 from ._schedule import Batch
@@ -37,9 +37,10 @@ log = logging.getLogger("contactsync")
 
 
 def rate_limits(tenant: Tenant, provider: Provider[Any]) -> tuple[RateLimit, ...]:
-    """The provider's documented limits, and the tenant's own when it sets one (a
-    request must fit every limit it matches, so the tenant can only lower them)."""
-    limits = provider.capabilities.rate_limits
+    """The provider's documented limits (at 90%: see ``HEADROOM``), and the tenant's
+    own when it sets one (a request must fit every limit it matches, so the tenant can
+    only lower them)."""
+    limits = tuple(with_headroom(limit) for limit in provider.capabilities.rate_limits)
     chosen = tenant.http.requests_per_second
     if chosen is not None:
         limits = (*limits, RateLimit.from_rate(chosen))

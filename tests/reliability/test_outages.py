@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from contactsync_yespo import DEMO_API_KEY as YESPO_KEY
+from contactsync_yespo import YespoEmulator
 
 from contactsync import Client, EmulatorApp, Faults, Status
-from contactsync._emulator import KINDS
+from contactsync._emulator import KINDS, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]
@@ -229,3 +231,28 @@ def test_a_host_that_never_answers_ends_within_the_budget(trickle: bool) -> None
     # Each request's budget is 1 s and the breaker opens after 0.5 s: the final pass
     # adds one more round. A generous bound, only to prove the run ends on its own.
     assert elapsed < 60
+
+
+def test_yespo_realtime_at_concurrency_16_keeps_the_documented_window() -> None:
+    # A real clock on both sides: the emulator enforces Yespo's 200 requests per
+    # second (answering 429 above it) and measures its busiest one-second window.
+    emulator = YespoEmulator()
+    emulator.segment("VIP")
+    app = EmulatorApp(emulator, enforce_rate_limits=True)
+    server, url = serve_in_thread(app)
+    tenant = {
+        "provider": "yespo", "base_url": url, "credentials": {"api_key": YESPO_KEY},
+        "custom_fields": {"loyalty": 1001}, "options": {"mode": "realtime"},
+        "default_phone_region": "GB", "http": {"concurrency": 16},
+    }  # fmt: skip
+    try:
+        with Client({"tenants": {"r": tenant}}, "r") as client:
+            outcomes = list(client.upsert_many(people(1000)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    stats = app.stats()
+    assert [o for o in outcomes if not o.ok] == []
+    assert stats["requests"] >= 1000
+    assert stats["answered_429"] == 0
+    assert 0 < stats["max_requests_per_second"] <= 200
