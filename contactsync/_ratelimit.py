@@ -137,9 +137,7 @@ class WindowLimiter:
         self._strategy = MovingWindowRateLimiter(storage)
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
             (
-                RateLimitItemPerSecond(
-                    _with_headroom(limit.rate), int(limit.per), namespace=_NAMESPACE
-                ),
+                RateLimitItemPerSecond(limit.rate, int(limit.per), namespace=_NAMESPACE),
                 (key, limit.method, limit.path),
             )
             for limit in self.limits
