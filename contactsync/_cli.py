@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TextIO
@@ -22,13 +24,13 @@ from ._config import EMULATOR, Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
 from ._errors import ContactsyncError
 from ._model import Contact
-from ._outcome import Outcome, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._plan import PlannedRequest
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
 
-EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2
+EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 err = Console(stderr=True)
 
@@ -347,6 +349,7 @@ def upsert(
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total)
         run = client.upsert_many(lines)
+        interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
                 progress.advance(task)
@@ -354,14 +357,62 @@ def upsert(
                     report.write(outcome)
                 if failed is not None and not outcome.ok:
                     failed.write(outcome)
+            if interrupts:
+                # The rest of INPUT was never taken: each line still gets its outcome,
+                # so the report is complete and --failed holds all that was not written.
+                for outcome in _never_taken(lines):
+                    run.summary.add(outcome)
+                    if report is not None:
+                        report.write(outcome)
+                    if failed is not None:
+                        failed.write(outcome)
         finally:
             # Interrupted or not, the report is left as valid JSON with the totals so far.
             if report is not None:
                 report.close(run.summary)
         summary = run.summary
     err.print(_summary_line(summary), highlight=False, markup=False)
+    if interrupts:
+        err.print("interrupted: contacts not sent are failed with code interrupted", markup=False)
+        raise SystemExit(EXIT_INTERRUPTED)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
+
+
+def _never_taken(lines: Iterator[InputLine]) -> Iterator[Outcome]:
+    error = OutcomeError(ErrorCode.INTERRUPTED, "interrupted before it was sent", retryable=True)
+    for line in lines:
+        record = line.record
+        external_id = record.get("external_id") if isinstance(record, dict) else None
+        yield Outcome(
+            line.index,
+            Status.FAILED,
+            external_id=None if external_id is None else str(external_id),
+            error=error,
+            input=record,
+        )
+
+
+@contextlib.contextmanager
+def _interruptible(run: Any) -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT, and SIGTERM) stops taking input; requests in flight finish and
+    every contact still gets its outcome in the report and --failed. A second one
+    stops waiting for requests in flight. Yields the signals received so far."""
+    received: list[int] = []
+
+    def handle(signum: int, frame: object) -> None:
+        received.append(signum)
+        run.cancel(force=len(received) > 1)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals reach the main thread only (e.g. under a test runner)
+        return
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @main.command()

@@ -291,6 +291,30 @@ def _custom_fields(value: Mapping[str, object] | None) -> Mapping[str, CustomVal
     return MappingProxyType(result)
 
 
+def _check_json(value: object, field: str, depth: int = 0) -> None:
+    """Options go to the platform as JSON: anything else is refused here, naming the
+    field, rather than failing the whole request it would travel in."""
+    if depth > 32:
+        raise ContactError(field, "is nested too deeply")
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ContactError(field, "must be a finite number")
+        return
+    if isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            _check_json(item, f"{field}[{n}]", depth + 1)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ContactError(field, "keys must be strings")
+            _check_json(item, f"{field}.{key}", depth + 1)
+        return
+    raise ContactError(field, f"a {type(value).__name__} cannot be sent as JSON")
+
+
 def _provider_options(
     value: Mapping[str, Mapping[str, Any]] | None,
 ) -> Mapping[str, Mapping[str, Any]]:
@@ -301,6 +325,8 @@ def _provider_options(
     for name, options in value.items():
         if not isinstance(options, Mapping):
             raise ContactError(f"provider_options.{name}", "must be a mapping")
+        for key, option in options.items():
+            _check_json(option, f"provider_options.{name}.{key}")
     return MappingProxyType({name: MappingProxyType(dict(o)) for name, o in value.items()})
 
 

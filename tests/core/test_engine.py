@@ -302,3 +302,36 @@ def test_retries_are_logged_without_query_strings(caplog: pytest.LogCaptureFixtu
     caplog.set_level("INFO", logger="contactsync")
     run_with(Script([status(503)]))
     assert [r.getMessage() for r in caplog.records] == ["POST /lookup: HTTP 503; retry 1 in 0.00s"]
+
+
+def test_a_value_that_cannot_be_sent_stays_inside_its_contact() -> None:
+    import decimal  # noqa: PLC0415
+
+    records: list[Any] = [
+        {"external_id": "a", "email": "a@example.com"},
+        {"external_id": "b", "email": "b@example.com",
+         "provider_options": {"fake": {"price": decimal.Decimal("1.5")}}},
+        {"external_id": "c", "email": "c@example.com"},
+    ]  # fmt: skip
+    with Client(tenant_config(), "t") as client:
+        outcomes = sorted(client.upsert_many(records), key=lambda o: o.index)
+    assert [o.status for o in outcomes] == [Status.CREATED, Status.REJECTED, Status.CREATED]
+    assert outcomes[1].error is not None
+    assert outcomes[1].error.field == "provider_options.fake.price"
+
+
+def test_an_error_from_the_input_is_raised_after_every_taken_contact_has_its_outcome() -> None:
+    class Broken(Exception):
+        pass
+
+    def source() -> Iterator[Contact]:
+        yield from contacts(25)
+        raise Broken("the database went away")
+
+    seen: list[Outcome] = []
+    with Client(tenant_config(), "t") as client:
+        run = client.upsert_many(source())
+        with pytest.raises(Broken):
+            seen.extend(run)
+    assert sorted(o.index for o in seen) == list(range(25))
+    assert all(o.ok for o in seen)
