@@ -299,7 +299,7 @@ def _check_json(value: object, field: str, depth: int = 0) -> None:
     if value is None or isinstance(value, str | bool | int):
         return
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ContactError(field, "must be a finite number")
         return
     if isinstance(value, list | tuple):
