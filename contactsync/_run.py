@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
 from ._provider import Prepared
+from ._records import InputLine
 from ._schedule import Batch, Scheduler
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ class Execution:
             index = input_index(raw, self.position)
             self.position += 1
             if self.setup_error is not None:
-                self._emit(Outcome(index, Status.FAILED, error=self.setup_error, input=raw))
+                self._emit(self._not_prepared(index, raw, self.setup_error))
                 continue
             item = engine.pipeline.prepare(index, raw)
             if isinstance(item, Outcome):
@@ -346,6 +347,20 @@ class Execution:
             if taken % 64 == 0:
                 self.scheduler.flush_older_than(time.monotonic() - self.linger)
                 await asyncio.sleep(0)  # let flows in flight move on
+
+    @staticmethod
+    def _not_prepared(index: int, raw: ContactInput, error: OutcomeError) -> Outcome:
+        record: object = raw.record if isinstance(raw, InputLine) else raw
+        external_id = getattr(record, "external_id", None)
+        if isinstance(record, Mapping):
+            external_id = record.get("external_id")
+        return Outcome(
+            index,
+            Status.FAILED,
+            external_id=None if external_id is None else str(external_id),
+            error=error,
+            input=record,
+        )
 
     def _begin_final_pass(self) -> bool:
         """Queue the provisional failures for one more try; whether there were any."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +52,34 @@ def _scrub_body(body: Any, keys: frozenset[str]) -> Any:
     return scrubbed if isinstance(body, bytes) else scrubbed.decode()
 
 
-def _request_hook(keys: frozenset[str]) -> Any:
+# The secret header values of the request being recorded, for its response: vcrpy
+# records a request and then its response in one call, in the thread that sent them.
+_recording = threading.local()
+
+
+def _forms(value: str) -> set[str]:
+    """A credential header value and what it is made of (``Basic <token>`` and its
+    password, ``IWS key:signature`` and both parts), for finding echoes of it."""
+    forms = {value}
+    for part in value.replace(":", " ").split():
+        if len(part) >= 8:
+            forms.add(part)
+    if value.startswith("Basic "):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            forms.add(base64.b64decode(value[6:]).decode().split(":", 1)[-1])
+    return {form for form in forms if len(form) >= 8}
+
+
+def _request_hook(headers: frozenset[str], keys: frozenset[str]) -> Any:
     def before_record_request(request: Any) -> Any:
+        seen: set[str] = set()
+        for name in list(request.headers):
+            if name.lower() in headers:
+                value = request.headers[name]
+                if isinstance(value, str) and value != REDACTED:
+                    seen |= _forms(value)
+                request.headers[name] = REDACTED
+        _recording.secrets = seen
         if keys and request.body:
             request.body = _scrub_body(request.body, keys)
         return request
@@ -58,16 +87,33 @@ def _request_hook(keys: frozenset[str]) -> Any:
     return before_record_request
 
 
+def _scrub_echoes(text: Any, secrets: set[str]) -> Any:
+    if not secrets or not isinstance(text, str | bytes):
+        return text
+    for secret in sorted(secrets, key=len, reverse=True):
+        if isinstance(text, bytes):
+            text = text.replace(secret.encode(), REDACTED.encode())
+        else:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def _response_hook(headers: frozenset[str], keys: frozenset[str]) -> Any:
     def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
         # Idempotent: replay runs it again on what was recorded.
+        secrets: set[str] = getattr(_recording, "secrets", set())
         recorded = response.get("headers") or {}
         for name in list(recorded):
             if name.lower() in headers:
                 recorded[name] = [REDACTED]
+            else:
+                recorded[name] = [_scrub_echoes(v, secrets) for v in recorded[name]]
         body = response.get("body") or {}
-        if keys and body.get("string"):
-            body["string"] = _scrub_body(body["string"], keys)
+        if body.get("string"):
+            # A platform that echoes the request puts its credentials in the body.
+            body["string"] = _scrub_echoes(body["string"], secrets)
+            if keys:
+                body["string"] = _scrub_body(body["string"], keys)
         return response
 
     return before_record_response
@@ -97,11 +143,12 @@ def vcr_config(registry: Registry | None = None, **overrides: Any) -> dict[str, 
     config: dict[str, Any] = {
         # Replacing values (not dropping them) keeps scrubbing idempotent: vcrpy runs
         # the filters again on replay.
-        "filter_headers": [(name, REDACTED) for name in sorted(headers)],
+        # Secret headers are replaced by the request hook, which first notes their
+        # values so that echoes of them in the response are scrubbed too.
         "filter_query_parameters": [
             (name, REDACTED) for name in sorted(_declared(registry, "secret_query_params"))
         ],
-        "before_record_request": _request_hook(keys),
+        "before_record_request": _request_hook(headers, keys),
         "before_record_response": _response_hook(headers, keys),
         "match_on": ["method", "scheme", "host", "port", "path", "query", "json_body"],
         "decode_compressed_response": True,
