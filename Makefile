@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup test lint pytest demo bench fmt docs
+.PHONY: setup test lint pytest demo bench bench-large fmt docs
 
 $(UV):
 	python3 -m venv .tools
@@ -32,6 +32,9 @@ demo: setup
 
 bench: setup
 	$(RUN) python bench/run.py
+
+bench-large: setup
+	$(RUN) python bench/memory.py
 
 fmt: setup
 	$(RUN) ruff format .

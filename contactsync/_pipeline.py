@@ -51,8 +51,7 @@ class Pipeline:
         self.tenant = tenant
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
-        concurrency = tenant.http.concurrency or provider.capabilities.default_concurrency
-        self.max_open = max(8, 2 * concurrency)
+        self.max_open = 128
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item

@@ -345,7 +345,7 @@ class Execution:
             self._start_ready()
             taken += 1
             if taken % 64 == 0:
-                self.scheduler.flush_older_than(time.monotonic() - self.linger)
+                self._linger()
                 await asyncio.sleep(0)  # let flows in flight move on
 
     @staticmethod
@@ -399,13 +399,12 @@ class Execution:
         try:
             while True:
                 await self._take(source)
-                if (
-                    (self.exhausted or self.scheduler.buffered >= self.limit)
-                    and len(self.tasks) < self.engine.concurrency
-                    and not self.scheduler.has_ready
-                ):
-                    # Nothing more to take for now: send what is waiting to fill up.
-                    self.scheduler.flush()
+                idle = len(self.tasks) < self.engine.concurrency and not self.scheduler.has_ready
+                if idle and self.exhausted:
+                    self.scheduler.flush()  # the input is done: send what is left
+                elif idle and self.scheduler.buffered >= self.limit:
+                    # Nothing more may be taken: send the fullest batch waiting to fill.
+                    self.scheduler.flush_largest()
                 self._start_ready()
                 if self.emitted:
                     outcomes, self.emitted = self.emitted, []
@@ -431,13 +430,19 @@ class Execution:
         if self.input_error is not None:
             raise self.input_error
 
+    def _linger(self) -> None:
+        """Batches open for ``batch_linger`` go out while a flow slot is free: a slow
+        input never keeps rows waiting for a batch that may never fill."""
+        if len(self.tasks) < self.engine.concurrency:
+            self.scheduler.flush_older_than(time.monotonic() - self.linger)
+            self._start_ready()
+
     async def _wait(self) -> None:
         if self.scheduler.open_rows:
-            # Wake up to send open batches that lingered long enough.
             try:
                 await asyncio.wait_for(self.progress.wait(), self.linger)
             except TimeoutError:
-                self.scheduler.flush_older_than(time.monotonic() - self.linger)
+                self._linger()
         else:
             await self.progress.wait()
         self.progress.clear()

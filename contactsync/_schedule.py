@@ -24,7 +24,7 @@ Batch = list[Prepared[Any]]
 
 
 class Scheduler:
-    def __init__(self, provider: Provider[Any], max_batch: int, max_open: int = 16) -> None:
+    def __init__(self, provider: Provider[Any], max_batch: int, max_open: int = 128) -> None:
         self._provider = provider
         self._max = max(1, max_batch)
         self._max_open = max(1, max_open)
@@ -84,6 +84,11 @@ class Scheduler:
         """Make every open batch ready, largest first."""
         for key in sorted(self._open, key=lambda k: -len(self._open[k])):
             self._flush_key(key)
+
+    def flush_largest(self) -> None:
+        """Make the fullest open batch ready."""
+        if self._open:
+            self._flush_key(max(self._open, key=lambda k: len(self._open[k])))
 
     def flush_older_than(self, moment: float) -> None:
         """Send the open batches opened before ``moment`` (``time.monotonic()``)."""
