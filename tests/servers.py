@@ -55,9 +55,9 @@ def postgres_binaries() -> Path | None:
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
             )
             candidates.append(Path(out.stdout.strip()))
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(Path(initdb).parent)
+    on_path = shutil.which("initdb")
+    if on_path:
+        candidates.append(Path(on_path).parent)
     for folder in candidates:
         if (folder / "initdb").is_file() and (folder / "postgres").is_file():
             return folder

@@ -25,7 +25,7 @@ from sqlalchemy.types import TypeDecorator
 from ._errors import StateSchemaError
 
 SCHEMA_VERSION: Final = 1
-"""The schema version this code reads and writes."""
+"""The schema version this code reads and writes (the last migration's)."""
 
 _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations on PostgreSQL
 
@@ -134,8 +134,9 @@ def _check_not_newer(version: int | None, where: str, supported: int) -> None:
         )
 
 
-def check_readable(conn: Connection, where: str, supported: int = SCHEMA_VERSION) -> None:
+def check_readable(conn: Connection, where: str) -> None:
     """For a read-only open: the schema must be exactly the current one."""
+    supported = MIGRATIONS[-1].version
     version = current_version(conn)
     if version is None:
         raise StateSchemaError(
@@ -151,7 +152,7 @@ def check_readable(conn: Connection, where: str, supported: int = SCHEMA_VERSION
 
 
 def migrate(
-    conn: Connection, where: str, migrations: Sequence[Migration] = MIGRATIONS
+    conn: Connection, where: str, migrations: Sequence[Migration] | None = None
 ) -> tuple[int | None, int]:
     """Apply the missing ``migrations`` inside ``conn``'s transaction.
 
@@ -161,7 +162,9 @@ def migrate(
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
-    supported = migrations[-1].version if migrations else 0
+    if migrations is None:
+        migrations = MIGRATIONS
+    supported = migrations[-1].version
     before = current_version(conn)
     _check_not_newer(before, where, supported)
     if before is None:
