@@ -31,24 +31,36 @@ _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations 
 
 
 class UtcDateTime(TypeDecorator[datetime.datetime]):
-    """Aware UTC datetimes, stored naive (UTC) so every dialect keeps them alike."""
+    """Aware UTC datetimes, stored naive in UTC so every dialect keeps them alike.
+
+    On SQLite the column is ISO 8601 text (``2024-05-06 07:08:09.123456``) converted
+    here with the C ``isoformat`` / ``fromisoformat``: several times cheaper than the
+    generic DATETIME processing when 1,000 records are read or written at once.
+    """
 
     impl = sa.DateTime
     cache_ok = True
 
-    def process_bind_param(
-        self, value: datetime.datetime | None, dialect: Dialect
-    ) -> datetime.datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: datetime.datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the state store")
-        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+        naive = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return naive.isoformat(sep=" ") if dialect.name == "sqlite" else naive
 
-    def process_result_value(
-        self, value: datetime.datetime | None, dialect: Dialect
-    ) -> datetime.datetime | None:
-        return None if value is None else value.replace(tzinfo=datetime.UTC)
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        result: datetime.datetime = value.replace(tzinfo=datetime.UTC)
+        return result
 
 
 metadata = sa.MetaData()

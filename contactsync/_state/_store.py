@@ -28,12 +28,22 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
 from ._schema import records, runs, tenants
-from ._types import NEVER_CONFIRMED, Confirmed, FailedEntry, RunInfo, StateRecord, StateSummary
+from ._types import (
+    CONFIRMED_STATUSES,
+    NEVER_CONFIRMED,
+    UNCONFIRMED_STATUSES,
+    Confirmed,
+    FailedEntry,
+    RunInfo,
+    StateRecord,
+    StateSummary,
+    check_status,
+)
 from ._url import masked, parse, scrub
 
 _CHUNK: Final = 2000
@@ -171,6 +181,8 @@ class StateStore:
         self._upsert: Callable[[sa.Table], Any] = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
+        self._statements = _Statements(self._upsert)
+        self._timestamp_type = _schema.UtcDateTime()
         try:
             with self._guard("open"):
                 if read_only:
@@ -234,6 +246,10 @@ class StateStore:
             raise ReadOnlyStore(f"{self._where}: opened read-only, cannot {action}")
         with self._guard(action), self._write_engine.begin() as conn:
             yield conn
+
+    def _timestamp(self) -> Any:
+        """Now, as the driver takes it for ``updated_at`` (for :class:`_Batch` rows)."""
+        return self._timestamp_type.process_bind_param(_now(), self._engine.dialect)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -299,14 +315,13 @@ class StateStore:
         found: dict[str, StateRecord] = {}
         if not wanted:
             return found
+        stmt = self._statements.get_many
         with self._reading("read records") as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                rows = conn.execute(
-                    sa.select(records).where(records.c.tenant == tenant, records.c.key.in_(chunk))
-                )
-                for row in rows:
-                    found[row.key] = _record(row)
+                for row in conn.execute(stmt, {"tenant": tenant, "keys": chunk}):
+                    record = StateRecord._make(row)
+                    found[record.key] = record
         return found
 
     def mark_in_flight(self, tenant: str, run_id: str, keys: Sequence[str]) -> None:
@@ -316,24 +331,10 @@ class StateStore:
         wanted = sorted(set(keys))
         if not wanted:
             return
-        now = _now()
-        rows = [
-            {"tenant": tenant, "key": key, "in_flight": True, "run_id": run_id, "updated_at": now}
-            for key in wanted
-        ]
+        now = self._timestamp()
+        rows = [(tenant, key, True, run_id, now) for key in wanted]
         with self._writing("mark records in flight") as conn:
-            stmt = self._upsert(records)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[records.c.tenant, records.c.key],
-                    set_={
-                        "in_flight": True,
-                        "run_id": stmt.excluded.run_id,
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                ),
-                rows,
-            )
+            self._statements.mark_in_flight.run(conn, rows)
 
     def confirm(self, tenant: str, entries: Sequence[Confirmed]) -> None:
         """Record what the platform confirmed, all entries in one transaction, and
@@ -342,40 +343,24 @@ class StateStore:
         latest = {entry.key: entry for entry in entries}
         if not latest:
             return
-        now = _now()
+        now = self._timestamp()
         rows = [
-            {
-                "tenant": tenant,
-                "key": key,
-                "fingerprint": entry.fingerprint,
-                "mapping_fingerprint": entry.mapping_fingerprint,
-                "raw_hash": entry.raw_hash,
-                "remote_id": entry.remote_id,
-                "last_status": entry.status,
-                "last_error_code": None,
-                "in_flight": False,
-                "updated_at": now,
-            }
-            for key, entry in sorted(latest.items())
+            (
+                tenant,
+                key,
+                e.fingerprint,
+                e.mapping_fingerprint,
+                e.raw_hash,
+                e.remote_id,
+                check_status(e.status, CONFIRMED_STATUSES, "a confirmed"),
+                None,
+                False,
+                now,
+            )
+            for key, e in sorted(latest.items())
         ]
         with self._writing("confirm records") as conn:
-            stmt = self._upsert(records)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[records.c.tenant, records.c.key],
-                    set_={
-                        "fingerprint": stmt.excluded.fingerprint,
-                        "mapping_fingerprint": stmt.excluded.mapping_fingerprint,
-                        "raw_hash": stmt.excluded.raw_hash,
-                        "remote_id": sa.func.coalesce(stmt.excluded.remote_id, records.c.remote_id),
-                        "last_status": stmt.excluded.last_status,
-                        "last_error_code": None,
-                        "in_flight": False,
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                ),
-                rows,
-            )
+            self._statements.confirm.run(conn, rows)
 
     def record_failure(self, tenant: str, entries: Sequence[FailedEntry]) -> None:
         """Record identities whose write was not confirmed (failed, rejected, skipped),
@@ -384,32 +369,20 @@ class StateStore:
         latest = {entry.key: entry for entry in entries}
         if not latest:
             return
-        now = _now()
+        now = self._timestamp()
         rows = [
-            {
-                "tenant": tenant,
-                "key": key,
-                "last_status": entry.status,
-                "last_error_code": entry.error_code,
-                "in_flight": False,
-                "updated_at": now,
-            }
-            for key, entry in sorted(latest.items())
+            (
+                tenant,
+                key,
+                check_status(e.status, UNCONFIRMED_STATUSES, "a failed"),
+                e.error_code,
+                False,
+                now,
+            )
+            for key, e in sorted(latest.items())
         ]
         with self._writing("record failures") as conn:
-            stmt = self._upsert(records)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[records.c.tenant, records.c.key],
-                    set_={
-                        "last_status": stmt.excluded.last_status,
-                        "last_error_code": stmt.excluded.last_error_code,
-                        "in_flight": False,
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                ),
-                rows,
-            )
+            self._statements.record_failure.run(conn, rows)
 
     def in_flight(self, tenant: str) -> list[StateRecord]:
         """Records still marked in flight: left by a run that was killed (or is still
@@ -417,11 +390,11 @@ class StateStore:
         _check_tenant(tenant)
         with self._reading("read in-flight records") as conn:
             rows = conn.execute(
-                sa.select(records)
+                sa.select(*_RECORD_COLUMNS)
                 .where(records.c.tenant == tenant, records.c.in_flight)
                 .order_by(records.c.key)
             )
-            return [_record(row) for row in rows]
+            return [StateRecord._make(row) for row in rows]
 
     def summary(self, tenant: str) -> StateSummary:
         """Counts by last status, in-flight markers, mapping fingerprint, last run."""
@@ -470,20 +443,127 @@ class StateStore:
         return int(deleted)
 
 
-def _record(row: sa.Row[Any]) -> StateRecord:
-    return StateRecord(
-        tenant=row.tenant,
-        key=row.key,
-        fingerprint=row.fingerprint,
-        mapping_fingerprint=row.mapping_fingerprint,
-        raw_hash=row.raw_hash,
-        remote_id=row.remote_id,
-        last_status=row.last_status,
-        last_error_code=row.last_error_code,
-        in_flight=bool(row.in_flight),
-        run_id=row.run_id,
-        updated_at=row.updated_at,
-    )
+_RECORD_COLUMNS: Final = tuple(records.c[name] for name in StateRecord._fields)
+"""The record columns in :class:`StateRecord`'s field order."""
+
+
+class _Batch:
+    """One upsert run with ``executemany`` over rows of plain tuples.
+
+    Defined once in SQLAlchemy Core and compiled once per dialect, then executed
+    through :meth:`Connection.exec_driver_sql`: SQLAlchemy's per-row parameter
+    processing costs several times the statement itself for 1,000 rows. Rows must
+    hold driver-ready values (see :func:`_schema.UtcDateTime.process_bind_param`).
+    """
+
+    def __init__(self, statement: Any, columns: Sequence[str]) -> None:
+        self.statement = statement
+        self.columns = tuple(columns)
+        self._compiled: dict[str, tuple[str, Callable[[tuple[Any, ...]], Any]]] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[str, Callable[[tuple[Any, ...]], Any]]:
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(self.columns))
+        names = list(compiled.positiontup or compiled.binds)
+        if sorted(names) != sorted(self.columns):  # a literal became a parameter
+            raise AssertionError(f"unexpected parameters {names} in a batch statement")
+        convert: Callable[[tuple[Any, ...]], Any]
+        if compiled.positional:
+            order = [self.columns.index(name) for name in names]
+            if order == list(range(len(order))):
+                convert = tuple
+            else:
+                convert = lambda row: tuple(row[i] for i in order)  # noqa: E731
+        else:
+            columns = self.columns
+            convert = lambda row: dict(zip(columns, row, strict=True))  # noqa: E731
+        return str(compiled), convert
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        dialect = conn.dialect
+        if dialect.name not in self._compiled:
+            self._compiled[dialect.name] = self._compile(dialect)
+        sql, convert = self._compiled[dialect.name]
+        params = list(rows) if convert is tuple else [convert(row) for row in rows]
+        conn.exec_driver_sql(sql, params)
+
+
+_MARK_COLUMNS: Final = ("tenant", "key", "in_flight", "run_id", "updated_at")
+_CONFIRM_COLUMNS: Final = (
+    "tenant",
+    "key",
+    "fingerprint",
+    "mapping_fingerprint",
+    "raw_hash",
+    "remote_id",
+    "last_status",
+    "last_error_code",
+    "in_flight",
+    "updated_at",
+)
+_FAILURE_COLUMNS: Final = (
+    "tenant",
+    "key",
+    "last_status",
+    "last_error_code",
+    "in_flight",
+    "updated_at",
+)
+
+
+class _Statements:
+    """The hot statements, built once per store: building an upsert or a 1,000-value
+    ``IN`` costs more than running it."""
+
+    def __init__(self, upsert: Callable[[sa.Table], Any]) -> None:
+        self.get_many = sa.select(*_RECORD_COLUMNS).where(
+            records.c.tenant == sa.bindparam("tenant"),
+            records.c.key.in_(sa.bindparam("keys", expanding=True)),
+        )
+        key = [records.c.tenant, records.c.key]
+
+        stmt = upsert(records)
+        self.mark_in_flight = _Batch(
+            stmt.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "in_flight": sa.true(),
+                    "run_id": stmt.excluded.run_id,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ),
+            _MARK_COLUMNS,
+        )
+        stmt = upsert(records)
+        self.confirm = _Batch(
+            stmt.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "fingerprint": stmt.excluded.fingerprint,
+                    "mapping_fingerprint": stmt.excluded.mapping_fingerprint,
+                    "raw_hash": stmt.excluded.raw_hash,
+                    # A confirm without an id (a bulk import) keeps the id already known.
+                    "remote_id": sa.func.coalesce(stmt.excluded.remote_id, records.c.remote_id),
+                    "last_status": stmt.excluded.last_status,
+                    "last_error_code": sa.null(),
+                    "in_flight": sa.false(),
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ),
+            _CONFIRM_COLUMNS,
+        )
+        stmt = upsert(records)
+        self.record_failure = _Batch(
+            stmt.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "last_status": stmt.excluded.last_status,
+                    "last_error_code": stmt.excluded.last_error_code,
+                    "in_flight": sa.false(),
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ),
+            _FAILURE_COLUMNS,
+        )
 
 
 def _run(row: sa.Row[Any]) -> RunInfo:

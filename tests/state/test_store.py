@@ -155,13 +155,18 @@ def test_rejected_and_skipped(store: StateStore) -> None:
     assert (got["s"].last_status, got["s"].fingerprint) == ("skipped", None)
 
 
-def test_statuses_are_checked() -> None:
-    with pytest.raises(ValueError, match="status must be one of"):
-        Confirmed("k", "f", "m", "failed")
-    with pytest.raises(ValueError, match="status must be one of"):
-        FailedEntry("k", status="created")
-    assert Confirmed("k", "f", "m", Status.UNCHANGED).status == "unchanged"
-    assert type(Confirmed("k", "f", "m", Status.UNCHANGED).status) is str
+def test_statuses_are_checked(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="a confirmed status must be one of"):
+        store.confirm(T, [confirmed("ok"), Confirmed("k", "f", "m", "failed")])
+    with pytest.raises(ValueError, match="a failed status must be one of"):
+        store.record_failure(T, [FailedEntry("k", status="created")])
+    assert store.get_many(T, ["ok", "k"]) == {}  # nothing of a refused call is written
+    # A str enum is stored as its value (a driver could otherwise write its name).
+    store.confirm(T, [Confirmed("k", "f", "m", Status.UNCHANGED)])
+    store.record_failure(T, [FailedEntry("j", status=Status.FAILED)])
+    got = store.get_many(T, ["k", "j"])
+    assert (got["k"].last_status, got["j"].last_status) == ("unchanged", "failed")
+    assert type(got["k"].last_status) is str
 
 
 def test_tenants_are_apart(store: StateStore) -> None:
