@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import Config, HttpSettings, Tenant, load_config
 from ._errors import (
+    BatchRefused,
     ConfigError,
     ContactError,
     ContactsyncError,
@@ -28,6 +29,7 @@ from ._provider import (
     failed_outcome,
     identity_keys,
 )
+from ._ratelimit import RateLimit
 from ._records import contact_from_record, contact_to_record
 from ._registry import Registry, default_registry, register
 from ._secret import Secret
@@ -36,6 +38,7 @@ __all__ = [
     "Address",
     "AsyncClient",
     "AsyncRun",
+    "BatchRefused",
     "Capabilities",
     "ChangeMode",
     "Client",
@@ -62,6 +65,7 @@ __all__ = [
     "Prepared",
     "Provider",
     "ProviderNotFound",
+    "RateLimit",
     "Registry",
     "Request",
     "RequestFailed",

@@ -72,14 +72,14 @@ def providers(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"providers": rows, "broken": broken}, indent=2))
         return
-    table = Table("provider", "distribution", "batch", "rate/s", "identity", "groups", "ready")
+    table = Table("provider", "distribution", "batch", "rate", "identity", "groups", "ready")
     for row in rows:
         caps = row["capabilities"]
         table.add_row(
             row["name"],
             row["distribution"] or "(registered)",
             str(caps["max_batch_size"]),
-            str(caps["requests_per_second"] or "-"),
+            ", ".join(caps["rate_limits"]) or "-",
             ", ".join(caps["identity_keys"]),
             ", ".join(caps["group_modes"]) or "-",
             "yes" if row["implemented"] else "not yet",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -40,9 +41,23 @@ class Run(Iterator[Outcome]):
     ``summary`` holds the running totals.
     """
 
-    def __init__(self, outcomes: Iterator[Outcome], summary: Summary) -> None:
+    def __init__(
+        self,
+        outcomes: Iterator[Outcome],
+        summary: Summary,
+        cancel: Callable[[bool], None] | None = None,
+    ) -> None:
         self._outcomes = outcomes
         self.summary = summary
+        self._cancel = cancel
+
+    def cancel(self, force: bool = False) -> None:
+        """Stop taking input. Keep iterating: requests in flight finish and every
+        contact not yet sent comes out ``failed`` with code ``interrupted``. With
+        ``force``, stop waiting for requests in flight too (their contacts come out
+        ``outcome_unknown``). Safe to call from any thread or a signal handler."""
+        if self._cancel is not None:
+            self._cancel(force)
 
     def __next__(self) -> Outcome:
         return next(self._outcomes)
@@ -63,11 +78,22 @@ class Run(Iterator[Outcome]):
 class AsyncRun(AsyncIterator[Outcome]):
     """The async counterpart of :class:`Run`."""
 
-    def __init__(self, outcomes: AsyncIterator[list[Outcome]], summary: Summary) -> None:
+    def __init__(
+        self,
+        outcomes: AsyncIterator[list[Outcome]],
+        summary: Summary,
+        cancel: Callable[[bool], None] | None = None,
+    ) -> None:
         self._outcomes = outcomes
         self._buffer: list[Outcome] = []
         self._position = 0
         self.summary = summary
+        self._cancel = cancel
+
+    def cancel(self, force: bool = False) -> None:
+        """See :meth:`Run.cancel` (call it from the loop the run runs on)."""
+        if self._cancel is not None:
+            self._cancel(force)
 
     async def __anext__(self) -> Outcome:
         while self._position >= len(self._buffer):
@@ -132,7 +158,8 @@ class Client(_Base):
 
     ``transport`` replaces the network; ``emulator`` sends every request to that
     emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
-    between retries and polls (tests; it is called in a worker thread).
+    between retries and polls (tests; it is called in a worker thread) and ``clock``
+    the clock retry budgets and the circuit breaker read (tests pair the two).
 
     The client runs the same asyncio engine as :class:`AsyncClient`, on an event loop
     of its own in a background thread; its methods may be called from any thread.
@@ -148,6 +175,7 @@ class Client(_Base):
         faults: Faults | None = None,
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
@@ -166,6 +194,7 @@ class Client(_Base):
             self.provider,
             self._http,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
+            clock=clock,
         )
 
     @property
@@ -180,7 +209,13 @@ class Client(_Base):
     def upsert_many(self, contacts: Iterable[ContactInput]) -> Run:
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`."""
         summary = Summary()
-        return Run(SyncIterator(self._loop, self._engine.run(contacts, summary)), summary)
+        execution = self._engine.execute(contacts, summary)
+        loop = self._loop.loop
+
+        def cancel(force: bool) -> None:
+            loop.call_soon_threadsafe(execution.cancel, force)
+
+        return Run(SyncIterator(self._loop, execution.outcomes()), summary, cancel)
 
     def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
         """The requests an upsert would send (and rejected contacts). Sends nothing but
@@ -217,12 +252,13 @@ class AsyncClient(_Base):
         faults: Faults | None = None,
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep)
+        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep, clock=clock)
 
     @property
     def engine(self) -> Engine:
@@ -236,7 +272,8 @@ class AsyncClient(_Base):
         self, contacts: Iterable[ContactInput] | AsyncIterable[ContactInput]
     ) -> AsyncRun:
         summary = Summary()
-        return AsyncRun(self._engine.run(contacts, summary), summary)
+        execution = self._engine.execute(contacts, summary)
+        return AsyncRun(execution.outcomes(), summary, execution.cancel)
 
     async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:
         """See :meth:`Client.plan`."""

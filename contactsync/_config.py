@@ -59,9 +59,11 @@ class HttpSettings:
     """First backoff ceiling in seconds; it doubles per retry (full jitter below it)."""
     backoff_max: float = 30.0
     """Largest backoff ceiling in seconds."""
+    batch_linger: float = 1.0
+    """Seconds an open batch waits to fill before it is sent anyway (bulk platforms)."""
 
     def __attrs_post_init__(self) -> None:
-        for name in ("timeout", "backoff_base", "backoff_max", "retry_for"):
+        for name in ("timeout", "backoff_base", "backoff_max", "retry_for", "batch_linger"):
             if getattr(self, name) < 0:
                 raise _ValueProblem("must not be negative", name)
         for name in ("attempt_timeout", "breaker_after"):

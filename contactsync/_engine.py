@@ -14,62 +14,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
 import httpx
-import tenacity
 
 from ._config import Tenant
 from ._errors import RequestFailed
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Prepared, Provider, Request, Response, Sleep
-from ._ratelimit import AsyncRateLimiter
-from ._retry import _log_retry, _Wait
-from ._schedule import Batch, Scheduler
-from ._wire import from_httpx, to_httpx
+from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
+from ._provider import Provider, Request, Response, Sleep
+from ._ratelimit import RateLimit, build_limiter
+from ._retry import Breaker, Failure, RetryPolicy, classify_exception
+from ._run import Execution
+from ._schedule import Batch
+from ._secret import MASK, Scrubber
+from ._wire import to_httpx
 
 log = logging.getLogger("contactsync")
 
-# The request certainly never reached the server: resending is always safe.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
-
-def effective_rate(tenant: Tenant, provider: Provider[Any]) -> float | None:
-    documented = provider.capabilities.requests_per_second
+def rate_limits(tenant: Tenant, provider: Provider[Any]) -> tuple[RateLimit, ...]:
+    """The provider's documented limits, and the tenant's own when it sets one (a
+    request must fit every limit it matches, so the tenant can only lower them)."""
+    limits = provider.capabilities.rate_limits
     chosen = tenant.http.requests_per_second
-    if documented is None or chosen is None:
-        return chosen if documented is None else documented
-    return min(documented, chosen)
+    if chosen is not None:
+        limits = (*limits, RateLimit.from_rate(chosen))
+    return limits
 
 
 def effective_concurrency(tenant: Tenant, provider: Provider[Any]) -> int:
     return tenant.http.concurrency or provider.capabilities.default_concurrency
 
 
-def read_ahead(concurrency: int, max_batch: int) -> int:
-    """How many input contacts a run holds at most (waiting, batched or in flight):
-    enough to keep every flow busy with one batch filling, and some slack so that rows
-    waiting for an earlier row of their person do not stall the input."""
-    return max(64, concurrency * max_batch + max_batch)
-
-
 def _label(request: Request) -> str:
     # The path only: query strings may carry ids, never worth logging.
     return f"{request.method} {request.path.split('?')[0]}"
-
-
-async def _aiter(
-    inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
-) -> AsyncIterator[ContactInput]:
-    if isinstance(inputs, AsyncIterable):
-        async for item in inputs:
-            yield item
-    else:
-        for item in inputs:
-            yield item
 
 
 @attrs.frozen
@@ -81,7 +64,7 @@ class SetupResult:
     error: OutcomeError | None = None
 
 
-class _FlowRun:
+class FlowRun:
     """One flow's bookkeeping: which of its contacts were sent, and how often."""
 
     def __init__(self, batch: Batch, *, read_only: bool = False) -> None:
@@ -108,13 +91,22 @@ class Engine:
         client: httpx.AsyncClient,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
         self.client = client
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
-        self.limiter = AsyncRateLimiter(effective_rate(tenant, provider), sleep=sleep)
+        # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
+        self.limiter = build_limiter(rate_limits(tenant, provider), key=tenant.name)
+        self._clock = clock
+        self.policy = RetryPolicy(tenant.http, clock=clock)
+        self.breaker = Breaker(tenant.http.breaker_after, clock)
+        self.auth_refused: str | None = None
+        """Set once the platform refused the credentials: nothing more is sent."""
+        self.tenant = tenant
+        self.scrubber = Scrubber.for_credentials(tenant.credentials)
         self._sleep = sleep
         self.sent = 0
         """Requests sent by this engine, retries included."""
@@ -126,29 +118,48 @@ class Engine:
 
     # --- sending ----------------------------------------------------------------------
 
-    def _resend_response(self, request: Request) -> Callable[[Any], bool]:
-        provider = self.provider
+    def _scrubbed(self, sent: httpx.Request, received: httpx.Response) -> Response:
+        """The response, with every credential the request carried masked: a platform
+        that echoes request headers back (in an error body, say) must not hand the key
+        or a per-request signature to flows, outcomes or logs."""
+        content = received.content
+        for name in self.provider.secret_headers:
+            value = sent.headers.get(name)
+            if not value:
+                continue
+            for part in {value, *value.replace(":", " ").split()}:
+                if len(part) >= 8 and part.encode() in content:
+                    content = content.replace(part.encode(), MASK.encode())
+        if not received.is_success and content:
+            text = content.decode("utf-8", "replace")
+            cleaned = self.scrubber.scrub(text)
+            if cleaned != text:
+                content = cleaned.encode("utf-8")
+        return Response(received.status_code, content, dict(received.headers))
 
-        def retry(result: Any) -> bool:
-            if not isinstance(result, Response) or not provider.is_retryable(result):
-                return False
-            return request.safe_to_resend or provider.not_applied(result)
+    def _raise_if_stopped(self, request: Request) -> None:
+        if self.auth_refused is not None:
+            raise RequestFailed(
+                f"not sent: {self.auth_refused}", retryable=False, code=ErrorCode.AUTH_FAILED
+            )
+        if self.breaker.is_open:
+            raise RequestFailed(
+                f"not sent: {self.provider.name} has been unreachable for "
+                f"{self.settings.breaker_after:g} s (http.breaker_after)",
+                code=ErrorCode.PLATFORM_UNREACHABLE,
+            )
 
-        return retry
+    async def send(self, request: Request, run: FlowRun | None = None) -> Response:
+        """Send ``request`` under the tenant's retry budget; raise :class:`RequestFailed`
+        when it cannot be completed.
 
-    @staticmethod
-    def _resend_exception(request: Request) -> Callable[[BaseException], bool]:
-        def retry(exc: BaseException) -> bool:
-            if not isinstance(exc, httpx.TransportError):
-                return False
-            return request.safe_to_resend or isinstance(exc, _NOT_SENT)
-
-        return retry
-
-    async def send(self, request: Request, run: _FlowRun | None = None) -> Response:
-        """Send ``request`` with the tenant's retry policy; raise :class:`RequestFailed`
-        when it cannot be completed."""
-        attempts = 0
+        429 and answers the provider calls "not applied" are resent until the budget
+        (``http.retry_for``) runs out; a transport error after the request went out
+        or another retryable answer is resent only when the request is safe to
+        resend, otherwise the flow is told it may have been applied. A refusal of
+        the credentials stops every later request of the run (fail fast), and so
+        does a platform that cannot be reached for ``http.breaker_after`` seconds.
+        """
         if run is not None and run.read_only:
             if not request.is_read_only:
                 raise RequestFailed(
@@ -156,52 +167,81 @@ class Engine:
                     retryable=False,
                 )
             run.log.append(request)
-
-        async def attempt() -> Response:
-            nonlocal attempts
-            await self.limiter.acquire()
+        label = _label(request)
+        path = request.path.split("?", 1)[0]
+        budget = self.policy.start()
+        attempts = 0
+        while True:
+            self._raise_if_stopped(request)
+            await self.limiter.acquire(request.method, path)
             attempts += 1
             self.sent += 1
             if run is not None:
                 run.note(request)
-            return from_httpx(await self.client.send(to_httpx(self.client, request)))
+            try:
+                built = to_httpx(self.client, request)
+            except (TypeError, ValueError) as exc:
+                # A value the provider's payload holds cannot be encoded: this request's
+                # contacts fail, the run goes on.
+                raise RequestFailed(
+                    f"{label}: the request could not be encoded ({exc})", retryable=False
+                ) from None
+            try:
+                async with asyncio.timeout(budget.attempt_timeout()):
+                    response = self._scrubbed(built, await self.client.send(built))
+            except (httpx.TransportError, TimeoutError) as exc:
+                failure = classify_exception(exc)
+                self.breaker.record_transport_failure()
+                detail = f"{failure.description} ({failure.exception})"
+                unsafe = failure.maybe_applied and not request.safe_to_resend
+                if failure.permanent or unsafe:
+                    raise RequestFailed(
+                        f"{label} failed after {attempts} attempt(s): {detail}"
+                        + ("; it may have been applied" if unsafe else ""),
+                        retryable=not failure.permanent,
+                        maybe_applied=unsafe,
+                    ) from None
+                delay = budget.next_delay(Failure.from_transport(failure))
+                if delay is None:
+                    raise RequestFailed(
+                        f"{label} failed after {attempts} attempt(s): {detail}"
+                    ) from None
+                log.info("%s: %s; retry %d in %.2fs", label, detail, attempts, delay)
+                await self._sleep(delay)
+                continue
+            self.breaker.record_response()
+            if self.provider.is_auth_failure(response):
+                self.auth_refused = (
+                    f"{self.provider.name} refused the credentials of tenant "
+                    f"{self.tenant.name!r} (HTTP {response.status_code}); "
+                    + self.provider.auth_failure_hint(response)
+                )
+                raise RequestFailed(
+                    self.auth_refused,
+                    status_code=response.status_code,
+                    retryable=False,
+                    code=ErrorCode.AUTH_FAILED,
+                )
+            if not self.provider.is_retryable(response):
+                return response
+            if not request.safe_to_resend and not self.provider.not_applied(response):
+                raise RequestFailed(
+                    f"{label} answered HTTP {response.status_code} after {attempts} "
+                    "attempt(s); it may have been applied",
+                    status_code=response.status_code,
+                    maybe_applied=True,
+                )
+            delay = budget.next_delay(Failure.from_response(response))
+            if delay is None:
+                raise RequestFailed(
+                    f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)",
+                    status_code=response.status_code,
+                )
+            log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, delay)
+            await self._sleep(delay)
 
-        retrying = tenacity.AsyncRetrying(
-            sleep=self._sleep,
-            before_sleep=_log_retry(_label(request)),
-            stop=tenacity.stop_after_attempt(self.settings.max_retries + 1),
-            wait=_Wait(self.settings),
-            retry=(
-                tenacity.retry_if_exception(self._resend_exception(request))
-                | tenacity.retry_if_result(self._resend_response(request))
-            ),
-            # Out of attempts on a retryable response: hand back the last one.
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-            reraise=True,
-        )
-        try:
-            response: Response = await retrying(attempt)
-        except httpx.TransportError as exc:
-            maybe_applied = not isinstance(exc, _NOT_SENT)
-            unsafe = maybe_applied and not request.safe_to_resend
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise RequestFailed(
-                f"{_label(request)} failed after {attempts} attempt(s): {detail}"
-                + ("; it may have been applied" if unsafe else ""),
-                maybe_applied=unsafe,
-            ) from None
-        if self.provider.is_retryable(response):
-            unsafe = not request.safe_to_resend and not self.provider.not_applied(response)
-            raise RequestFailed(
-                f"{_label(request)} answered HTTP {response.status_code} after "
-                f"{attempts} attempt(s)" + ("; it may have been applied" if unsafe else ""),
-                status_code=response.status_code,
-                maybe_applied=unsafe,
-            )
-        return response
-
-    async def _drive(
-        self, stepper: FlowStepper, run: _FlowRun, report: Callable[[Outcome], None]
+    async def drive(
+        self, stepper: FlowStepper, run: FlowRun, report: Callable[[Outcome], None]
     ) -> Done:
         step = stepper.start()
         while not isinstance(step, Done):
@@ -224,11 +264,11 @@ class Engine:
 
     async def plan_setup(self) -> SetupResult:
         """Run the setup flow for ``plan``: read-only requests only."""
-        run = _FlowRun([], read_only=True)
+        run = FlowRun([], read_only=True)
         error = await self.ensure_setup(run)
         return SetupResult(tuple(run.log), error)
 
-    async def ensure_setup(self, run: _FlowRun | None = None) -> OutcomeError | None:
+    async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None:
         """Run the provider's setup flow unless it already succeeded. Shared by
         concurrent runs; a failure is not remembered (the next run tries again)."""
         if self._setup_ok:
@@ -240,184 +280,32 @@ class Engine:
                 return None
             flow = self.provider.setup()
             if flow is not None:
-                done = await self._drive(
-                    FlowStepper(self.provider, [], flow), run or _FlowRun([]), lambda _: None
+                done = await self.drive(
+                    FlowStepper(self.provider, [], flow), run or FlowRun([]), lambda _: None
                 )
                 if done.error is not None:
+                    refused = done.error.code == ErrorCode.AUTH_FAILED
                     return OutcomeError(
-                        ErrorCode.SETUP_FAILED,
+                        ErrorCode.AUTH_FAILED if refused else ErrorCode.SETUP_FAILED,
                         f"{self.provider.name} setup did not complete: {done.error.message}",
                         status_code=done.error.status_code,
-                        retryable=True,
+                        retryable=not refused,
                     )
             self._setup_ok = True
             return None
 
     # --- running ----------------------------------------------------------------------
 
-    async def run(
-        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput], summary: Summary
-    ) -> AsyncIterator[list[Outcome]]:
-        """Outcomes in the order they become known, a list at a time."""
-        runner = _Run(self, summary)
-        async for outcomes in runner.run(inputs):
-            yield outcomes
+    def execute(
+        self,
+        inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
+        summary: Summary,
+    ) -> Execution:
+        """A run over ``inputs``: iterate ``.outcomes()`` to drive it. A new run tries
+        again: credentials may have been fixed, the platform be back."""
+        self.auth_refused = None
+        self.reset_breaker()
+        return Execution(self, summary, inputs, scrub=self.scrubber.scrub)
 
-
-class _Run:
-    """One ``upsert_many``: input → scheduler → flows → outcomes."""
-
-    def __init__(self, engine: Engine, summary: Summary) -> None:
-        self.engine = engine
-        self.summary = summary
-        self.scheduler: Scheduler = engine.pipeline.scheduler()
-        self.emitted: list[Outcome] = []
-        self.progress = asyncio.Event()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
-        self.base = engine.sent
-        self.exhausted = False
-        self.input_error: BaseException | None = None
-        self.setup_error: OutcomeError | None = None
-        self.position = 0
-
-    def _emit(self, outcome: Outcome) -> None:
-        self.summary.add(outcome)
-        self.summary.requests = self.engine.sent - self.base
-        self.emitted.append(outcome)
-        self.progress.set()
-
-    def _settle(self, run: _FlowRun, outcome: Outcome) -> None:
-        item = run.items.get(outcome.index)
-        if item is None or outcome.index in run.settled:
-            log.warning(
-                "%s reported an unexpected or second outcome for input %d; ignored",
-                self.engine.provider.name,
-                outcome.index,
-            )
-            return
-        run.settled.add(outcome.index)
-        # Built directly, not with attrs.evolve: this runs once per contact.
-        self._emit(
-            Outcome(
-                outcome.index,
-                outcome.status,
-                remote_id=outcome.remote_id,
-                external_id=item.contact.external_id,
-                warnings=item.warnings + outcome.warnings,
-                error=outcome.error,
-                requests=run.requests[outcome.index],
-                input=item.contact,
-            )
-        )
-        self.scheduler.release(outcome.index)
-
-    async def _flow(self, batch: Batch) -> None:
-        engine = self.engine
-        run = _FlowRun(batch)
-        engine.in_flight += 1
-        engine.max_in_flight = max(engine.max_in_flight, engine.in_flight)
-        try:
-            done = await engine._drive(
-                FlowStepper(engine.provider, batch), run, lambda o: self._settle(run, o)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug in the engine or provider: never lose contacts
-            log.exception("%s flow crashed", engine.provider.name)
-            done = Done((), OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"))
-        finally:
-            engine.in_flight -= 1
-        for outcome in done.outcomes:
-            self._settle(run, outcome)
-        for item in batch:
-            if item.index not in run.settled:
-                self._settle(run, self._unsettled(item, run, done.error))
-
-    @staticmethod
-    def _unsettled(item: Prepared[Any], run: _FlowRun, error: OutcomeError | None) -> Outcome:
-        if error is None:
-            error = OutcomeError(ErrorCode.PROVIDER_ERROR, "the provider reported no outcome")
-        elif not run.requests[item.index]:
-            error = OutcomeError(
-                ErrorCode.NOT_SENT,
-                f"not sent: an earlier step of its flow failed ({error.message})",
-                retryable=True,
-            )
-        return Outcome(item.index, Status.FAILED, error=error)
-
-    def _start_ready(self) -> None:
-        while len(self.tasks) < self.engine.concurrency:
-            batch = self.scheduler.take()
-            if batch is None:
-                return
-            task = asyncio.ensure_future(self._flow(batch))
-            self.tasks.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        self.progress.set()
-
-    async def _take(self, source: AsyncIterator[ContactInput]) -> None:
-        """Read and prepare input until the read-ahead is full or the input ends."""
-        engine = self.engine
-        taken = 0
-        while not self.exhausted and self.scheduler.buffered < self.limit:
-            try:
-                raw = await anext(source)
-            except StopAsyncIteration:
-                self.exhausted = True
-                return
-            except Exception as exc:
-                # Re-raised once every contact already taken has its outcome.
-                self.input_error, self.exhausted = exc, True
-                return
-            index = input_index(raw, self.position)
-            self.position += 1
-            if self.setup_error is not None:
-                self._emit(Outcome(index, Status.FAILED, error=self.setup_error, input=raw))
-                continue
-            item = engine.pipeline.prepare(index, raw)
-            if isinstance(item, Outcome):
-                self._emit(item)
-                continue
-            self.scheduler.add(item)
-            self._start_ready()
-            taken += 1
-            if taken % 64 == 0:
-                await asyncio.sleep(0)  # let flows in flight move on
-
-    async def run(
-        self, inputs: Iterable[ContactInput] | AsyncIterable[ContactInput]
-    ) -> AsyncIterator[list[Outcome]]:
-        self.setup_error = await self.engine.ensure_setup()
-        source = _aiter(inputs)
-        try:
-            while True:
-                await self._take(source)
-                if (
-                    (self.exhausted or self.scheduler.buffered >= self.limit)
-                    and len(self.tasks) < self.engine.concurrency
-                    and not self.scheduler.has_ready
-                ):
-                    # Nothing more to take for now: send what is waiting to fill up.
-                    self.scheduler.flush()
-                self._start_ready()
-                if self.emitted:
-                    outcomes, self.emitted = self.emitted, []
-                    yield outcomes
-                    continue
-                if self.exhausted and not self.tasks and self.scheduler.buffered == 0:
-                    break
-                if not self.tasks and not self.scheduler.has_ready:
-                    if self.exhausted and self.scheduler.open_rows == 0:
-                        raise AssertionError("rows wait with nothing in flight")  # a bug
-                    continue
-                await self.progress.wait()
-                self.progress.clear()
-        finally:
-            for task in self.tasks:
-                task.cancel()
-        if self.input_error is not None:
-            raise self.input_error
+    def reset_breaker(self) -> None:
+        self.breaker = Breaker(self.settings.breaker_after, self._clock)

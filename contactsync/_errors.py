@@ -60,7 +60,9 @@ class RequestFailed(ContactsyncError):
         status_code: int | None = None,
         retryable: bool = True,
         maybe_applied: bool = False,
+        code: str | None = None,
     ):
+        self._code = code
         self.status_code = status_code
         self.retryable = retryable
         self.maybe_applied = maybe_applied
@@ -71,4 +73,17 @@ class RequestFailed(ContactsyncError):
 
     @property
     def code(self) -> str:
+        """The outcome code for the contacts this failure ends: ``outcome_unknown``,
+        ``auth_failed``, ``platform_unreachable`` or ``request_failed``."""
+        if self._code is not None:
+            return self._code
         return "outcome_unknown" if self.maybe_applied else "request_failed"
+
+
+class BatchRefused(RequestFailed):
+    """The platform refused a whole bulk request for its body (a 4xx other than
+    401/403/429). A flow raises it before reporting any outcome; the engine then
+    sends each half of the batch again, until every bad contact stands alone."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, retryable=False, code="batch_refused")

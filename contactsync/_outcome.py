@@ -38,6 +38,13 @@ class ErrorCode(enum.StrEnum):
     (its response was lost) and the flow could not find out which."""
     NOT_SENT = "not_sent"
     """Failed: never sent, because an earlier step of the same flow failed."""
+    AUTH_FAILED = "auth_failed"
+    """Failed: the platform refused the tenant's credentials; nothing more was sent."""
+    PLATFORM_UNREACHABLE = "platform_unreachable"
+    """Failed: every attempt for ``http.breaker_after`` seconds failed to reach the
+    platform; the rest of the run was not sent."""
+    INTERRUPTED = "interrupted"
+    """Failed: the run was stopped (Ctrl-C, ``Run.cancel()``) before it was sent."""
     SETUP_FAILED = "setup_failed"
     """Failed: the provider's setup (e.g. reading field definitions) did not complete."""
     PROVIDER_ERROR = "provider_error"

@@ -15,7 +15,7 @@ import attrs
 from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import Contact
-from ._outcome import Outcome, OutcomeError, Status
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
@@ -51,6 +51,8 @@ class Pipeline:
         self.tenant = tenant
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
+        concurrency = tenant.http.concurrency or provider.capabilities.default_concurrency
+        self.max_open = max(8, 2 * concurrency)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -66,7 +68,8 @@ class Pipeline:
             ctx = MappingContext(self.provider.name, self.tenant)
             payload = self.provider.prepare(contact, ctx)
         except ContactError as exc:
-            error = OutcomeError("invalid_contact", str(exc), field=exc.field)
+            code = getattr(exc, "code", ErrorCode.INVALID_CONTACT)
+            error = OutcomeError(code, str(exc), field=exc.field)
             ext = source.external_id if isinstance(source, Contact) else _external_id_of(source)
             return rejected(index, error, source, ext)
         except UnsupportedFeature as exc:
@@ -81,7 +84,7 @@ class Pipeline:
             yield self.prepare(input_index(item, position), item)
 
     def scheduler(self) -> Scheduler:
-        return Scheduler(self.provider, self.max_batch)
+        return Scheduler(self.provider, self.max_batch, max_open=self.max_open)
 
 
 @attrs.frozen

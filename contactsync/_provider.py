@@ -19,6 +19,7 @@ import attrs
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
+from ._ratelimit import RateLimit
 
 if TYPE_CHECKING:
     import httpx
@@ -42,8 +43,9 @@ class Capabilities:
     tag_modes: frozenset[ChangeMode] = frozenset()
     channels: frozenset[str] = frozenset({"email"})
     custom_fields: bool = False
-    requests_per_second: float | None = None
-    """The platform's documented rate limit; ``None`` when it documents none."""
+    rate_limits: tuple[RateLimit, ...] = ()
+    """The platform's documented rate limits (each enforced per tenant, exactly, in
+    every window); empty when it documents none."""
     default_concurrency: int = 4
     distinguishes_created: bool = True
     """Whether the platform says if a write created the contact; when it does not,
@@ -54,7 +56,7 @@ class Capabilities:
             if isinstance(value, frozenset):
                 return sorted(str(v) for v in value)
             if isinstance(value, tuple):
-                return list(value)
+                return [str(v) if isinstance(v, RateLimit) else v for v in value]
             return value
 
         return {a.name: plain(getattr(self, a.name)) for a in attrs.fields(Capabilities)}
@@ -267,6 +269,14 @@ class Provider(Generic[PayloadT]):
     def is_retryable(self, response: Response) -> bool:
         """Whether the answer is a temporary refusal worth sending again."""
         return response.status_code == 429 or response.status_code >= 500
+
+    def is_auth_failure(self, response: Response) -> bool:
+        """Whether the platform refused the tenant's credentials (the run stops sending)."""
+        return response.status_code in (401, 403)
+
+    def auth_failure_hint(self, response: Response) -> str:
+        """What to check after :meth:`is_auth_failure` (shown on every failed contact)."""
+        return f"check tenants.{self.tenant.name}.credentials"
 
     def not_applied(self, response: Response) -> bool:
         """Whether a retryable answer certainly means the request was not applied, so it

@@ -1,14 +1,8 @@
 """Client-side rate limiting, per tenant.
 
-Two APIs live here side by side:
-
-- :class:`RateLimit`, :class:`Limiter`, :func:`build_limiter`: exact sliding windows
-  (never more than ``rate`` requests in ANY ``per``-second window, no start-up
-  burst), matched per HTTP method and path, for the asyncio driver.
-- :class:`RateLimiter` / :class:`AsyncRateLimiter` (a token bucket): what the
-  current engines use, kept unchanged until the engine switches. A full bucket lets
-  ``rate`` requests through at once and ``rate`` more within the next second, so
-  it can exceed a documented "N per second" limit by up to 2x.
+:class:`RateLimit` (declared by providers), :class:`Limiter` and
+:func:`build_limiter`: exact sliding windows (never more than ``rate`` requests in
+ANY ``per``-second window, no start-up burst), matched per HTTP method and path.
 """
 
 from __future__ import annotations
@@ -16,85 +10,17 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import math
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up.
-
-    :meth:`reserve` books the next token and says how long to wait for it, so the
-    sync and async limiters below differ only in how they wait.
-    """
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = max(1.0, burst if burst is not None else rate)
-        self._tokens = self.burst
-        self._stamp: float | None = None
-
-    def reserve(self, now: float) -> float:
-        if self._stamp is None:
-            self._stamp = now
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-
-class RateLimiter:
-    """Blocking limiter for the sync engine (thread-safe)."""
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._bucket = None if rate is None else TokenBucket(rate)
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        if self._bucket is None:
-            return
-        with self._lock:
-            delay = self._bucket.reserve(self._clock())
-        if delay > 0:
-            self._sleep(delay)
-
-
-class AsyncRateLimiter:
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = asyncio.sleep,
-    ) -> None:
-        self._bucket = None if rate is None else TokenBucket(rate)
-        self._clock = clock
-        self._sleep = sleep
-
-    async def acquire(self) -> None:
-        if self._bucket is None:
-            return
-        # reserve() has no await inside, so on one event loop it needs no lock.
-        delay = self._bucket.reserve(self._clock())
-        if delay > 0:
-            await self._sleep(delay)  # type: ignore[misc]
+if TYPE_CHECKING:
+    # Loaded on first use: providers import RateLimit, and `import contactsync`
+    # should not pay for the library.
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage
 
 
 # ---------------------------------------------------------------------------
@@ -158,6 +84,11 @@ class RateLimit:
             return cls(math.floor(per_second), 1, method, path)
         return cls(1, math.ceil(1 / per_second), method, path)
 
+    def __str__(self) -> str:
+        scope = "" if (self.method, self.path) == ("*", "*") else f" {self.method} {self.path}"
+        per = "s" if self.per == 1 else f"{self.per:g}s"
+        return f"{self.rate}/{per}{scope}"
+
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method != method.upper():
             return False
@@ -199,6 +130,9 @@ class WindowLimiter:
         storage: Storage,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
+        from limits import RateLimitItemPerSecond  # noqa: PLC0415 - see the imports
+        from limits.aio.strategies import MovingWindowRateLimiter  # noqa: PLC0415
+
         self.limits = tuple(limits)
         self._strategy = MovingWindowRateLimiter(storage)
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
@@ -259,6 +193,9 @@ def build_limiter(
     """
     if not limits:
         return NoLimiter()
+    from limits.aio.storage import Storage  # noqa: PLC0415 - see the imports
+    from limits.storage import storage_from_string  # noqa: PLC0415
+
     storage = storage_from_string(_async_storage_uri(storage_uri))
     if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
         raise TypeError(f"{storage_uri} is not an async storage")

@@ -13,6 +13,7 @@ than letting that batch wait to fill up.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Hashable
 from typing import Any
@@ -23,9 +24,13 @@ Batch = list[Prepared[Any]]
 
 
 class Scheduler:
-    def __init__(self, provider: Provider[Any], max_batch: int) -> None:
+    def __init__(self, provider: Provider[Any], max_batch: int, max_open: int = 16) -> None:
         self._provider = provider
         self._max = max(1, max_batch)
+        self._max_open = max(1, max_open)
+        """Open batches at most: past it, the fullest is sent (sparse inputs have many
+        field sets; waiting for each to fill would hold rows back for long)."""
+        self._opened: dict[Hashable, float] = {}
         self._queues: dict[str, deque[int]] = {}
         self._rows: dict[int, Prepared[Any]] = {}
         """Every row taken and not yet released, by input index."""
@@ -80,6 +85,11 @@ class Scheduler:
         for key in sorted(self._open, key=lambda k: -len(self._open[k])):
             self._flush_key(key)
 
+    def flush_older_than(self, moment: float) -> None:
+        """Send the open batches opened before ``moment`` (``time.monotonic()``)."""
+        for key in [k for k, opened in self._opened.items() if opened < moment]:
+            self._flush_key(key)
+
     def release(self, index: int) -> None:
         """Row ``index`` is finished: the next rows of its identities may go."""
         item = self._rows.pop(index, None)
@@ -111,7 +121,12 @@ class Scheduler:
             self._ready.append([item])
             return
         key = self._provider.batch_key(item)
-        batch = self._open.setdefault(key, [])
+        batch = self._open.get(key)
+        if batch is None:
+            if len(self._open) >= self._max_open:
+                self._flush_key(max(self._open, key=lambda k: len(self._open[k])))
+            batch = self._open[key] = []
+            self._opened[key] = time.monotonic()
         batch.append(item)
         self._open_key[item.index] = key
         if len(batch) >= self._max:
@@ -123,6 +138,7 @@ class Scheduler:
 
     def _flush_key(self, key: Hashable) -> None:
         batch = self._open.pop(key, None)
+        self._opened.pop(key, None)
         if not batch:
             return
         for item in batch:

@@ -63,7 +63,6 @@ class GleantapProvider(Provider[GleantapPayload]):
         tag_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE}),
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
-        requests_per_second=None,  # Gleantap documents none
         default_concurrency=8,
         distinguishes_created=False,
     )

@@ -25,7 +25,7 @@ from contactsync import (
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
-from ._envelope import describe, envelope, is_retryable
+from ._envelope import STALE_REQUEST, describe, envelope, is_retryable
 from ._flows import CONTACT, upsert_one
 from ._mapping import EMAIL_STATUS, SMS_STATUS, FieldDefinition, IvvyPayload, to_payload
 from ._settings import HOSTS, IvvyCredentials, IvvySettings
@@ -52,7 +52,6 @@ class IvvyProvider(Provider[IvvyPayload]):
         tag_modes=frozenset(),
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
-        requests_per_second=None,  # iVvy documents none
         default_concurrency=8,
     )
 
@@ -82,6 +81,19 @@ class IvvyProvider(Provider[IvvyPayload]):
 
     def is_retryable(self, response: Response) -> bool:
         return is_retryable(response)
+
+    def is_auth_failure(self, response: Response) -> bool:
+        # A wrong key, signature or a stale clock (23005) all come back as 401.
+        error = envelope(response)
+        return response.status_code in (401, 403) or (
+            error is not None and error.get("errorCode") in (401, 403)
+        )
+
+    def auth_failure_hint(self, response: Response) -> str:
+        error = envelope(response)
+        if error is not None and error.get("specificCode") == STALE_REQUEST:
+            return describe(error, "iVvy refused the request").message
+        return super().auth_failure_hint(response)
 
     def not_applied(self, response: Response) -> bool:
         # iVvy may answer a rate limit as an error envelope with errorCode 429.

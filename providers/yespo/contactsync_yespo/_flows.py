@@ -11,6 +11,7 @@ from urllib.parse import quote
 from attrs import evolve
 
 from contactsync import (
+    BatchRefused,
     Outcome,
     OutcomeError,
     Prepared,
@@ -313,6 +314,10 @@ def bulk(
     assert response is not None
     if not response.is_success:
         error = _platform_error(response, "Yespo refused the bulk request")
+        if 400 <= response.status_code < 500 and len(batch) > 1:
+            # Refused for its body: the engine sends each half again, to find the
+            # contacts Yespo objects to and write the others.
+            raise BatchRefused(error.message, status_code=response.status_code)
         return [_failed(item, error) for item in batch]
     result = response.json() if isinstance(response.json(), Mapping) else {}
 

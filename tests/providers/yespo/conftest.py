@@ -55,6 +55,14 @@ class Yespo:
     def upsert_async(self, contacts: list[Any], **options: Any) -> list[Outcome]:
         return upsert_async(yespo_config(**options), "y", self.transport, contacts)
 
+    def writes(self) -> list[httpx.Request]:
+        """Requests sent, less the setup's read-only segment and field look-ups."""
+        return [
+            r
+            for r in self.transport.requests
+            if not (r.method == "GET" and r.url.path in ("/api/v1/groups", "/api/v1/addressbooks"))
+        ]
+
     def paths(self) -> list[str]:
         return [f"{r.method} {r.url.path}" for r in self.transport.requests]
 

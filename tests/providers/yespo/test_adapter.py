@@ -135,7 +135,7 @@ def test_what_yespo_cannot_express_is_rejected(
     assert outcome.error is not None
     assert outcome.error.code == "unsupported_feature"
     assert fragment in outcome.error.message
-    assert yespo.transport.requests == []
+    assert yespo.writes() == []
 
 
 def test_warn_policy_sends_the_rest(yespo: Yespo) -> None:
@@ -292,7 +292,10 @@ def test_field_types_are_checked_when_definitions_are_read(yespo: Yespo) -> None
     assert [o.error.field for o in outcomes[:3] if o.error] == ["custom_fields.visits",
                                                                  "custom_fields.loyalty",
                                                                  "custom_fields.visits"]  # fmt: skip
-    assert yespo.paths()[0] == "GET /api/v1/addressbooks"
+    assert [p for p in yespo.paths() if p.startswith("GET")][-1] == "GET /api/v1/addressbooks"
+    assert yespo.paths().index("GET /api/v1/addressbooks") < yespo.paths().index(
+        "POST /api/v1/contact"
+    )
 
 
 def test_unmapped_custom_field_and_aware_datetime_are_rejected(yespo: Yespo) -> None:
@@ -318,8 +321,12 @@ def test_name_longer_than_yespo_keeps_is_rejected(yespo: Yespo) -> None:
 def test_plan_shows_the_bulk_flow_and_sends_nothing(yespo: Yespo) -> None:
     with Client(yespo_config(mode="bulk"), "y", transport=yespo.transport) as client:
         planned = [p.to_json() for p in client.plan([person(1, email_status="unsubscribed")])]
-    assert yespo.transport.requests == []
-    assert [(p["method"], p["url"].split("?")[0]) for p in planned] == [
+    assert yespo.writes() == []
+    # The setup's segment look-ups are read-only: plan sends them (and says so).
+    assert {(p["method"], p["url"].split("?")[0]) for p in planned if p["sent"]} == {
+        ("GET", "https://api.yespo.io/api/v1/groups")
+    }
+    assert [(p["method"], p["url"].split("?")[0]) for p in planned if not p["sent"]] == [
         ("POST", "https://api.yespo.io/api/v1/contacts"),
         ("GET", "https://api.yespo.io/api/v1/importstatus/planned"),
         ("POST", "https://api.yespo.io/api/v1/emails/unsubscribed/add"),

@@ -1,0 +1,428 @@
+"""One ``upsert_many``: input → scheduler → flows → exactly one outcome per contact.
+
+What a run guarantees, and where:
+
+- Rows are taken only up to the read-ahead (:func:`read_ahead`); open batches are
+  sent when full, when a row waits for one of their rows, after ``http.batch_linger``
+  seconds, or when nothing else can be taken.
+- A contact that failed with a retryable error is *provisional*: it is tried once
+  more in a final pass when the input is done (unless a later row for the same
+  person came after it), and only that outcome is handed out.
+- A bulk request refused as a whole (``BatchRefused``) is split in halves and each
+  half sent again, until every bad contact stands alone; when both halves are
+  refused alike, the refusal is the answer for all of them.
+- :meth:`Execution.cancel` stops taking input and gives every contact not yet sent
+  ``interrupted``; with ``force`` it also stops waiting for requests in flight, whose
+  contacts get ``outcome_unknown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._pipeline import ContactInput, Done, FlowStepper, input_index
+from ._provider import Prepared
+from ._schedule import Batch, Scheduler
+
+if TYPE_CHECKING:
+    from ._engine import Engine, FlowRun
+
+log = logging.getLogger("contactsync")
+
+PROVISIONAL_CODES = frozenset(
+    {
+        ErrorCode.REQUEST_FAILED,
+        ErrorCode.NOT_SENT,
+        ErrorCode.PLATFORM_UNREACHABLE,
+        ErrorCode.PLATFORM_ERROR,
+    }
+)
+MAX_PROVISIONAL = 10_000
+"""Contacts held for the final pass at most; later retryable failures are final at
+once (memory stays bounded through a long outage)."""
+
+
+def read_ahead(concurrency: int, max_batch: int) -> int:
+    """How many input contacts a run holds at most (waiting, batched or in flight):
+    enough to keep every flow busy with one batch filling, and some slack so that rows
+    waiting for an earlier row of their person do not stall the input."""
+    return max(64, concurrency * max_batch + max_batch)
+
+
+async def _aiter(
+    inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
+) -> AsyncIterator[ContactInput]:
+    if isinstance(inputs, AsyncIterable):
+        async for item in inputs:
+            yield item
+    else:
+        for item in inputs:
+            yield item
+
+
+def _failed(index: int, code: str, message: str, *, retryable: bool = True) -> Outcome:
+    return Outcome(index, Status.FAILED, error=OutcomeError(code, message, retryable=retryable))
+
+
+class Execution:
+    def __init__(
+        self,
+        engine: Engine,
+        summary: Summary,
+        inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
+        *,
+        scrub: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.engine = engine
+        self.summary = summary
+        self._inputs = inputs
+        self._scrub = scrub
+        self.scheduler: Scheduler = engine.pipeline.scheduler()
+        self.emitted: list[Outcome] = []
+        self.progress = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
+        self.linger = engine.settings.batch_linger
+        self.base = engine.sent
+        self.exhausted = False
+        self.input_error: BaseException | None = None
+        self.setup_error: OutcomeError | None = None
+        self.position = 0
+        self.final_pass = False
+        self.provisional: dict[int, tuple[Prepared[Any], Outcome]] = {}
+        self._provisional_keys: dict[str, int] = {}
+        self.cancelling = False
+        self.forced = False
+        self._spent: dict[int, int] = {}
+        """Requests already made for a contact in attempts whose outcome was not
+        kept (a refused batch before its split, a first pass before the final one)."""
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    def _emit(self, outcome: Outcome) -> None:
+        error = outcome.error
+        if error is not None:
+            message = self._scrub(error.message)
+            if message != error.message:
+                outcome = Outcome(
+                    outcome.index,
+                    outcome.status,
+                    remote_id=outcome.remote_id,
+                    external_id=outcome.external_id,
+                    warnings=outcome.warnings,
+                    error=OutcomeError(
+                        error.code,
+                        message,
+                        field=error.field,
+                        status_code=error.status_code,
+                        retryable=error.retryable,
+                        detail=None,  # may hold what the platform echoed back
+                    ),
+                    requests=outcome.requests,
+                    input=outcome.input,
+                )
+        self.summary.add(outcome)
+        self.summary.requests = self.engine.sent - self.base
+        self.emitted.append(outcome)
+        self.progress.set()
+
+    def _is_provisional(self, outcome: Outcome) -> bool:
+        error = outcome.error
+        return (
+            not self.final_pass
+            and not self.cancelling
+            and outcome.status is Status.FAILED
+            and error is not None
+            and error.retryable
+            and error.code in PROVISIONAL_CODES
+            and len(self.provisional) < MAX_PROVISIONAL
+        )
+
+    def settle(self, run: FlowRun, outcome: Outcome) -> None:
+        item = run.items.get(outcome.index)
+        if item is None or outcome.index in run.settled:
+            log.warning(
+                "%s reported an unexpected or second outcome for input %d; ignored",
+                self.engine.provider.name,
+                outcome.index,
+            )
+            return
+        run.settled.add(outcome.index)
+        # Built directly, not with attrs.evolve: this runs once per contact.
+        final = Outcome(
+            outcome.index,
+            outcome.status,
+            remote_id=outcome.remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings + outcome.warnings,
+            error=outcome.error,
+            requests=run.requests[outcome.index] + self._spent.pop(outcome.index, 0),
+            input=item.contact,
+        )
+        if self._is_provisional(final):
+            self._spent[item.index] = final.requests
+            self.provisional[item.index] = (item, final)
+            for key in item.identity:
+                self._provisional_keys[key] = item.index
+        else:
+            self._emit(final)
+        self.scheduler.release(outcome.index)
+
+    def _supersede(self, item: Prepared[Any]) -> None:
+        """A later row for the same person: an earlier provisional failure is final
+        (sending it again would put older data over the newer row's)."""
+        for key in item.identity:
+            index = self._provisional_keys.pop(key, None)
+            if index is None or index not in self.provisional:
+                continue
+            held, outcome = self.provisional.pop(index)
+            for other in held.identity:
+                self._provisional_keys.pop(other, None)
+            self._emit(outcome)
+
+    # --- flows ------------------------------------------------------------------------
+
+    async def _flow(self, batch: Batch) -> None:
+        engine = self.engine
+        engine.in_flight += 1
+        engine.max_in_flight = max(engine.max_in_flight, engine.in_flight)
+        try:
+            await self._attempt_and_split(batch)
+        finally:
+            engine.in_flight -= 1
+
+    async def _attempt(self, batch: Batch) -> OutcomeError | None:
+        """Run the provider's flow for ``batch``; settle every contact, unless the
+        platform refused the batch as a whole: then settle none and return why."""
+        from ._engine import FlowRun  # noqa: PLC0415 - the engine imports this module
+
+        engine = self.engine
+        run = FlowRun(batch)
+        try:
+            done = await engine.drive(
+                FlowStepper(engine.provider, batch), run, lambda o: self.settle(run, o)
+            )
+        except asyncio.CancelledError:
+            # Forced stop: what was sent may have been applied; the rest never left.
+            for item in batch:
+                if item.index not in run.settled:
+                    sent = run.requests[item.index] > 0
+                    self.settle(run, self._interrupted(item.index, sent))
+            return None
+        except Exception as exc:  # a bug in the engine or provider: never lose contacts
+            log.exception("%s flow crashed", engine.provider.name)
+            done = Done((), OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"))
+        for outcome in done.outcomes:
+            self.settle(run, outcome)
+        error = done.error
+        if error is not None and error.code == "batch_refused" and not run.settled:
+            for item in batch:
+                self._spent[item.index] = self._spent.get(item.index, 0) + run.requests[item.index]
+            return error
+        for item in batch:
+            if item.index not in run.settled:
+                self.settle(run, self._unsettled(item, run, error))
+        return None
+
+    async def _attempt_and_split(self, batch: Batch) -> None:
+        refusal = await self._attempt(batch)
+        if refusal is not None:
+            await self._split(batch, refusal)
+
+    async def _split(self, batch: Batch, refusal: OutcomeError) -> None:
+        """``batch`` was refused as a whole with ``refusal``: find the bad contacts."""
+        if len(batch) == 1 or self.cancelling:
+            self._refuse(batch, refusal)
+            return
+        middle = len(batch) // 2
+        halves = (batch[:middle], batch[middle:])
+        refusals = [await self._attempt(half) for half in halves]
+        if all(r is not None for r in refusals) and len({r.message for r in refusals if r}) == 1:
+            # Both halves refused alike: the body is the problem, not one contact.
+            self._refuse(batch, refusal)
+            return
+        for half, again in zip(halves, refusals, strict=True):
+            if again is not None:
+                await self._split(half, again)
+
+    def _refuse(self, batch: Batch, refusal: OutcomeError) -> None:
+        from ._engine import FlowRun  # noqa: PLC0415
+
+        run = FlowRun(batch)
+        for item in batch:
+            self.settle(
+                run,
+                Outcome(
+                    item.index,
+                    Status.FAILED,
+                    error=OutcomeError(
+                        ErrorCode.PLATFORM_ERROR,
+                        refusal.message,
+                        status_code=refusal.status_code,
+                    ),
+                ),
+            )
+
+    @staticmethod
+    def _unsettled(item: Prepared[Any], run: FlowRun, error: OutcomeError | None) -> Outcome:
+        if error is None:
+            error = OutcomeError(ErrorCode.PROVIDER_ERROR, "the provider reported no outcome")
+        elif not run.requests[item.index]:
+            error = OutcomeError(
+                ErrorCode.NOT_SENT,
+                f"not sent: an earlier step of its flow failed ({error.message})",
+                retryable=True,
+            )
+        return Outcome(item.index, Status.FAILED, error=error)
+
+    @staticmethod
+    def _interrupted(index: int, sent: bool) -> Outcome:
+        if sent:
+            return _failed(
+                index,
+                ErrorCode.OUTCOME_UNKNOWN,
+                "interrupted while its request was in flight; it may have been applied",
+                retryable=False,
+            )
+        return _failed(index, ErrorCode.INTERRUPTED, "interrupted before it was sent")
+
+    def _start_ready(self) -> None:
+        while self.cancelling and (batch := self.scheduler.take()) is not None:
+            from ._engine import FlowRun  # noqa: PLC0415
+
+            run = FlowRun(batch)
+            for item in batch:
+                self.settle(run, self._interrupted(item.index, False))
+        while len(self.tasks) < self.engine.concurrency:
+            batch = self.scheduler.take()
+            if batch is None:
+                return
+            task = asyncio.ensure_future(self._flow(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.progress.set()
+
+    # --- input ------------------------------------------------------------------------
+
+    async def _take(self, source: AsyncIterator[ContactInput]) -> None:
+        """Read and prepare input until the read-ahead is full or the input ends."""
+        engine = self.engine
+        taken = 0
+        while not self.exhausted and self.scheduler.buffered < self.limit:
+            if self.cancelling:
+                self.exhausted = True
+                return
+            try:
+                raw = await anext(source)
+            except StopAsyncIteration:
+                self.exhausted = True
+                return
+            except Exception as exc:
+                # Re-raised once every contact already taken has its outcome.
+                self.input_error, self.exhausted = exc, True
+                return
+            index = input_index(raw, self.position)
+            self.position += 1
+            if self.setup_error is not None:
+                self._emit(Outcome(index, Status.FAILED, error=self.setup_error, input=raw))
+                continue
+            item = engine.pipeline.prepare(index, raw)
+            if isinstance(item, Outcome):
+                self._emit(item)
+                continue
+            if self._provisional_keys:
+                self._supersede(item)
+            self.scheduler.add(item)
+            self._start_ready()
+            taken += 1
+            if taken % 64 == 0:
+                self.scheduler.flush_older_than(time.monotonic() - self.linger)
+                await asyncio.sleep(0)  # let flows in flight move on
+
+    def _begin_final_pass(self) -> bool:
+        """Queue the provisional failures for one more try; whether there were any."""
+        if not self.provisional or self.cancelling:
+            return False
+        self.final_pass = True
+        self.engine.reset_breaker()
+        held = sorted(self.provisional.values(), key=lambda pair: pair[0].index)
+        self.provisional.clear()
+        self._provisional_keys.clear()
+        log.info(
+            "%s: final pass over %d contact(s) that failed with a retryable error",
+            self.engine.provider.name,
+            len(held),
+        )
+        for item, _ in held:
+            self.scheduler.add(item)
+        self.scheduler.flush()
+        return True
+
+    def cancel(self, force: bool = False) -> None:
+        """Stop taking input; contacts not yet sent get ``interrupted``. With ``force``,
+        stop waiting for requests in flight too."""
+        self.cancelling = True
+        self.scheduler.flush()
+        if force and not self.forced:
+            self.forced = True
+            for task in self.tasks:
+                task.cancel()
+        self.progress.set()
+
+    async def outcomes(self) -> AsyncIterator[list[Outcome]]:
+        """Outcomes in the order they become known, a list at a time."""
+        self.setup_error = await self.engine.ensure_setup()
+        source = _aiter(self._inputs)
+        try:
+            while True:
+                await self._take(source)
+                if (
+                    (self.exhausted or self.scheduler.buffered >= self.limit)
+                    and len(self.tasks) < self.engine.concurrency
+                    and not self.scheduler.has_ready
+                ):
+                    # Nothing more to take for now: send what is waiting to fill up.
+                    self.scheduler.flush()
+                self._start_ready()
+                if self.emitted:
+                    outcomes, self.emitted = self.emitted, []
+                    yield outcomes
+                    continue
+                if self.exhausted and not self.tasks and self.scheduler.buffered == 0:
+                    if self._begin_final_pass():
+                        continue
+                    for _, outcome in self.provisional.values():
+                        self._emit(outcome)  # cancelled before the final pass
+                    self.provisional.clear()
+                    if self.emitted:
+                        continue
+                    break
+                if not self.tasks and not self.scheduler.has_ready:
+                    if self.exhausted and self.scheduler.open_rows == 0:
+                        raise AssertionError("rows wait with nothing in flight")  # a bug
+                    continue
+                await self._wait()
+        finally:
+            for task in self.tasks:
+                task.cancel()
+        if self.input_error is not None:
+            raise self.input_error
+
+    async def _wait(self) -> None:
+        if self.scheduler.open_rows:
+            # Wake up to send open batches that lingered long enough.
+            try:
+                await asyncio.wait_for(self.progress.wait(), self.linger)
+            except TimeoutError:
+                self.scheduler.flush_older_than(time.monotonic() - self.linger)
+        else:
+            await self.progress.wait()
+        self.progress.clear()
