@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,7 +98,7 @@ def sqlite_baseline(path: str) -> dict[str, tuple[float, float]]:
         conn.executemany(upsert, ROWS)
         conn.execute("COMMIT")
 
-    select = f"SELECT * FROM b WHERE tenant=? AND key IN ({','.join('?' * N)})"  # noqa: S608
+    select = f"SELECT * FROM b WHERE tenant=? AND key IN ({','.join('?' * N)})"
 
     def read() -> None:
         conn.execute("BEGIN")
@@ -147,7 +146,8 @@ def report(name: str, figures: dict[str, tuple[float, float]]) -> None:
     write = figures["baseline upsert"][0]
     for label, (low, median) in figures.items():
         base = read if label in ("get_many", "baseline read") else write
-        print(f"  {label:28} {low * 1000:7.2f} ms  (median {median * 1000:7.2f})  {low / base:5.2f}x")
+        ms, med = low * 1000, median * 1000
+        print(f"  {label:28} {ms:7.2f} ms  (median {med:7.2f})  {low / base:5.2f}x")
 
 
 def main() -> None:
