@@ -1,0 +1,18 @@
+"""Errors of the state store. Their messages never hold a password."""
+
+from __future__ import annotations
+
+from contactsync._errors import ContactsyncError
+
+
+class StateError(ContactsyncError):
+    """The state store could not be opened, read or written."""
+
+
+class StateSchemaError(StateError):
+    """The store's schema is missing, older than this version needs (in read-only mode),
+    or newer than this version of contactsync understands."""
+
+
+class ReadOnlyStore(StateError):
+    """A write was attempted on a store opened with ``read_only=True``."""
