@@ -15,7 +15,7 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -28,6 +28,10 @@ from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
 from ._provider import Provider
 from ._registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from ._incremental import Incremental
+    from ._state import StateStore
 
 ConfigSource = Config | str | os.PathLike[str] | Mapping[str, Any]
 
@@ -123,8 +127,18 @@ class _Base:
         registry: Registry | None,
         faults: Faults | None,
         emulator: EmulatorApp | None,
+        state: str | StateStore | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
+        self.state: StateStore | None = None
+        self._owns_state = False
+        if isinstance(state, str) or (state is None and loaded.state is not None):
+            from ._state import open_store  # noqa: PLC0415 - SQLAlchemy only when used
+
+            url = state if isinstance(state, str) else loaded.state.url.reveal()  # type: ignore[union-attr]
+            self.state, self._owns_state = open_store(url), True
+        elif state is not None:
+            self.state = state
         self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
         provider_cls = (registry or default_registry).get(self.tenant.provider)
         self.provider: Provider[Any] = provider_cls(self.tenant)
@@ -146,6 +160,17 @@ class _Base:
             "follow_redirects": False,
             "headers": {"User-Agent": "contactsync"},
         }
+
+    def _incremental(self, full: bool) -> Incremental | None:
+        if self.state is None:
+            return None
+        from ._incremental import Incremental  # noqa: PLC0415
+
+        return Incremental(self.state, self.provider, full=full)
+
+    def _close_state(self) -> None:
+        if self.state is not None and self._owns_state:
+            self.state.close()
 
     def _planned(
         self, contacts: Iterable[ContactInput], setup: SetupResult
@@ -176,8 +201,11 @@ class Client(_Base):
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        state: str | StateStore | None = None,
     ) -> None:
-        super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
+        super().__init__(
+            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+        )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         concurrency = effective_concurrency(self.tenant, self.provider)
@@ -206,10 +234,13 @@ class Client(_Base):
         (outcome,) = self.upsert_many([contact])
         return outcome
 
-    def upsert_many(self, contacts: Iterable[ContactInput]) -> Run:
-        """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`."""
+    def upsert_many(self, contacts: Iterable[ContactInput], *, full: bool = False) -> Run:
+        """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`.
+
+        With a state store, contacts the platform already holds as given are
+        ``unchanged`` and cost no request; ``full=True`` sends every one anyway."""
         summary = Summary()
-        execution = self._engine.execute(contacts, summary)
+        execution = self._engine.execute(contacts, summary, self._incremental(full))
         loop = self._loop.loop
 
         def cancel(force: bool) -> None:
@@ -226,6 +257,7 @@ class Client(_Base):
         if not self._loop.loop.is_closed():
             self._loop.run(self._http.aclose())
         self._loop.close()
+        self._close_state()
 
     def __enter__(self) -> Self:
         return self
@@ -253,8 +285,11 @@ class AsyncClient(_Base):
         emulator: EmulatorApp | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        state: str | StateStore | None = None,
     ) -> None:
-        super().__init__(config, tenant, registry=registry, faults=faults, emulator=emulator)
+        super().__init__(
+            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+        )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
@@ -269,10 +304,13 @@ class AsyncClient(_Base):
         return outcome
 
     def upsert_many(
-        self, contacts: Iterable[ContactInput] | AsyncIterable[ContactInput]
+        self,
+        contacts: Iterable[ContactInput] | AsyncIterable[ContactInput],
+        *,
+        full: bool = False,
     ) -> AsyncRun:
         summary = Summary()
-        execution = self._engine.execute(contacts, summary)
+        execution = self._engine.execute(contacts, summary, self._incremental(full))
         return AsyncRun(execution.outcomes(), summary, execution.cancel)
 
     async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:
@@ -281,6 +319,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._close_state()
 
     async def __aenter__(self) -> Self:
         return self

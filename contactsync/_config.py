@@ -78,6 +78,14 @@ class HttpSettings:
 
 
 @attrs.frozen
+class StateConfig:
+    """``[state]``: ``url = "sqlite:///path"`` or ``"postgresql://user:pass@host/db"``;
+    ``env:NAME`` reads the whole URL from the environment (never printed)."""
+
+    url: Secret
+
+
+@attrs.frozen
 class TenantConfig:
     """A ``[tenants.NAME]`` table as written."""
 
@@ -95,6 +103,8 @@ class TenantConfig:
 @attrs.frozen
 class Config:
     tenants: dict[str, TenantConfig]
+    state: StateConfig | None = None
+    """The top-level ``[state]`` table: where incremental runs keep their state."""
 
     def tenant(self, name: str, registry: Registry | None = None) -> Tenant:
         """Resolve one tenant: provider found, credentials read, options checked."""

@@ -23,6 +23,7 @@ import httpx
 
 from ._config import Tenant
 from ._errors import RequestFailed
+from ._incremental import Incremental
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
@@ -301,12 +302,13 @@ class Engine:
         self,
         inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
         summary: Summary,
+        incremental: Incremental | None = None,
     ) -> Execution:
         """A run over ``inputs``: iterate ``.outcomes()`` to drive it. A new run tries
         again: credentials may have been fixed, the platform be back."""
         self.auth_refused = None
         self.reset_breaker()
-        return Execution(self, summary, inputs, scrub=self.scrubber.scrub)
+        return Execution(self, summary, inputs, scrub=self.scrubber.scrub, incremental=incremental)
 
     def reset_breaker(self) -> None:
         self.breaker = Breaker(self.settings.breaker_after, self._clock)

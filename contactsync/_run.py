@@ -24,11 +24,13 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._incremental import Incremental, raw_key, state_key
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
 from ._provider import Prepared
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
+from ._state import StateRecord, raw_hash
 
 if TYPE_CHECKING:
     from ._engine import Engine, FlowRun
@@ -43,6 +45,8 @@ PROVISIONAL_CODES = frozenset(
         ErrorCode.PLATFORM_ERROR,
     }
 )
+CHUNK = 64
+"""Input rows read, prepared (and looked up in the state store) together."""
 MAX_PROVISIONAL = 10_000
 """Contacts held for the final pass at most; later retryable failures are final at
 once (memory stays bounded through a long outage)."""
@@ -50,9 +54,11 @@ once (memory stays bounded through a long outage)."""
 
 def read_ahead(concurrency: int, max_batch: int) -> int:
     """How many input contacts a run holds at most (waiting, batched or in flight):
-    enough to keep every flow busy with one batch filling, and some slack so that rows
-    waiting for an earlier row of their person do not stall the input."""
-    return max(64, concurrency * max_batch + max_batch)
+    enough to keep every flow busy (bulk flows: four full batches at most, each a
+    large request that mostly waits for its import) with one batch filling, and some
+    slack so that rows waiting for an earlier row of their person do not stall the
+    input. About 2 KB a contact: Yespo's 15,000 are some 30 MB."""
+    return max(64, min(concurrency, 4 if max_batch > 1 else concurrency) * max_batch + max_batch)
 
 
 async def _aiter(
@@ -64,6 +70,15 @@ async def _aiter(
     else:
         for item in inputs:
             yield item
+
+
+def _raw_hash(record: object) -> str | None:
+    if not isinstance(record, Mapping):
+        return None
+    try:
+        return raw_hash(record)
+    except (TypeError, ValueError):
+        return None
 
 
 def _failed(index: int, code: str, message: str, *, retryable: bool = True) -> Outcome:
@@ -78,6 +93,7 @@ class Execution:
         inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
         *,
         scrub: Callable[[str], str] = lambda text: text,
+        incremental: Incremental | None = None,
     ) -> None:
         self.engine = engine
         self.summary = summary
@@ -99,6 +115,8 @@ class Execution:
         self._provisional_keys: dict[str, int] = {}
         self.cancelling = False
         self.forced = False
+        self.incremental = incremental
+        self._set_up_done = False
         self._spent: dict[int, int] = {}
         """Requests already made for a contact in attempts whose outcome was not
         kept (a refused batch before its split, a first pass before the final one)."""
@@ -130,6 +148,8 @@ class Execution:
         self.summary.add(outcome)
         self.summary.requests = self.engine.sent - self.base
         self.emitted.append(outcome)
+        if self.incremental is not None:
+            self.incremental.outcome(outcome)
         self.progress.set()
 
     def _is_provisional(self, outcome: Outcome) -> bool:
@@ -315,38 +335,133 @@ class Execution:
 
     async def _take(self, source: AsyncIterator[ContactInput]) -> None:
         """Read and prepare input until the read-ahead is full or the input ends."""
-        engine = self.engine
-        taken = 0
         while not self.exhausted and self.scheduler.buffered < self.limit:
             if self.cancelling:
                 self.exhausted = True
                 return
-            try:
-                raw = await anext(source)
-            except StopAsyncIteration:
-                self.exhausted = True
-                return
-            except Exception as exc:
-                # Re-raised once every contact already taken has its outcome.
-                self.input_error, self.exhausted = exc, True
-                return
-            index = input_index(raw, self.position)
-            self.position += 1
-            if self.setup_error is not None:
-                self._emit(self._not_prepared(index, raw, self.setup_error))
+            chunk: list[tuple[int, ContactInput]] = []
+            room = self.limit - self.scheduler.buffered
+            while len(chunk) < min(CHUNK, room):
+                try:
+                    raw = await anext(source)
+                except StopAsyncIteration:
+                    self.exhausted = True
+                    break
+                except Exception as exc:
+                    # Re-raised once every contact already taken has its outcome.
+                    self.input_error, self.exhausted = exc, True
+                    break
+                chunk.append((input_index(raw, self.position), raw))
+                self.position += 1
+            if self.incremental is not None:
+                await self._admit_incremental(chunk)
+            elif chunk and await self._set_up():
+                for index, raw in chunk:
+                    self._admit(self.engine.pipeline.prepare(index, raw))
+            else:
+                self._fail_unprepared(chunk)
+            self._linger()
+            await asyncio.sleep(0)  # let flows in flight move on
+
+    async def _set_up(self) -> bool:
+        """Run the provider's setup before the first contact is prepared (not before:
+        a run whose contacts are all unchanged needs none); whether it succeeded."""
+        if not self._set_up_done:
+            self._set_up_done = True
+            self.setup_error = await self.engine.ensure_setup()
+        return self.setup_error is None
+
+    def _fail_unprepared(self, chunk: list[tuple[int, ContactInput]]) -> None:
+        assert self.setup_error is not None or not chunk
+        for index, raw in chunk:
+            self._emit(self._not_prepared(index, raw, self.setup_error))  # type: ignore[arg-type]
+
+    def _admit(self, item: Prepared[Any] | Outcome) -> None:
+        if isinstance(item, Outcome):
+            self._emit(item)
+            return
+        if self._provisional_keys:
+            self._supersede(item)
+        self.scheduler.add(item)
+        self._start_ready()
+
+    async def _admit_incremental(self, chunk: list[tuple[int, ContactInput]]) -> None:
+        """Skip what the platform already holds; mark the rest in flight; schedule it."""
+        incremental = self.incremental
+        assert incremental is not None
+        records_of = [(raw.record if isinstance(raw, InputLine) else raw) for _, raw in chunk]
+        raws = [_raw_hash(record) for record in records_of]
+        keys = [raw_key(record) for record in records_of]
+        found = await incremental.lookup([k for k in keys if k is not None])
+        seen: set[str] = set()
+
+        def fresh(key: str) -> bool:
+            # Only a person's first row here, with nothing of theirs pending in the
+            # run, may be judged against the store.
+            return key not in seen and not self.scheduler.holds(key) and not incremental.recent(key)
+
+        rest: list[tuple[int, ContactInput, str | None]] = []
+        for (index, raw), record, digest, key in zip(chunk, records_of, raws, keys, strict=True):
+            if (
+                key is not None
+                and digest is not None
+                and fresh(key)
+                and incremental.raw_unchanged(found.get(key), digest)
+            ):
+                seen.add(key)
+                self._emit(self._unchanged(index, record, found[key]))
                 continue
-            item = engine.pipeline.prepare(index, raw)
+            rest.append((index, raw, digest))
+        if not rest:
+            return
+        if not await self._set_up():
+            self._fail_unprepared([(index, raw) for index, raw, _ in rest])
+            return
+        prepared: list[tuple[Prepared[Any], str | None]] = []
+        for index, raw, digest in rest:
+            item = self.engine.pipeline.prepare(index, raw)
             if isinstance(item, Outcome):
                 self._emit(item)
                 continue
-            if self._provisional_keys:
-                self._supersede(item)
-            self.scheduler.add(item)
-            self._start_ready()
-            taken += 1
-            if taken % 64 == 0:
-                self._linger()
-                await asyncio.sleep(0)  # let flows in flight move on
+            prepared.append((item, digest))
+        late = [k for item, _ in prepared if (k := state_key(item)) and k not in found]
+        if late:
+            found.update(await incremental.lookup(late))
+        sending: list[tuple[Prepared[Any], str, str, str | None]] = []
+        stateless: list[Prepared[Any]] = []
+        for item, digest in prepared:
+            key = state_key(item)
+            if key is None:
+                stateless.append(item)
+                continue
+            same, print_ = incremental.unchanged(found.get(key), item)
+            if same and fresh(key):
+                seen.add(key)
+                self._emit(self._unchanged(item.index, item.contact, found[key], item))
+                continue
+            seen.add(key)
+            sending.append((item, key, print_, digest))
+        await incremental.sending(sending)
+        for item in [*(entry[0] for entry in sending), *stateless]:
+            self._admit(item)
+
+    @staticmethod
+    def _unchanged(
+        index: int, source: object, record: StateRecord, item: Prepared[Any] | None = None
+    ) -> Outcome:
+        external_id = None
+        if item is not None:
+            external_id = item.contact.external_id
+        elif isinstance(source, Mapping) and source.get("external_id") is not None:
+            external_id = str(source["external_id"])
+        return Outcome(
+            index,
+            Status.UNCHANGED,
+            remote_id=record.remote_id,
+            external_id=external_id,
+            warnings=item.warnings if item is not None else (),
+            input=source,
+        )
 
     @staticmethod
     def _not_prepared(index: int, raw: ContactInput, error: OutcomeError) -> Outcome:
@@ -394,7 +509,8 @@ class Execution:
 
     async def outcomes(self) -> AsyncIterator[list[Outcome]]:
         """Outcomes in the order they become known, a list at a time."""
-        self.setup_error = await self.engine.ensure_setup()
+        if self.incremental is not None:
+            await self.incremental.begin()
         source = _aiter(self._inputs)
         try:
             while True:
@@ -408,6 +524,8 @@ class Execution:
                 self._start_ready()
                 if self.emitted:
                     outcomes, self.emitted = self.emitted, []
+                    if self.incremental is not None and self.incremental.due:
+                        await self.incremental.flush()
                     yield outcomes
                     continue
                 if self.exhausted and not self.tasks and self.scheduler.buffered == 0:
@@ -424,6 +542,8 @@ class Execution:
                         raise AssertionError("rows wait with nothing in flight")  # a bug
                     continue
                 await self._wait()
+            if self.incremental is not None:
+                await self.incremental.finish(self.summary.to_json())
         finally:
             for task in self.tasks:
                 task.cancel()

@@ -85,6 +85,10 @@ class Scheduler:
         for key in sorted(self._open, key=lambda k: -len(self._open[k])):
             self._flush_key(key)
 
+    def holds(self, key: str) -> bool:
+        """Whether a row with identity ``key`` is taken and not finished."""
+        return key in self._queues
+
     def flush_largest(self) -> None:
         """Make the fullest open batch ready."""
         if self._open:

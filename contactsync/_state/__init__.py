@@ -6,10 +6,10 @@ marks the rest in flight, and confirms (or records the failure of) each one once
 platform answered.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
 from ._hash import fingerprint, raw_hash
-from ._schema import SCHEMA_VERSION
-from ._store import StateStore, open_store
 from ._types import (
     CONFIRMED_STATUSES,
     NEVER_CONFIRMED,
@@ -20,6 +20,26 @@ from ._types import (
     StateRecord,
     StateSummary,
 )
+
+if TYPE_CHECKING:
+    from ._schema import SCHEMA_VERSION
+    from ._store import StateStore, open_store
+
+# The store and its schema need SQLAlchemy: loaded on first use, so that a client
+# without a state store never imports it.
+_LAZY = {"StateStore": "._store", "open_store": "._store", "SCHEMA_VERSION": "._schema"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONFIRMED_STATUSES",

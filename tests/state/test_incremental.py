@@ -1,0 +1,87 @@
+"""Incremental runs through the engine: unchanged contacts cost no request, changed
+ones and failed ones are sent, a changed mapping resends all (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from contactsync import Client, EmulatorApp, Status
+from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
+
+IDS = [s.name for s in SCENARIOS]
+
+
+def _run(
+    scenario: Scenario, app: EmulatorApp, url: str, records: list[dict[str, Any]], **kw: Any
+) -> tuple[list[Any], int]:
+    full = kw.pop("full", False)
+    config = kw.pop("config", None) or scenario.config()
+    with Client(config, "r", emulator=app, sleep=lambda s: None, state=url) as client:
+        run = client.upsert_many(records, full=full)
+        outcomes = sorted(run, key=lambda o: o.index)
+        return outcomes, run.summary.requests
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_a_second_identical_run_sends_nothing(scenario: Scenario, url: str) -> None:
+    app = EmulatorApp(scenario.emulator())
+    records = people(5000)
+    first, sent = _run(scenario, app, url, records)
+    assert all(o.ok for o in first)
+    assert sent >= 5000 if scenario.name != "yespo-bulk" else sent > 0
+    again, sent_again = _run(scenario, app, url, copy.deepcopy(records))
+    assert sent_again == 0
+    assert {o.status for o in again} == {Status.UNCHANGED}
+    assert [o.index for o in again] == list(range(5000))
+
+    changed = copy.deepcopy(records)
+    for n in range(0, 5000, 500):  # 10 contacts change
+        changed[n]["last_name"] = f"Moved{n}"
+    third, _ = _run(scenario, app, url, changed)
+    statuses = Counter(o.status for o in third)
+    assert statuses[Status.UNCHANGED] == 4990
+    written = [o.index for o in third if o.status is not Status.UNCHANGED]
+    assert written == list(range(0, 5000, 500))
+    stored = sorted(scenario.view(c) for c in app.emulator.contacts())
+    assert stored == sorted(expected(r) for r in changed)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[1:], ids=IDS[1:])
+def test_a_changed_mapping_or_full_resends_everything(scenario: Scenario, url: str) -> None:
+    app = EmulatorApp(scenario.emulator())
+    records = people(50)
+    _run(scenario, app, url, records)
+    _, full_sent = _run(scenario, app, url, records, full=True)
+    assert full_sent >= 50
+    config = scenario.config()
+    config["tenants"]["r"]["on_unsupported"] = "warn"  # the mapping changed
+    outcomes, sent = _run(scenario, app, url, records, config=config)
+    assert sent >= 50
+    assert all(o.requests > 0 for o in outcomes)  # every one went to the platform
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[1:], ids=IDS[1:])
+def test_failed_rows_are_resent_on_the_next_run_and_only_they(scenario: Scenario, url: str) -> None:
+    app = EmulatorApp(scenario.emulator())
+    records = people(30)
+    refused = {records[n]["email"] for n in (4, 17)}
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if any(email.encode() in request.content for email in refused):
+            return httpx.Response(400, json={"error": "refused by the test"})
+        return app(request)
+
+    config = scenario.config()
+    with Client(
+        config, "r", transport=httpx.MockTransport(refuse), sleep=lambda s: None, state=url
+    ) as client:
+        first = sorted(client.upsert_many(records), key=lambda o: o.index)
+    assert [o.index for o in first if not o.ok] == [4, 17]
+    second, _ = _run(scenario, app, url, records)
+    assert [o.index for o in second if o.status is not Status.UNCHANGED] == [4, 17]
+    assert all(o.ok for o in second)
