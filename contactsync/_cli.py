@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,7 +138,9 @@ def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
         return read_input(stream, _input_kind(path))
 
 
-def _client(config_path: Path, tenant: str, base_url: str | None) -> Client:
+def _client(
+    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
+) -> Client:
     config = _load(config_path)
     if base_url is not None:
         if tenant not in config.tenants:
@@ -145,7 +148,7 @@ def _client(config_path: Path, tenant: str, base_url: str | None) -> Client:
         patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
         config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
     with _config_errors():
-        return Client(config, tenant)
+        return Client(config, tenant, state=state)
 
 
 _common = [
@@ -320,6 +323,12 @@ def _open_failed(path: Path) -> BinaryIO:
     type=click.Path(path_type=Path),
     help="Write failed and rejected contacts as JSON lines, ready to upsert again.",
 )
+@click.option(
+    "--state",
+    "state_url",
+    help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
+)
+@click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
 def upsert(
     config_path: Path,
     tenant: str,
@@ -327,6 +336,8 @@ def upsert(
     input_path: str,
     report_path: Path | None,
     failed_path: Path | None,
+    state_url: str | None,
+    full: bool,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
@@ -336,7 +347,7 @@ def upsert(
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url))
+        client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
         scrubber = _scrubber(client)
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)
@@ -348,7 +359,7 @@ def upsert(
         total = _count_lines(input_path)
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total)
-        run = client.upsert_many(lines)
+        run = client.upsert_many(lines, full=full)
         interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
@@ -415,6 +426,53 @@ def _interruptible(run: Any) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+@main.command("state")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--tenant", required=True)
+@click.option("--state", "state_url", help="State store URL; default: the config's [state].")
+@click.option("--forget", is_flag=True, help="Clear what the store holds for the tenant.")
+def state_command(config_path: Path, tenant: str, state_url: str | None, forget: bool) -> None:
+    """Show what the state store holds for TENANT (or clear it with --forget)."""
+    config = _load(config_path)
+    if tenant not in config.tenants:
+        _fail(f"tenants.{tenant}: no such tenant")
+    if state_url is None:
+        if config.state is None:
+            _fail("no state store: give --state URL or a [state] table in the config")
+        state_url = config.state.url.reveal()
+    from ._state import StateError, open_store  # noqa: PLC0415 - SQLAlchemy only here
+
+    try:
+        with open_store(state_url, read_only=not forget) as store:
+            if forget:
+                click.echo(f"forgot {store.forget(tenant)} record(s) of tenant {tenant}")
+                return
+            summary = store.summary(tenant)
+    except StateError as exc:
+        _fail(str(exc))
+    last = summary.last_run
+    click.echo(
+        json.dumps(
+            {
+                "tenant": tenant,
+                "records": summary.records,
+                "by_last_outcome": dict(summary.by_status),
+                "in_flight": summary.in_flight,
+                "mapping_fingerprint": summary.mapping_fingerprint,
+                "last_run": None
+                if last is None
+                else {
+                    "run_id": last.run_id,
+                    "started_at": last.started_at.isoformat(),
+                    "finished_at": last.finished_at and last.finished_at.isoformat(),
+                    "counts": dict(last.counts or {}),
+                },
+            },
+            indent=2,
+        )
+    )
+
+
 @main.command()
 @click.argument("provider_name", metavar="PROVIDER")
 @click.option("--config", "config_path", type=click.Path(path_type=Path))
@@ -479,11 +537,14 @@ def emulate(
     show_default=True,
 )
 def demo(config_path: Path, input_path: Path) -> None:
-    """Upsert the example contacts twice into each installed provider's emulator."""
+    """Upsert the example contacts twice into each installed provider's emulator,
+    with a temporary state store: the second pass finds every contact unchanged and
+    sends no request."""
     if not input_path.exists():
         _fail(f"{input_path} does not exist (run the demo from the project folder)")
     config = _load(config_path) if config_path.exists() else Config(tenants={})
     console = Console()
+    stack = contextlib.ExitStack()
     for name in default_registry.names():
         cls = default_registry.get(name)
         if not cls.implemented:
@@ -495,8 +556,14 @@ def demo(config_path: Path, input_path: Path) -> None:
             if tenant in config.tenants
             else load_config({"tenants": {tenant: {"provider": name, "base_url": EMULATOR}}})
         )
-        with _config_errors(), Client(tenant_config, tenant) as client:
-            table = Table(title=f"{name} (tenant {tenant}, built-in emulator)")
+        state = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-demo-"))
+        with (
+            _config_errors(),
+            Client(tenant_config, tenant, state=f"sqlite:///{state}/state.db") as client,
+        ):
+            table = Table(
+                title=f"{name} (tenant {tenant}, built-in emulator, a temporary state store)"
+            )
             for column in ("run", *[s.value for s in Status], "requests"):
                 table.add_column(column, justify="right" if column != "run" else "left")
             for attempt in ("first", "second"):
@@ -510,3 +577,4 @@ def demo(config_path: Path, input_path: Path) -> None:
             assert client.emulator_app is not None
             stored = len(client.emulator_app.emulator.contacts())
             console.print(f"contacts stored on the emulator: {stored}\n")
+    stack.close()
