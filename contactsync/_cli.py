@@ -371,7 +371,7 @@ def upsert(
             if interrupts:
                 # The rest of INPUT was never taken: each line still gets its outcome,
                 # so the report is complete and --failed holds all that was not written.
-                for outcome in _never_taken(lines):
+                for outcome in _never_taken(run.rest()):
                     run.summary.add(outcome)
                     if report is not None:
                         report.write(outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import (
@@ -50,10 +51,17 @@ class Run(Iterator[Outcome]):
         outcomes: Iterator[Outcome],
         summary: Summary,
         cancel: Callable[[bool], None] | None = None,
+        rest: Callable[[], Iterator[Any]] | None = None,
     ) -> None:
         self._outcomes = outcomes
         self.summary = summary
         self._cancel = cancel
+        self._rest = rest
+
+    def rest(self) -> Iterator[Any]:
+        """After a cancelled run has ended: the input it never took, in order (a sync
+        input only, and not what a reader still blocked on a slow input holds)."""
+        return iter(()) if self._rest is None else self._rest()
 
     def cancel(self, force: bool = False) -> None:
         """Stop taking input. Keep iterating: requests in flight finish and every
@@ -244,9 +252,10 @@ class Client(_Base):
         loop = self._loop.loop
 
         def cancel(force: bool) -> None:
-            loop.call_soon_threadsafe(execution.cancel, force)
+            with contextlib.suppress(RuntimeError):  # the client is closed: nothing runs
+                loop.call_soon_threadsafe(execution.cancel, force)
 
-        return Run(SyncIterator(self._loop, execution.outcomes()), summary, cancel)
+        return Run(SyncIterator(self._loop, execution.outcomes()), summary, cancel, execution.rest)
 
     def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
         """The requests an upsert would send (and rejected contacts). Sends nothing but

@@ -22,13 +22,13 @@ import attrs
 import httpx
 
 from ._config import Tenant
-from ._errors import RequestFailed
+from ._errors import BatchRefused, RequestFailed
 from ._incremental import Incremental
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
 from ._ratelimit import RateLimit, build_limiter, with_headroom
-from ._retry import Breaker, Failure, RetryPolicy, classify_exception
+from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_exception
 from ._run import Execution
 from ._schedule import Batch
 from ._secret import MASK, Scrubber
@@ -76,6 +76,13 @@ class FlowRun:
         self.read_only = read_only
         """Refuse anything but read-only requests (``plan`` running a setup flow)."""
         self.log: list[Request] = []
+        self.unsafe_sent: set[int] = set()
+        """Contacts with a request that is not safe to resend which reached the
+        platform (answered, or its answer lost): their flow is never run again."""
+
+    def note_unsafe(self, request: Request) -> None:
+        if not request.safe_to_resend:
+            self.unsafe_sent.update(i for i in request.contacts if i in self.requests)
 
     def note(self, request: Request) -> None:
         for index in request.contacts:
@@ -139,6 +146,35 @@ class Engine:
                 content = cleaned.encode("utf-8")
         return Response(received.status_code, content, dict(received.headers))
 
+    def _after_transport_error(
+        self,
+        exc: BaseException,
+        request: Request,
+        run: FlowRun | None,
+        budget: RetryBudget,
+        attempts: int,
+    ) -> float:
+        """Seconds to wait before resending after ``exc``, or raise ``RequestFailed``."""
+        label = _label(request)
+        failure = classify_exception(exc)
+        self.breaker.record_transport_failure()
+        detail = f"{failure.description} ({failure.exception})"
+        unsafe = failure.maybe_applied and not request.safe_to_resend
+        if unsafe and run is not None:
+            run.note_unsafe(request)
+        if failure.permanent or unsafe:
+            raise RequestFailed(
+                f"{label} failed after {attempts} attempt(s): {detail}"
+                + ("; it may have been applied" if unsafe else ""),
+                retryable=not failure.permanent and not unsafe,
+                maybe_applied=unsafe,
+            ) from None
+        delay = budget.next_delay(Failure.from_transport(failure))
+        if delay is None:
+            raise RequestFailed(f"{label} failed after {attempts} attempt(s): {detail}") from None
+        log.info("%s: %s; retry %d in %.2fs", label, detail, attempts, delay)
+        return delay
+
     def _raise_if_stopped(self, request: Request) -> None:
         if self.auth_refused is not None:
             raise RequestFailed(
@@ -183,35 +219,22 @@ class Engine:
             try:
                 built = to_httpx(self.client, request)
             except (TypeError, ValueError) as exc:
-                # A value the provider's payload holds cannot be encoded: this request's
-                # contacts fail, the run goes on.
-                raise RequestFailed(
-                    f"{label}: the request could not be encoded ({exc})", retryable=False
-                ) from None
+                # A value the provider's payload holds cannot be encoded. In a bulk, the
+                # engine splits it to find the contact that holds it; alone, it fails.
+                message = f"{label}: the request could not be encoded ({exc})"
+                if len(request.contacts) > 1:
+                    raise BatchRefused(message) from None
+                raise RequestFailed(message, retryable=False) from None
             try:
                 async with asyncio.timeout(budget.attempt_timeout()):
                     response = self._scrubbed(built, await self.client.send(built))
             except (httpx.TransportError, TimeoutError) as exc:
-                failure = classify_exception(exc)
-                self.breaker.record_transport_failure()
-                detail = f"{failure.description} ({failure.exception})"
-                unsafe = failure.maybe_applied and not request.safe_to_resend
-                if failure.permanent or unsafe:
-                    raise RequestFailed(
-                        f"{label} failed after {attempts} attempt(s): {detail}"
-                        + ("; it may have been applied" if unsafe else ""),
-                        retryable=not failure.permanent,
-                        maybe_applied=unsafe,
-                    ) from None
-                delay = budget.next_delay(Failure.from_transport(failure))
-                if delay is None:
-                    raise RequestFailed(
-                        f"{label} failed after {attempts} attempt(s): {detail}"
-                    ) from None
-                log.info("%s: %s; retry %d in %.2fs", label, detail, attempts, delay)
+                delay = self._after_transport_error(exc, request, run, budget, attempts)
                 await self._sleep(delay)
                 continue
             self.breaker.record_response()
+            if run is not None and not self.provider.not_applied(response):
+                run.note_unsafe(request)
             if self.provider.is_auth_failure(response):
                 self.auth_refused = (
                     f"{self.provider.name} refused the credentials of tenant "
@@ -231,16 +254,17 @@ class Engine:
                     f"{label} answered HTTP {response.status_code} after {attempts} "
                     "attempt(s); it may have been applied",
                     status_code=response.status_code,
+                    retryable=False,
                     maybe_applied=True,
                 )
-            delay = budget.next_delay(Failure.from_response(response))
-            if delay is None:
+            wait = budget.next_delay(Failure.from_response(response))
+            if wait is None:
                 raise RequestFailed(
                     f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)",
                     status_code=response.status_code,
                 )
-            log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, delay)
-            await self._sleep(delay)
+            log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, wait)
+            await self._sleep(wait)
 
     async def drive(
         self, stepper: FlowStepper, run: FlowRun, report: Callable[[Outcome], None]

@@ -258,7 +258,13 @@ def _subscription(field: str) -> Any:
     return convert
 
 
+_MAX_INT = 2**63
+"""Whole numbers beyond 64 bits are refused: no platform stores them as numbers."""
+
+
 def _custom_value(name: str, value: object) -> CustomValue:
+    if isinstance(value, int) and not isinstance(value, bool) and not -_MAX_INT <= value < _MAX_INT:
+        raise ContactError(f"custom_fields.{name}", "is too large a number (more than 64 bits)")
     if isinstance(value, bool | int | dt.date):
         return value
     if isinstance(value, float):

@@ -57,6 +57,9 @@ def is_e164(value: str) -> bool:
     return value.startswith("+") and value[1:].isdigit()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_text(field: str, value: object, *, max_length: int = 255) -> str | None:
     """A stripped single-line string, or None when blank."""
     if value is None:
@@ -68,6 +71,8 @@ def check_text(field: str, value: object, *, max_length: int = 255) -> str | Non
         return None
     if _CONTROL.search(text):
         raise ContactError(field, "contains control characters")
+    if _SURROGATE.search(text):
+        raise ContactError(field, "is not valid Unicode (a lone surrogate)")
     if len(text) > max_length:
         raise ContactError(field, f"is longer than {max_length} characters")
     return text

@@ -65,7 +65,17 @@ class Pipeline:
             source = contact
             contact = contact.with_phone_region(self.tenant.default_phone_region)
             ctx = MappingContext(self.provider.name, self.tenant)
-            payload = self.provider.prepare(contact, ctx)
+            try:
+                payload = self.provider.prepare(contact, ctx)
+            except (ContactError, UnsupportedFeature):
+                raise
+            except (ValueError, TypeError, OverflowError) as exc:
+                # A value the provider could not map: this contact only.
+                raise ContactError("contact", f"could not be mapped: {exc}") from None
+            except Exception as exc:  # a provider bug: this contact fails, the run goes on
+                log.exception("%s could not prepare input %d", self.provider.name, index)
+                error = OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
+                return Outcome(index, Status.FAILED, error=error, input=source)
         except ContactError as exc:
             code = getattr(exc, "code", ErrorCode.INVALID_CONTACT)
             error = OutcomeError(code, str(exc), field=exc.field)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._incremental import Incremental, raw_key, state_key
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
 from ._provider import Prepared
+from ._pump import Pump
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
@@ -61,17 +62,6 @@ def read_ahead(concurrency: int, max_batch: int) -> int:
     return max(64, min(concurrency, 4 if max_batch > 1 else concurrency) * max_batch + max_batch)
 
 
-async def _aiter(
-    inputs: Iterable[ContactInput] | AsyncIterable[ContactInput],
-) -> AsyncIterator[ContactInput]:
-    if isinstance(inputs, AsyncIterable):
-        async for item in inputs:
-            yield item
-    else:
-        for item in inputs:
-            yield item
-
-
 def _raw_hash(record: object) -> str | None:
     if not isinstance(record, Mapping):
         return None
@@ -79,6 +69,29 @@ def _raw_hash(record: object) -> str | None:
         return raw_hash(record)
     except (TypeError, ValueError):
         return None
+
+
+def _not_retryable(outcome: Outcome) -> Outcome:
+    error = outcome.error
+    assert error is not None
+    return Outcome(
+        outcome.index,
+        outcome.status,
+        remote_id=outcome.remote_id,
+        external_id=outcome.external_id,
+        warnings=outcome.warnings,
+        error=OutcomeError(
+            error.code,
+            error.message + " (a request that is not safe to resend was applied: check the "
+            "platform before sending this contact again)",
+            field=error.field,
+            status_code=error.status_code,
+            retryable=False,
+            detail=error.detail,
+        ),
+        requests=outcome.requests,
+        input=outcome.input,
+    )
 
 
 def _failed(index: int, code: str, message: str, *, retryable: bool = True) -> Outcome:
@@ -103,6 +116,7 @@ class Execution:
         self.emitted: list[Outcome] = []
         self.progress = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        self._batches: dict[asyncio.Task[None], Batch] = {}
         self.limit = read_ahead(engine.concurrency, engine.pipeline.max_batch)
         self.linger = engine.settings.batch_linger
         self.base = engine.sent
@@ -185,14 +199,25 @@ class Execution:
             requests=run.requests[outcome.index] + self._spent.pop(outcome.index, 0),
             input=item.contact,
         )
-        if self._is_provisional(final):
+        self.scheduler.release(outcome.index)
+        if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
+            # Something that must not be applied twice reached the platform: sending
+            # this contact again as it is is not safe.
+            final = _not_retryable(final)
+        if (
+            self._is_provisional(final)
+            # Its flow already applied something that must not be applied twice.
+            and item.index not in run.unsafe_sent
+            # A later row for the same person is taken: sending this one again at
+            # the end would put older data over it.
+            and not any(self.scheduler.holds(key) for key in item.identity)
+        ):
             self._spent[item.index] = final.requests
             self.provisional[item.index] = (item, final)
             for key in item.identity:
                 self._provisional_keys[key] = item.index
         else:
             self._emit(final)
-        self.scheduler.release(outcome.index)
 
     def _supersede(self, item: Prepared[Any]) -> None:
         """A later row for the same person: an earlier provisional failure is final
@@ -325,37 +350,45 @@ class Execution:
                 return
             task = asyncio.ensure_future(self._flow(batch))
             self.tasks.add(task)
+            self._batches[task] = batch
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
+        batch = self._batches.pop(task, [])
+        if task.cancelled():
+            # Cancelled before its flow began: nothing of it was sent.
+            from ._engine import FlowRun  # noqa: PLC0415
+
+            run = FlowRun([item for item in batch if self.scheduler.is_taken(item.index)])
+            for index in list(run.items):
+                self.settle(run, self._interrupted(index, False))
         self.progress.set()
 
     # --- input ------------------------------------------------------------------------
 
-    async def _take(self, source: AsyncIterator[ContactInput]) -> None:
-        """Read and prepare input until the read-ahead is full or the input ends."""
+    async def _take(self, pump: Pump) -> None:
+        """Prepare the input that has arrived, up to the read-ahead; never wait for more."""
         while not self.exhausted and self.scheduler.buffered < self.limit:
             if self.cancelling:
+                pump.stop()
                 self.exhausted = True
                 return
-            chunk: list[tuple[int, ContactInput]] = []
             room = self.limit - self.scheduler.buffered
-            while len(chunk) < min(CHUNK, room):
-                try:
-                    raw = await anext(source)
-                except StopAsyncIteration:
-                    self.exhausted = True
-                    break
-                except Exception as exc:
-                    # Re-raised once every contact already taken has its outcome.
-                    self.input_error, self.exhausted = exc, True
-                    break
+            raws = pump.take(min(CHUNK, room))
+            if pump.done:
+                self.exhausted = True
+                # Re-raised once every contact already taken has its outcome.
+                self.input_error = pump.error
+            if not raws:
+                return
+            chunk: list[tuple[int, ContactInput]] = []
+            for raw in raws:
                 chunk.append((input_index(raw, self.position), raw))
                 self.position += 1
             if self.incremental is not None:
                 await self._admit_incremental(chunk)
-            elif chunk and await self._set_up():
+            elif await self._set_up():
                 for index, raw in chunk:
                     self._admit(self.engine.pipeline.prepare(index, raw))
             else:
@@ -372,9 +405,10 @@ class Execution:
         return self.setup_error is None
 
     def _fail_unprepared(self, chunk: list[tuple[int, ContactInput]]) -> None:
-        assert self.setup_error is not None or not chunk
+        error = self.setup_error
+        assert error is not None or not chunk
         for index, raw in chunk:
-            self._emit(self._not_prepared(index, raw, self.setup_error))  # type: ignore[arg-type]
+            self._emit(self._not_prepared(index, raw, error))  # type: ignore[arg-type]
 
     def _admit(self, item: Prepared[Any] | Outcome) -> None:
         if isinstance(item, Outcome):
@@ -511,10 +545,10 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
-        source = _aiter(self._inputs)
+        self.pump = Pump(self._inputs, self.progress.set)
         try:
             while True:
-                await self._take(source)
+                await self._take(self.pump)
                 idle = len(self.tasks) < self.engine.concurrency and not self.scheduler.has_ready
                 if idle and self.exhausted:
                     self.scheduler.flush()  # the input is done: send what is left
@@ -537,18 +571,36 @@ class Execution:
                     if self.emitted:
                         continue
                     break
-                if not self.tasks and not self.scheduler.has_ready:
-                    if self.exhausted and self.scheduler.open_rows == 0:
-                        raise AssertionError("rows wait with nothing in flight")  # a bug
+                if self.exhausted and not self.tasks and not self.scheduler.has_ready:
+                    if self.scheduler.open_rows == 0:
+                        self._strand()  # never happens by design; never lose a contact
                     continue
                 await self._wait()
             if self.incremental is not None:
                 await self.incremental.finish(self.summary.to_json())
         finally:
+            self.pump.stop()
             for task in self.tasks:
                 task.cancel()
         if self.input_error is not None:
             raise self.input_error
+
+    def rest(self) -> Iterator[ContactInput]:
+        """After a cancelled run: the input it never took (see :meth:`Pump.rest`)."""
+        pump = getattr(self, "pump", None)
+        return iter(()) if pump is None else pump.rest()
+
+    def _strand(self) -> None:
+        log.error("%s: rows were left waiting with nothing in flight", self.engine.provider.name)
+        from ._engine import FlowRun  # noqa: PLC0415
+
+        stranded = self.scheduler.drain()
+        run = FlowRun(stranded)
+        for item in stranded:
+            self.settle(
+                run,
+                _failed(item.index, ErrorCode.PROVIDER_ERROR, "left unsent by an engine bug"),
+            )
 
     def _linger(self) -> None:
         """Batches open for ``batch_linger`` go out while a flow slot is free: a slow

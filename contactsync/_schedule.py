@@ -85,6 +85,21 @@ class Scheduler:
         for key in sorted(self._open, key=lambda k: -len(self._open[k])):
             self._flush_key(key)
 
+    def is_taken(self, index: int) -> bool:
+        return index in self._rows
+
+    def drain(self) -> Batch:
+        """Every row not yet released, forgotten (a last resort: see ``_strand``)."""
+        rows = list(self._rows.values())
+        self._rows.clear()
+        self._queues.clear()
+        self._open.clear()
+        self._opened.clear()
+        self._open_key.clear()
+        self._ready.clear()
+        self._waiting.clear()
+        return rows
+
     def holds(self, key: str) -> bool:
         """Whether a row with identity ``key`` is taken and not finished."""
         return key in self._queues

@@ -62,7 +62,7 @@ class YespoProvider(Provider[YespoPayload]):
     demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_API_KEY}
     capabilities = Capabilities(
         max_batch_size=3000,
-        identity_keys=("external_id", "email", "phone"),
+        identity_keys=("external_id", "remote_id", "email", "phone"),
         email_statuses=frozenset(
             {Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED, Subscription.PENDING}
         ),
