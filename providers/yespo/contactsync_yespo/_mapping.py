@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
+import email_validator
 
 from contactsync import Contact, ContactError, MappingContext, Subscription
 
@@ -83,7 +84,7 @@ def to_payload(
     put("lastName", _name("last_name", contact.last_name))
     channels = []
     if contact.email is not None:
-        channels.append({"type": "email", "value": contact.email})
+        channels.append({"type": "email", "value": wire_email(contact.email)})
         fields.add("email")
     if contact.phone is not None:
         channels.append({"type": "sms", "value": contact.phone})
@@ -187,3 +188,20 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields
         fields.update(present)
     if address.country is not None:
         ctx.unsupported("address.country (Yespo's address has no country)")
+
+
+def wire_email(email: str) -> str:
+    """``email`` with its domain IDNA-encoded (ASCII), as it goes out to Yespo.
+
+    The neutral contact holds the domain in Unicode (``ann@xn--bcher-kva.de`` is read as
+    ``ann@bücher.de``). Yespo's spec only calls the channel value an "Email address", and
+    never that a Unicode domain is accepted or matched to its ASCII form; the ASCII
+    form is the one every mail system and validator takes, and one address written
+    either way always goes out the same. The part before the ``@`` is sent as given."""
+    try:
+        checked = email_validator.validate_email(
+            email, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
+        raise ContactError("email", f"not a valid address ({exc})") from None
+    return f"{checked.local_part}@{checked.ascii_domain}"
