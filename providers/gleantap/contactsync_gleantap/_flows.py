@@ -122,7 +122,11 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
     # Tags to remove go second: if this request fails, the contact has a tag too many,
     # never one too few.
     if payload.tags_remove:
-        removal = {**payload.identity, "tags": ",".join(payload.tags_remove), "tag_action": "remove"}
+        removal = {
+            **payload.identity,
+            "tags": ",".join(payload.tags_remove),
+            "tag_action": "remove",
+        }
         response = yield Request(
             "POST",
             API + "newContact",

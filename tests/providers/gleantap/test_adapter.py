@@ -64,8 +64,9 @@ def test_family_email_without_external_id_keeps_two_people_apart(
     (outcome,) = upsert([{"first_name": "Carl", "last_name": "Smith", "email": "family@example.com",
                           "phone": "+447400123456", "custom_fields": {"loyalty": "bronze"}}])  # fmt: skip
     assert outcome.status is Status.UPDATED
-    assert "another first name ('Ann'), not 'Carl': written as a separate contact" in (
-        outcome.warnings[0]
+    assert (
+        "another first name ('Ann'), not 'Carl': written as a separate contact"
+        in (outcome.warnings[0])
     )
     stored = {c["first_name"]: c for c in gleantap.emulator.contacts()}
     assert sorted(stored) == ["Ann", "Carl"]
@@ -111,7 +112,9 @@ def test_look_up_members_without_the_email_asked_for_are_ignored(gleantap: Glean
         return gleantap.emulator.handle(request)
 
     with Client(gleantap_config(), "g", transport=httpx.MockTransport(answer)) as client:
-        outcome = client.upsert({"first_name": "Carl", "last_name": "Lee", "email": "c@example.com"})
+        outcome = client.upsert(
+            {"first_name": "Carl", "last_name": "Lee", "email": "c@example.com"}
+        )
     assert outcome.status is Status.UPDATED
     assert outcome.warnings == (
         "getCustomers answered 1 member(s) without the email asked for; ignored",
