@@ -238,9 +238,14 @@ def _replace(item: Item, payload: YespoPayload) -> Item:
 
 def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
     first = batch[0].payload
+    ext_ids = "externalCustomerId" in first.fields  # the same for every contact (batch_key)
     body: dict[str, Any] = {
         "contacts": [item.payload.body for item in batch],
-        "dedupeOn": settings.dedupe_on,
+        # An external id is the only key of a contact that has one: with dedupeOn=email
+        # Yespo would match an unknown external id by email and write it onto that
+        # record, even one holding another external id (two people merged), and would
+        # keep the old email of a contact found by its external id (never updated).
+        "dedupeOn": "externalCustomerId" if ext_ids else settings.dedupe_on,
         # Always explicit: omitted, Yespo writes every standard field and nulls the
         # ones a contact did not carry. Every contact in a batch carries these same fields.
         "contactFields": sorted(first.fields),

@@ -71,6 +71,7 @@ def to_payload(
     contact: Contact,
     ctx: MappingContext,
     definitions: Mapping[int, FieldDefinition],
+    resubscribe: bool = False,
 ) -> YespoPayload:
     body: dict[str, Any] = {}
     fields: set[str] = set()
@@ -114,7 +115,7 @@ def to_payload(
         if key in CONTACT_FIELDS:
             fields.add(key)
 
-    email_action = _unsupported_and_status(contact, ctx)
+    email_action = _unsupported_and_status(contact, ctx, resubscribe)
 
     return YespoPayload(
         body=body,
@@ -142,7 +143,9 @@ def _custom_fields(
     return custom, custom_ids
 
 
-def _unsupported_and_status(contact: Contact, ctx: MappingContext) -> EmailAction | None:
+def _unsupported_and_status(
+    contact: Contact, ctx: MappingContext, resubscribe: bool
+) -> EmailAction | None:
     """Report what Yespo cannot express; return how the email status is applied."""
     if contact.birth_date is not None:
         ctx.unsupported("birth_date (map it to a custom date field instead)")
@@ -155,6 +158,14 @@ def _unsupported_and_status(contact: Contact, ctx: MappingContext) -> EmailActio
     if contact.email_status is None:
         return None
     email_action = _EMAIL_ACTIONS.get(contact.email_status)
+    if email_action == "resubscribe" and not resubscribe:
+        # The unsubscribed list is account-wide: removing the address re-subscribes a
+        # person who unsubscribed on Yespo. Only when the tenant opts in.
+        ctx.unsupported(
+            "email_status subscribed without options.resubscribe (it would remove the "
+            "address from Yespo's unsubscribed list, re-subscribing someone who unsubscribed)"
+        )
+        return None
     if email_action is None:
         ctx.unsupported(f"email_status {contact.email_status.value}")
     elif contact.email is None:
