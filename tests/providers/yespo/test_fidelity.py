@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from contactsync import Status
-from tests.providers.yespo.conftest import Yespo, channel, direct
+from contactsync import Client, Status
+from tests.providers.yespo.conftest import Yespo, channel, direct, yespo_config
 
 
 def seeded() -> tuple[Yespo, httpx.Client]:
@@ -79,3 +79,49 @@ def test_bulk_email_change_of_a_contact_found_by_external_id_is_applied() -> Non
     assert outcome.status is Status.UPDATED
     # With dedupeOn=email Yespo never updates the email: it would stay family@ silently.
     assert channel(yespo.by_external("ann"), "email") == "ann@example.com"
+
+
+def test_pending_on_the_unsubscribed_list_is_reported_not_hidden() -> None:
+    yespo = Yespo()
+    person = {"external_id": "p1", "first_name": "Pat", "email": "pat@example.com"}
+    yespo.upsert([person])
+    yespo.emulator.unsubscribed.add("pat@example.com")
+    (outcome,) = yespo.upsert([{**person, "email_status": "pending"}])
+    assert outcome.status is Status.UPDATED
+    assert any("BLACKLISTED" in w and "stays unsubscribed" in w for w in outcome.warnings)
+    assert "pat@example.com" in yespo.emulator.unsubscribed
+
+
+def test_undocumented_import_status_is_not_polled_until_the_timeout() -> None:
+    yespo = Yespo()
+    polls: list[str] = []
+
+    def odd_status(request: httpx.Request) -> httpx.Response:
+        request.read()
+        if "/importstatus/" in request.url.path:
+            polls.append(request.url.path)
+            return httpx.Response(200, json={"status": "QUEUED"})
+        return yespo.transport.handle_request(request)
+
+    with Client(yespo_config(mode="bulk"), "y", transport=httpx.MockTransport(odd_status),
+                sleep=lambda s: None) as client:  # fmt: skip
+        (outcome,) = list(client.upsert_many([ROWS[0]]))
+    assert outcome.status is Status.FAILED
+    assert outcome.error is not None
+    assert "undocumented import status 'QUEUED'" in outcome.error.message
+    assert len(polls) == 1
+
+
+def test_segment_look_up_pages_through_the_groups() -> None:
+    yespo = Yespo()
+    yespo.emulator.segments.clear()
+    for n in range(600):  # all match the name filter (a substring), before the exact one
+        yespo.emulator.segment(f"Newsletter {n:03d}")
+    yespo.emulator.segment("Newsletter")
+    (outcome,) = yespo.upsert([{**ROWS[0], "groups": {"add": ["news"]}}], mode="realtime")
+    assert outcome.status is Status.UPDATED
+    (member,) = [c for c in yespo.stored() if c.get("externalCustomerId") == "new-1"]
+    assert [g["name"] for g in member["groups"]] == ["Newsletter"]
+    pages = [r.url.params["startindex"] for r in yespo.transport.requests
+             if r.url.path == "/api/v1/groups" and r.url.params["name"] == "Newsletter"]  # fmt: skip
+    assert pages == ["1", "501"]
