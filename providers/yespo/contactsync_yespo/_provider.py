@@ -102,7 +102,7 @@ class YespoProvider(Provider[YespoPayload]):
                 f"tenants.{tenant.name}.options.bulk_threshold",
                 "no longer used: mode auto sends in bulk at every batch size (real-time "
                 "matches contacts by other rules, so the batch size would decide which "
-                "contact a row lands on); use mode = \"realtime\" for one call per contact",
+                'contact a row lands on); use mode = "realtime" for one call per contact',
             )
 
     def auth(self) -> httpx.Auth:
