@@ -50,6 +50,13 @@ def normalize_phone(value: str, region: str | None) -> str:
         raise ContactError("phone", f"not a phone number ({exc._msg})") from None
     if not phonenumbers.is_valid_number(parsed):
         raise ContactError("phone", "not a valid number for its country")
+    if parsed.extension:
+        # E.164 has no extension: formatting would drop it without a word.
+        raise ContactError(
+            "phone",
+            f"has an extension ({parsed.extension}), which E.164 cannot hold and no "
+            "platform field takes: send the number without it",
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

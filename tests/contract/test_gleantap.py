@@ -28,7 +28,8 @@ def config() -> dict[str, Any]:
                 "default_phone_region": "GB",
                 "on_unsupported": "warn",
                 "credentials": {"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY},
-                "custom_fields": {"loyalty": "loyalty_level"},
+                # Every attribute mapped: an unmapped custom field is rejected.
+                "custom_fields": {**{f: f for f in FIELDS}, "loyalty": "loyalty_level"},
                 "options": {"app_id": DEMO_APP_ID},
                 "http": {"backoff_base": 0.0, "backoff_max": 0.0},
             }

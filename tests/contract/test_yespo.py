@@ -33,7 +33,8 @@ def config(mode: str, **options: Any) -> dict[str, Any]:
                 "credentials": {"api_key": DEMO_API_KEY},
                 "custom_fields": FIELDS,
                 "groups": GROUPS,
-                "options": {"mode": mode, "poll_interval": 0.01, **options},
+                # resubscribe: subscribed is sent (the unsubscribed-list delete is covered).
+                "options": {"mode": mode, "poll_interval": 0.01, "resubscribe": True, **options},
                 "http": {"backoff_base": 0.0, "backoff_max": 0.0},
             }
         }

@@ -80,6 +80,7 @@ SCENARIOS = [
                       "custom_fields": {"loyalty": 501}, "groups": {"vip": 10}}, _ivvy, _ivvy_view),
     Scenario("gleantap", {"provider": "gleantap",
                           "credentials": {"api_key": G_KEY, "secret_key": G_SECRET},
+                          "custom_fields": {"loyalty": "loyalty"},
                           "options": {"app_id": DEMO_APP_ID}}, GleantapEmulator, _gleantap_view),
 ]  # fmt: skip
 

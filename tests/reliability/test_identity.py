@@ -139,9 +139,9 @@ class _Scripted(httpx.BaseTransport):
 
 
 def test_a_failure_mid_flow_keeps_the_outcomes_already_earned() -> None:
-    # Yespo `auto` sends a small batch contact by contact: the 5th call fails for good.
+    # Yespo `realtime` sends contact by contact: the 5th call fails for good.
     yespo = SCENARIOS[0]
-    config_options = {"mode": "auto", "bulk_threshold": 50}
+    config_options = {"mode": "realtime"}
     scenario = Scenario(
         "yespo-auto",
         {**yespo.tenant, "options": config_options},

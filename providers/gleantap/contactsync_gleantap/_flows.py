@@ -45,24 +45,53 @@ def _refused(item: Prepared[GleantapPayload], response: Response, what: str) -> 
     return Outcome(item.index, Status.FAILED, error=error)
 
 
-def _stored_first_name(members: list[Mapping[str, Any]], payload: GleantapPayload) -> str | None:
-    """The first name Gleantap holds for this email/phone, when it differs from ours."""
-    ours = payload.body["first_name"]
-    names = [str(m.get("firstname")) for m in members if m.get("firstname")]
-    if not names or ours in names:
-        return None
-    return names[0]
+def _digits(value: Any) -> str:
+    return "".join(ch for ch in str(value) if ch.isdigit())
+
+
+def _carries(member: Mapping[str, Any], key: str, value: str) -> bool:
+    """Whether a ``getCustomers`` member holds the email (any case) or phone (its digits)
+    it was asked for: an answer is never trusted for a contact it does not describe."""
+    held = member.get(key)
+    if not isinstance(held, str) or not held:
+        return False
+    if key == "email":
+        return held.strip().lower() == value.strip().lower()
+    return bool(_digits(held)) and _digits(held) == _digits(value)
+
+
+def _lookup_warnings(
+    members: list[Mapping[str, Any]], key: str, value: str, first_name: str
+) -> list[str]:
+    """Warnings from the look-up. Nothing in the write changes: Gleantap's own rule
+    (email or phone *and* first name) decides which contact it lands on, and a first
+    name the caller did not give is never sent."""
+    warnings = []
+    ours = [m for m in members if _carries(m, key, value)]
+    if len(ours) < len(members):
+        warnings.append(
+            f"getCustomers answered {len(members) - len(ours)} member(s) without the {key} "
+            "asked for; ignored"
+        )
+    names = sorted({str(m["firstname"]) for m in ours if m.get("firstname")})
+    if names and first_name not in names:
+        warnings.append(
+            f"Gleantap holds this {key} under another first name ({', '.join(map(repr, names))}),"
+            f" not {first_name!r}: written as a separate contact (Gleantap matches {key} plus "
+            "first name). Without external_id a first-name change cannot be told apart from "
+            "a different person sharing the address, so no contact is renamed or merged"
+        )
+    return warnings
 
 
 def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
     payload = item.payload
     contacts = (item.index,)
     body = dict(payload.body)
-    identity = dict(payload.identity)
     warnings: list[str] = []
     if lookup and "user_id" not in body:
         # Without user_id Gleantap matches on email + first name (or phone + first
-        # name): a changed first name would create a second contact. Find the stored one.
+        # name): find out whether the address is held under another first name, and say so.
         key = "email" if "email" in body else "phone"
         found = yield Request(
             "POST",
@@ -76,13 +105,7 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
         if not found.is_success:
             return _refused(item, found, f"looking the contact up by {key}")
         members = [m for m in (found.json() or {}).get("members") or [] if isinstance(m, Mapping)]
-        stored = _stored_first_name(members, payload)
-        if stored is not None:
-            warnings.append(
-                f"first name not changed ({stored!r} kept, {body['first_name']!r} sent): without "
-                "external_id Gleantap finds contacts by email or phone plus first name"
-            )
-            body["first_name"] = identity["first_name"] = stored
+        warnings += _lookup_warnings(members, key, str(body[key]), str(body["first_name"]))
     if payload.tags_add:
         body.update(tags=",".join(payload.tags_add), tag_action="add")
     response = yield Request(
@@ -99,7 +122,11 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
     # Tags to remove go second: if this request fails, the contact has a tag too many,
     # never one too few.
     if payload.tags_remove:
-        removal = {**identity, "tags": ",".join(payload.tags_remove), "tag_action": "remove"}
+        removal = {
+            **payload.identity,
+            "tags": ",".join(payload.tags_remove),
+            "tag_action": "remove",
+        }
         response = yield Request(
             "POST",
             API + "newContact",

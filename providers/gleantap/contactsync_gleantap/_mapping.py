@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -41,7 +40,7 @@ DOCUMENTED = frozenset(
 # Documented fields contactsync has no neutral field for: set through provider_options.
 PASSTHROUGH = frozenset({"source", "gender", "type", "status", "location", "created_date"})
 _CREATED_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @attrs.frozen
@@ -87,7 +86,8 @@ def to_payload(
     ctx: MappingContext,
     app_id: str,
     source: str | None,
-    attribute_names: Mapping[str, str | int],
+    *,
+    sms_subscribed_sets_optin: bool = False,
 ) -> GleantapPayload:
     if contact.first_name is None or contact.last_name is None:
         missing = "first_name" if contact.first_name is None else "last_name"
@@ -111,7 +111,7 @@ def to_payload(
     if contact.birth_date is not None:
         body["dob"] = contact.birth_date.isoformat()
     _address(contact, ctx, body)
-    _statuses(contact, ctx, body)
+    _statuses(contact, ctx, body, sms_subscribed_sets_optin)
     if source is not None:
         body["source"] = source
     for key, value in contact.options_for("gleantap").items():
@@ -122,17 +122,10 @@ def to_payload(
             )
         body[key] = _created_date(value) if key == "created_date" else value
     for name, custom in contact.custom_fields.items():
-        # Any extra key is a custom attribute: the tenant may rename, else the neutral name.
-        key = str(attribute_names.get(name, name))
-        if key in DOCUMENTED:
-            raise ContactError(
-                f"custom_fields.{name}",
-                f"would be sent as {key!r}, a field Gleantap documents; map it to another name",
-            )
-        if not _ATTRIBUTE_NAME.match(key):
-            raise ContactError(
-                f"custom_fields.{name}", "Gleantap attribute names are letters, digits and _"
-            )
+        # Only mapped names: Gleantap stores any extra key as a custom attribute, so an
+        # unmapped name (a typo) would create a new attribute in the customer's account.
+        # The mapping's keys are checked by check_tenant (not documented, valid names).
+        key = str(ctx.custom_field_id(name))
         body[key] = _attribute_value(name, custom)
     for feature, present in (
         ("language", contact.language is not None),
@@ -173,7 +166,9 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> Non
         ctx.unsupported("address.country (Gleantap's contact has no country)")
 
 
-def _statuses(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> None:
+def _statuses(
+    contact: Contact, ctx: MappingContext, body: dict[str, Any], sets_optin: bool
+) -> None:
     # Two booleans of opposite sense: optout_email (true = opted out), optin_sms (true = opted in).
     email = contact.email_status
     if email is Subscription.SUBSCRIBED:
@@ -184,6 +179,15 @@ def _statuses(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> No
         ctx.unsupported(f"email_status {email.value}")
     sms = contact.sms_status
     if sms is Subscription.SUBSCRIBED:
+        if not sets_optin:
+            # api-notes §8: consent goes through the documented double opt-in, not a
+            # silent optin_sms (whether it skips the confirmation SMS is undocumented).
+            ctx.unsupported(
+                "sms_status subscribed without options.sms_subscribed_sets_optin "
+                "(use pending for Gleantap's double opt-in, or set the option if you "
+                "collected SMS consent yourself)"
+            )
+            return
         body["optin_sms"] = True
     elif sms is Subscription.UNSUBSCRIBED:
         body["optin_sms"] = False

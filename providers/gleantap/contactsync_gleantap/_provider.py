@@ -24,7 +24,7 @@ from contactsync import (
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 from ._flows import upsert_one
-from ._mapping import DOCUMENTED, GleantapPayload, to_payload
+from ._mapping import ATTRIBUTE_NAME, DOCUMENTED, GleantapPayload, to_payload
 from ._settings import GleantapCredentials, GleantapSettings
 
 
@@ -79,6 +79,11 @@ class GleantapProvider(Provider[GleantapPayload]):
                     f"tenants.{tenant.name}.custom_fields.{name}",
                     f"{key!r} is a field Gleantap documents, not a custom attribute",
                 )
+            if not ATTRIBUTE_NAME.match(str(key)):
+                raise ConfigError(
+                    f"tenants.{tenant.name}.custom_fields.{name}",
+                    f"{key!r}: Gleantap attribute names are letters, digits and _",
+                )
 
     def auth(self) -> httpx.Auth:
         return HeaderAuth(self.tenant.credentials)
@@ -90,7 +95,11 @@ class GleantapProvider(Provider[GleantapPayload]):
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
         return to_payload(
-            contact, ctx, self.settings.app_id, self.settings.source, self.tenant.custom_fields
+            contact,
+            ctx,
+            self.settings.app_id,
+            self.settings.source,
+            sms_subscribed_sets_optin=self.settings.sms_subscribed_sets_optin,
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:

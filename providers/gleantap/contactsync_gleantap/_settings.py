@@ -25,7 +25,13 @@ class GleantapSettings:
     app_id: str = attrs.field(validator=_non_blank)
     """The Gleantap app (account) every request names in its body."""
     lookup: bool = True
-    """For contacts without ``external_id``: look them up by email or phone first, so a
-    changed first name updates the existing contact instead of creating a second one."""
+    """For contacts without ``external_id``: look them up by email or phone first, and
+    warn when Gleantap holds that address under another first name (the write never
+    renames a stored contact: it could be a different person sharing the address)."""
+    sms_subscribed_sets_optin: bool = False
+    """``sms_status = "subscribed"`` sends ``optin_sms: true``. Off (the default), it is
+    unsupported: Gleantap does not document whether that flag skips its double opt-in,
+    so consent is not set that way unless the tenant says it collected it. ``pending``
+    (the documented ``optin`` double opt-in) works either way."""
     source: str | None = None
     """Default ``source`` for every contact (a contact's own option wins)."""

@@ -96,11 +96,15 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
                 )
     creating = contact_id is None
     if creating and payload.missing_for_create:
-        return _failed(
-            item,
-            OutcomeError(
+        # No contact has the external id, and iVvy cannot create one without the name
+        # and email triple: bad input, never sent a write (rejected, not failed).
+        return Outcome(
+            item.index,
+            Status.REJECTED,
+            error=OutcomeError(
                 "invalid_contact",
-                "iVvy needs first_name, last_name and email to create a contact; missing: "
+                f"no iVvy contact has externalId {payload.external_id!r}, and iVvy needs "
+                "first_name, last_name and email to create one; missing: "
                 + ", ".join(payload.missing_for_create),
                 field=payload.missing_for_create[0],
             ),

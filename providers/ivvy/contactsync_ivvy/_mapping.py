@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import email_validator
 
 from contactsync import Contact, ContactError, MappingContext, Subscription
 
@@ -117,7 +118,7 @@ def to_payload(
     for key, text in (
         ("firstName", contact.first_name),
         ("lastName", contact.last_name),
-        ("email", contact.email),
+        ("email", None if contact.email is None else wire_email(contact.email)),
         ("phone", contact.phone),
         ("externalId", contact.external_id),
     ):
@@ -190,3 +191,20 @@ def to_payload(
         groups_add=tuple(_group_ids(ctx, groups.add, "groups.add", groups_by_name)),
         groups_remove=tuple(_group_ids(ctx, groups.remove, "groups.remove", groups_by_name)),
     )
+
+
+def wire_email(email: str) -> str:
+    """``email`` with its domain IDNA-encoded (ASCII), as it goes out to iVvy.
+
+    The neutral contact holds the domain in Unicode (``ann@xn--bcher-kva.de`` is read as
+    ``ann@bücher.de``). iVvy's docs only say ``email`` "must be a valid email", never
+    that a Unicode domain is accepted or matched to its ASCII form; the ASCII form is
+    the one every mail system and validator takes, and one address written either way
+    always goes out the same. The part before the ``@`` is sent as given."""
+    try:
+        checked = email_validator.validate_email(
+            email, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
+        raise ContactError("email", f"not a valid address ({exc})") from None
+    return f"{checked.local_part}@{checked.ascii_domain}"

@@ -30,7 +30,10 @@ Item = Prepared[YespoPayload]
 Sub = Generator[Request | Sleep, Response | None, Any]
 
 MAX_POLL_WAIT = 30.0
+# The documented statuses of an import still running (FINISHED and ERROR are final).
+_IN_PROGRESS = frozenset({"STARTED", "IMPORTING"})
 MAX_SEGMENT_IDS = 500
+GROUP_PAGE = 500  # maxrows of GET /api/v1/groups is at most 500
 
 
 def _platform_error(response: Response, what: str) -> OutcomeError:
@@ -57,21 +60,28 @@ class SegmentIds:
     def resolve(self, name: str, contacts: tuple[int, ...]) -> Sub:
         if name in self._ids:
             return self._ids[name]
-        response = yield Request(
-            "GET",
-            f"/api/v1/groups?name={quote(name)}&maxrows=500",
-            contacts=contacts,
-            plan_response=Response(200, json.dumps([{"id": 0, "name": name}]).encode()),
-        )
-        assert response is not None
-        if not response.is_success:
-            raise RequestFailed(f"looking up segment {name!r}: HTTP {response.status_code}")
-        for group in one_or_many(response.json()):
-            if isinstance(group, Mapping) and group.get("name") == name:
-                segment_id = as_int(group.get("id"))
-                if segment_id is not None:
-                    self._ids[name] = segment_id
-                    return segment_id
+        start = 1
+        while True:
+            # ``name`` filters by substring: the exact name may be on any page.
+            response = yield Request(
+                "GET",
+                f"/api/v1/groups?name={quote(name)}&startindex={start}&maxrows={GROUP_PAGE}",
+                contacts=contacts,
+                plan_response=Response(200, json.dumps([{"id": 0, "name": name}]).encode()),
+            )
+            assert response is not None
+            if not response.is_success:
+                raise RequestFailed(f"looking up segment {name!r}: HTTP {response.status_code}")
+            page = one_or_many(response.json())
+            for group in page:
+                if isinstance(group, Mapping) and group.get("name") == name:
+                    segment_id = as_int(group.get("id"))
+                    if segment_id is not None:
+                        self._ids[name] = segment_id
+                        return segment_id
+            if len(page) < GROUP_PAGE:
+                break
+            start += GROUP_PAGE
         raise RequestFailed(f"Yespo has no segment named {name!r}", retryable=False)
 
 
@@ -190,6 +200,7 @@ def realtime(
             contacts=contacts,
             plan_response=Response(200, b'{"id": 0}'),
         )
+    notes: list[str] = []
     response = yield request
     assert response is not None
     if response.status_code == 409:
@@ -203,19 +214,21 @@ def realtime(
         found = as_int(answer.get("id")) if isinstance(answer, Mapping) else None
         remote_id = found if found is not None else payload.remote_id
         status = Status.UPDATED
-        if payload.email_action == "confirm" and isinstance(answer, Mapping) and answer.get("new"):
-            status = Status.CREATED
+        if payload.email_action == "confirm" and isinstance(answer, Mapping):
+            if answer.get("new"):
+                status = Status.CREATED
+            notes.extend(_subscribe_notes(answer.get("emailStatus")))
     remote = None if remote_id is None else str(remote_id)
     follow = payload
     if payload.email_action == "confirm":
         follow = _without_adds(payload)
-    warnings: tuple[str, ...] = ()
     if (
         remote is None
         and not payload.body.get("externalCustomerId")
         and (follow.groups_add or follow.groups_remove)
     ):
-        warnings = ("Yespo answered 409 without an id; segment changes were not re-sent",)
+        notes.append("Yespo answered 409 without an id; segment changes were not re-sent")
+    warnings = tuple(notes)
     try:
         yield from _follow_ups(segments, [_replace(item, follow)], {item.index: remote})
     except RequestFailed as exc:
@@ -223,6 +236,22 @@ def realtime(
             item, OutcomeError("platform_error", str(exc), status_code=exc.status_code), remote
         )
     return Outcome(item.index, status, remote_id=remote, warnings=warnings)
+
+
+def _subscribe_notes(email_status: Any) -> list[str]:
+    """What ``/contact/subscribe``'s ``emailStatus`` means for a pending contact."""
+    if email_status in (None, "NEED_CONFIRMATION"):
+        return []
+    if email_status == "BLACKLISTED":
+        return [
+            "Yespo answered emailStatus BLACKLISTED: the address is on the account's "
+            "unsubscribed list, so it stays unsubscribed and no confirmation was asked for"
+        ]
+    if email_status == "ALREADY_SUBSCRIBED":
+        return ["Yespo answered emailStatus ALREADY_SUBSCRIBED: no confirmation was asked for"]
+    if email_status == "SUBSCRIBED":
+        return ["Yespo answered emailStatus SUBSCRIBED: subscribed without a confirmation"]
+    return [f"Yespo answered an undocumented emailStatus {email_status!r}"]
 
 
 def _without_adds(payload: YespoPayload) -> YespoPayload:
@@ -238,9 +267,14 @@ def _replace(item: Item, payload: YespoPayload) -> Item:
 
 def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
     first = batch[0].payload
+    ext_ids = "externalCustomerId" in first.fields  # the same for every contact (batch_key)
     body: dict[str, Any] = {
         "contacts": [item.payload.body for item in batch],
-        "dedupeOn": settings.dedupe_on,
+        # An external id is the only key of a contact that has one: with dedupeOn=email
+        # Yespo would match an unknown external id by email and write it onto that
+        # record, even one holding another external id (two people merged), and would
+        # keep the old email of a contact found by its external id (never updated).
+        "dedupeOn": "externalCustomerId" if ext_ids else settings.dedupe_on,
         # Always explicit: omitted, Yespo writes every standard field and nulls the
         # ones a contact did not carry. Every contact in a batch carries these same fields.
         "contactFields": sorted(first.fields),
@@ -403,11 +437,16 @@ def _poll(
         assert response is not None
         if response.is_success:
             status = response.json()
-            if isinstance(status, Mapping) and str(status.get("status", "")).upper() in (
-                "FINISHED",
-                "ERROR",
-            ):
+            state = str(status.get("status", "")).upper() if isinstance(status, Mapping) else ""
+            if state in ("FINISHED", "ERROR"):
+                assert isinstance(status, Mapping)
                 return status
+            if state not in _IN_PROGRESS:
+                # Not a value Yespo documents: never polled until poll_timeout.
+                return {
+                    "status": "UNKNOWN",
+                    "description": f"undocumented import status {state or response.text[:100]!r}",
+                }
         if waited >= settings.poll_timeout:
             return {"status": "TIMEOUT", "description": f"still running after {waited:.0f} s"}
         delay = min(delay * 1.5, MAX_POLL_WAIT)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
+import email_validator
 
 from contactsync import Contact, ContactError, MappingContext, Subscription
 
@@ -70,6 +71,7 @@ def to_payload(
     contact: Contact,
     ctx: MappingContext,
     definitions: Mapping[int, FieldDefinition],
+    resubscribe: bool = False,
 ) -> YespoPayload:
     body: dict[str, Any] = {}
     fields: set[str] = set()
@@ -83,7 +85,7 @@ def to_payload(
     put("lastName", _name("last_name", contact.last_name))
     channels = []
     if contact.email is not None:
-        channels.append({"type": "email", "value": contact.email})
+        channels.append({"type": "email", "value": wire_email(contact.email)})
         fields.add("email")
     if contact.phone is not None:
         channels.append({"type": "sms", "value": contact.phone})
@@ -113,7 +115,7 @@ def to_payload(
         if key in CONTACT_FIELDS:
             fields.add(key)
 
-    email_action = _unsupported_and_status(contact, ctx)
+    email_action = _unsupported_and_status(contact, ctx, resubscribe)
 
     return YespoPayload(
         body=body,
@@ -141,7 +143,9 @@ def _custom_fields(
     return custom, custom_ids
 
 
-def _unsupported_and_status(contact: Contact, ctx: MappingContext) -> EmailAction | None:
+def _unsupported_and_status(
+    contact: Contact, ctx: MappingContext, resubscribe: bool
+) -> EmailAction | None:
     """Report what Yespo cannot express; return how the email status is applied."""
     if contact.birth_date is not None:
         ctx.unsupported("birth_date (map it to a custom date field instead)")
@@ -154,6 +158,14 @@ def _unsupported_and_status(contact: Contact, ctx: MappingContext) -> EmailActio
     if contact.email_status is None:
         return None
     email_action = _EMAIL_ACTIONS.get(contact.email_status)
+    if email_action == "resubscribe" and not resubscribe:
+        # The unsubscribed list is account-wide: removing the address re-subscribes a
+        # person who unsubscribed on Yespo. Only when the tenant opts in.
+        ctx.unsupported(
+            "email_status subscribed without options.resubscribe (it would remove the "
+            "address from Yespo's unsubscribed list, re-subscribing someone who unsubscribed)"
+        )
+        return None
     if email_action is None:
         ctx.unsupported(f"email_status {contact.email_status.value}")
     elif contact.email is None:
@@ -187,3 +199,20 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields
         fields.update(present)
     if address.country is not None:
         ctx.unsupported("address.country (Yespo's address has no country)")
+
+
+def wire_email(email: str) -> str:
+    """``email`` with its domain IDNA-encoded (ASCII), as it goes out to Yespo.
+
+    The neutral contact holds the domain in Unicode (``ann@xn--bcher-kva.de`` is read as
+    ``ann@bücher.de``). Yespo's spec only calls the channel value an "Email address", and
+    never that a Unicode domain is accepted or matched to its ASCII form; the ASCII
+    form is the one every mail system and validator takes, and one address written
+    either way always goes out the same. The part before the ``@`` is sent as given."""
+    try:
+        checked = email_validator.validate_email(
+            email, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
+        raise ContactError("email", f"not a valid address ({exc})") from None
+    return f"{checked.local_part}@{checked.ascii_domain}"

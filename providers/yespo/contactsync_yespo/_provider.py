@@ -97,8 +97,13 @@ class YespoProvider(Provider[YespoPayload]):
                     "Yespo custom fields are configured by their numeric id",
                 )
         settings: YespoSettings = tenant.settings
-        if settings.bulk_threshold < 1:
-            raise ConfigError(f"tenants.{tenant.name}.options.bulk_threshold", "must be at least 1")
+        if settings.bulk_threshold is not None:
+            raise ConfigError(
+                f"tenants.{tenant.name}.options.bulk_threshold",
+                "no longer used: mode auto sends in bulk at every batch size (real-time "
+                "matches contacts by other rules, so the batch size would decide which "
+                'contact a row lands on); use mode = "realtime" for one call per contact',
+            )
 
     def auth(self) -> httpx.Auth:
         # Yespo reads only the password; the user name may be anything.
@@ -130,7 +135,7 @@ class YespoProvider(Provider[YespoPayload]):
                 self._definitions = parse_address_books(response.json())
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> YespoPayload:
-        payload = to_payload(contact, ctx, self._definitions)
+        payload = to_payload(contact, ctx, self._definitions, self.settings.resubscribe)
         if self.settings.mode != "realtime" and contact.external_id is None:
             needs = _DEDUPE_NEEDS[self.settings.dedupe_on]
             if not any(getattr(contact, key) is not None for key in needs):
@@ -155,6 +160,8 @@ class YespoProvider(Provider[YespoPayload]):
             payload.groups_remove,
             payload.email_action == "confirm",
             payload.remote_id is not None,
+            # Contacts with an external id are deduplicated on it alone (bulk_body).
+            "externalCustomerId" in payload.fields,
         )
 
     def upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
@@ -163,10 +170,7 @@ class YespoProvider(Provider[YespoPayload]):
     def _upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
         first = batch[0].payload
         use_bulk = (
-            (
-                self.settings.mode == "bulk"
-                or (self.settings.mode == "auto" and len(batch) >= self.settings.bulk_threshold)
-            )
+            self.settings.mode in ("bulk", "auto")
             and first.email_action != "confirm"
             and first.remote_id is None
         )

@@ -39,11 +39,22 @@ class YespoCredentials:
 class YespoSettings:
     mode: Mode = "auto"
     """``realtime``: one ``POST /api/v1/contact`` per contact. ``bulk``: ``POST
-    /api/v1/contacts`` in batches of up to 3000. ``auto``: bulk for batches of at least
-    ``bulk_threshold`` contacts, real-time below it."""
-    bulk_threshold: int = 50
+    /api/v1/contacts`` in batches of up to 3000. ``auto``: bulk at every batch size
+    (Yespo's real-time and bulk methods match contacts by different rules, so choosing
+    by batch size would change which contact a row lands on); real time only for what
+    bulk cannot express (double opt-in, updates by ``remote_id``), as in ``bulk``."""
+    bulk_threshold: int | None = None
+    """No longer used (``auto`` no longer switches on batch size): setting it is a
+    configuration error, so a tenant relying on it finds out."""
     dedupe_on: DedupeOn = "email"
-    """Bulk ``dedupeOn``: how contacts without an external id are matched."""
+    """Bulk ``dedupeOn`` for contacts **without** an external id. Contacts with one are
+    sent with ``dedupeOn = "externalCustomerId"``, so Yespo never falls back to their
+    email or phone (which would write their external id onto someone else's record)."""
+    resubscribe: bool = False
+    """``email_status = "subscribed"`` removes the address from the account-wide
+    unsubscribed list (``/emails/unsubscribed/delete``). Off (the default) it is
+    unsupported: a person who unsubscribed on Yespo is never re-subscribed unless the
+    tenant says so."""
     restore_deleted: bool = False
     """Bulk ``restoreDeleted``: restore contacts deleted on Yespo whose external id comes back."""
     event_key_for_new_contacts: str | None = attrs.field(default=None, validator=_event_key)

@@ -23,7 +23,7 @@ def gleantap_config(**options: Any) -> dict[str, Any]:
                 "provider": "gleantap",
                 "default_phone_region": "GB",
                 "credentials": {"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY},
-                "custom_fields": {"loyalty": "loyalty_level"},
+                "custom_fields": {"loyalty": "loyalty_level", "visits": "visits", "since": "since"},
                 "options": options,
                 "http": {"backoff_base": 0.0, "backoff_max": 0.0},
             }

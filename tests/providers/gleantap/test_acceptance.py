@@ -18,6 +18,8 @@ on_unsupported = "warn"
 [tenants.acc.credentials]
 api_key = "acc-key"
 secret_key = "acc-secret"
+[tenants.acc.custom_fields]
+loyalty_level = "loyalty_level"
 [tenants.acc.options]
 app_id = "acc-app"
 [tenants.acc.http]

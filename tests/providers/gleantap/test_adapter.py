@@ -29,7 +29,7 @@ def test_full_mapping(gleantap: Gleantap, upsert: Upsert) -> None:
                                 custom_fields={"loyalty": "gold", "visits": 3, "since": dt.date(2020, 1, 2)},
                                 provider_options={"gleantap": {"gender": "f", "type": "member",
                                                                "created_date": "2024-01-02 03:04:05"}})],
-                        source="web")  # fmt: skip
+                        source="web", sms_subscribed_sets_optin=True)  # fmt: skip
     assert outcome.status is Status.UPDATED  # Gleantap does not say whether it created
     (body,) = gleantap.bodies("newContact")
     assert body == {
@@ -54,18 +54,73 @@ def test_second_run_and_changed_first_names_create_nothing(
     assert sorted(c["first_name"] for c in stored) == [f"New{n}" for n in range(4)]
 
 
-def test_first_name_change_without_external_id_updates_the_existing_contact(
+def test_family_email_without_external_id_keeps_two_people_apart(
     gleantap: Gleantap, upsert: Upsert
 ) -> None:
+    # Ann and Carl share a family address. Carl must never be written onto Ann's record.
+    upsert([{"first_name": "Ann", "last_name": "Lee", "email": "family@example.com",
+             "phone": "+447911123456", "custom_fields": {"loyalty": "gold"}}])  # fmt: skip
+    (ann,) = gleantap.emulator.contacts()
+    (outcome,) = upsert([{"first_name": "Carl", "last_name": "Smith", "email": "family@example.com",
+                          "phone": "+447400123456", "custom_fields": {"loyalty": "bronze"}}])  # fmt: skip
+    assert outcome.status is Status.UPDATED
+    assert (
+        "another first name ('Ann'), not 'Carl': written as a separate contact"
+        in (outcome.warnings[0])
+    )
+    stored = {c["first_name"]: c for c in gleantap.emulator.contacts()}
+    assert sorted(stored) == ["Ann", "Carl"]
+    assert stored["Ann"] == ann  # untouched: last name, phone and attributes are Ann's
+    assert (stored["Carl"]["last_name"], stored["Carl"]["phone"]) == ("Smith", "+447400123456")
+    assert stored["Carl"]["loyalty_level"] == "bronze"
+    assert outcome.remote_id == stored["Carl"]["_id"]
+    # The first name sent is always the caller's.
+    assert [b["first_name"] for b in gleantap.bodies("newContact")] == ["Ann", "Carl"]
+
+
+def test_first_name_change_without_external_id_is_never_a_rename(
+    gleantap: Gleantap, upsert: Upsert
+) -> None:
+    # Without user_id, "Anna" cannot be told apart from a different person at Ann's
+    # address: Gleantap's own rule makes a second contact, and the outcome says so.
     upsert([{"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}])
     (outcome,) = upsert(
         [{"first_name": "Anna", "last_name": "Lee-Smith", "email": "ann@example.com"}]
     )
     assert outcome.status is Status.UPDATED
-    assert "first name not changed ('Ann' kept, 'Anna' sent)" in outcome.warnings[0]
-    (stored,) = gleantap.emulator.contacts()
-    assert (stored["first_name"], stored["last_name"]) == ("Ann", "Lee-Smith")
+    assert "cannot be told apart from a different person" in outcome.warnings[0]
+    stored = sorted((c["first_name"], c["last_name"]) for c in gleantap.emulator.contacts())
+    assert stored == [("Ann", "Lee"), ("Anna", "Lee-Smith")]
     assert gleantap.paths().count("getCustomers") == 2
+    # The same row again lands on "Anna" (email + first name): nothing new, no warning.
+    (again,) = upsert(
+        [{"first_name": "Anna", "last_name": "Lee-Smith", "email": "ann@example.com"}]
+    )
+    assert again.warnings == ()
+    assert len(gleantap.emulator.contacts()) == 2
+
+
+def test_look_up_members_without_the_email_asked_for_are_ignored(gleantap: Gleantap) -> None:
+    # A spec-shaped sample answer: every string is "string". It describes no one.
+    sample = {"members": [{"id": "string", "firstname": "string", "lastname": "string",
+                           "email": "string", "phone": "string", "email_optout": 0,
+                           "sms_optout": 0, "created_date": "2025-05-01T00:00:00Z"}]}  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("getCustomers"):
+            return httpx.Response(200, json=sample)
+        return gleantap.emulator.handle(request)
+
+    with Client(gleantap_config(), "g", transport=httpx.MockTransport(answer)) as client:
+        outcome = client.upsert(
+            {"first_name": "Carl", "last_name": "Lee", "email": "c@example.com"}
+        )
+    assert outcome.status is Status.UPDATED
+    assert outcome.warnings == (
+        "getCustomers answered 1 member(s) without the email asked for; ignored",
+    )
+    (stored,) = gleantap.emulator.contacts()
+    assert stored["first_name"] == "Carl"
 
 
 def test_without_lookup_the_documented_trap_duplicates(gleantap: Gleantap) -> None:
@@ -121,6 +176,7 @@ def test_sms_pending_starts_the_double_opt_in(gleantap: Gleantap, upsert: Upsert
         ({"external_id": None, "email": None}, "external_id"),
         ({"custom_fields": {"city": "x"}}, "custom_fields.city"),
         ({"custom_fields": {"bad name": 1}}, "custom_fields.bad name"),
+        ({"custom_fields": {"loyalti": "gold"}}, "custom_fields.loyalti"),  # a typo
         ({"tags": ["a,b"]}, "tags.add"),
         ({"provider_options": {"gleantap": {"user_id": "x"}}}, "provider_options.gleantap.user_id"),
         (
@@ -146,6 +202,7 @@ def test_invalid_contacts_are_rejected_before_any_request(
         ({"sms_status": "no_marketing"}, "sms_status no_marketing"),
         ({"groups": {"add": ["x"]}}, "groups"),
         ({"tags": {"replace": ["x"]}}, "replacing all tags"),
+        ({"sms_status": "subscribed"}, "sms_status subscribed without options.sms_subscribed"),
         ({"language": "en"}, "language"),
         ({"address": {"country": "GB"}}, "address.country"),
     ],
@@ -155,6 +212,41 @@ def test_unsupported_features(gleantap: Gleantap, extra: dict[str, Any], fragmen
     assert outcome.status is Status.REJECTED
     assert outcome.error is not None
     assert fragment in outcome.error.message
+
+
+def test_unmapped_custom_field_never_creates_an_attribute(gleantap: Gleantap) -> None:
+    (outcome,) = gleantap.upsert([person(1, custom_fields={"loyalti": "gold"})])
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.code == "invalid_contact"
+    assert "no platform field is mapped to it" in outcome.error.message
+    assert gleantap.transport.requests == []
+    assert gleantap.emulator.contacts() == []
+
+
+def test_sms_subscribed_sets_optin_sms_only_when_the_tenant_opts_in(gleantap: Gleantap) -> None:
+    (refused,) = gleantap.upsert([person(1, phone="+447911123456", sms_status="subscribed")])
+    assert refused.status is Status.REJECTED
+    assert refused.error is not None
+    assert refused.error.code == "unsupported_feature"
+    assert gleantap.transport.requests == []
+    (sent,) = gleantap.upsert(
+        [person(1, phone="+447911123456", sms_status="subscribed")],
+        sms_subscribed_sets_optin=True,
+    )
+    assert sent.status is Status.UPDATED
+    (body,) = gleantap.bodies("newContact")
+    assert body["optin_sms"] is True
+    # Opting out needs no consent: unsubscribed is always sent.
+    gleantap.upsert([person(1, phone="+447911123456", sms_status="unsubscribed")])
+    assert gleantap.bodies("newContact")[-1]["optin_sms"] is False
+
+
+def test_custom_field_attribute_names_are_checked_with_the_config() -> None:
+    config = gleantap_config()
+    config["tenants"]["g"]["custom_fields"] = {"visits": "visit count"}
+    with pytest.raises(ConfigError, match=r"tenants\.g\.custom_fields\.visits: .*letters"):
+        load_config(config).tenant("g")
 
 
 def test_custom_field_mapped_onto_a_documented_name_is_a_config_error() -> None:

@@ -66,12 +66,35 @@ def test_update_needs_no_names_but_create_does(ivvy: Ivvy, upsert: Upsert) -> No
     (partial,) = upsert([{"external_id": "c1", "email_status": "unsubscribed"}])
     assert partial.status is Status.UPDATED
     assert ivvy.by_external("c1")["status"] == 2
+    ivvy.transport.requests.clear()
     (unknown,) = upsert([{"external_id": "c9", "email_status": "unsubscribed"}])
-    assert unknown.status is Status.FAILED
+    # Bad input, found out after one look-up: rejected (never retried from --failed).
+    assert unknown.status is Status.REJECTED
     assert unknown.error is not None
     assert unknown.error.code == "invalid_contact"
-    assert "first_name, last_name, email" in unknown.error.message
+    assert "needs first_name, last_name and email to create" in unknown.error.message
+    assert "missing: first_name, last_name, email" in unknown.error.message
+    assert ivvy.actions() == ["getContactList"]
     assert len(ivvy.emulator.contacts()) == 1
+
+
+@pytest.mark.parametrize(
+    ("contact", "field"),
+    [
+        ({"first_name": "A"}, "last_name"),
+        ({"phone": "+447911123456", "email_status": "subscribed"}, "first_name"),
+        ({"first_name": "A", "last_name": "B"}, "email"),
+        ({"email": "a@example.com", "last_name": "B"}, "first_name"),
+    ],
+)
+def test_no_id_no_external_id_and_no_create_triple_is_rejected_unsent(
+    ivvy: Ivvy, contact: dict[str, Any], field: str
+) -> None:
+    (outcome,) = ivvy.upsert([contact])
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.field) == ("invalid_contact", field)
+    assert ivvy.transport.requests == []
 
 
 def test_statuses_map_to_ivvy_integers(ivvy: Ivvy, upsert: Upsert) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from contactsync_yespo import DEMO_API_KEY
 
-from contactsync import Client, Faults, Outcome, Status
+from contactsync import Client, ConfigError, Faults, Outcome, Status, load_config
 from tests.providers.spec import require, yespo_spec
 from tests.providers.yespo.conftest import Yespo, channel, yespo_config
 
@@ -104,7 +104,13 @@ def test_email_statuses_use_the_unsubscribed_list(yespo: Yespo, upsert: Upsert) 
         r for r in yespo.transport.requests if r.url.path.endswith("unsubscribed/add")
     ]
     assert len(unsubscribe_calls) == 1  # one request for the whole batch
-    upsert([person(1, email_status="subscribed")], mode="realtime")
+    (refused,) = upsert([person(1, email_status="subscribed")], mode="realtime")
+    # Re-subscribing an address is the tenant's explicit choice (options.resubscribe).
+    assert refused.status is Status.REJECTED
+    assert refused.error is not None
+    assert "without options.resubscribe" in refused.error.message
+    assert yespo.emulator.unsubscribed == {"p1@example.com", "p2@example.com"}
+    upsert([person(1, email_status="subscribed")], mode="realtime", resubscribe=True)
     assert yespo.emulator.unsubscribed == {"p2@example.com"}
 
 
@@ -158,7 +164,8 @@ def test_bulk_sends_explicit_contact_fields_and_maps_ids(yespo: Yespo, upsert: U
     body = json.loads(post.content)
     assert body["contactFields"] == ["email", "externalCustomerId", "firstName"]
     assert body["customFieldsIDs"] == []
-    assert body["dedupeOn"] == "email"
+    # Contacts with an external id are matched on it alone, never by email.
+    assert body["dedupeOn"] == "externalCustomerId"
     ids = {c["externalCustomerId"]: str(c["id"]) for c in yespo.stored()}
     assert [o.remote_id for o in outcomes] == [ids[f"c{n}"] for n in range(5)]
     # In progress for import_polls polls, then FINISHED.
@@ -252,12 +259,17 @@ def test_bulk_rejects_contacts_it_could_not_find_again(yespo: Yespo) -> None:
     assert ok[0].status is Status.UPDATED
 
 
-def test_auto_mode_uses_bulk_for_big_batches(yespo: Yespo) -> None:
-    yespo.upsert([person(n) for n in range(4)], mode="auto", bulk_threshold=3)
-    yespo.upsert([person(n, last_name="L") for n in range(2)], mode="auto", bulk_threshold=3)
+def test_auto_mode_uses_bulk_at_every_batch_size(yespo: Yespo) -> None:
+    yespo.upsert([person(n) for n in range(4)], mode="auto")
+    yespo.upsert([person(9, last_name="L")], mode="auto")
     paths = yespo.paths()
-    assert paths.count("POST /api/v1/contacts") == 1
-    assert paths.count("POST /api/v1/contact") == 2
+    assert paths.count("POST /api/v1/contacts") == 2
+    assert paths.count("POST /api/v1/contact") == 0
+
+
+def test_bulk_threshold_is_a_config_error_now() -> None:
+    with pytest.raises(ConfigError, match=r"options\.bulk_threshold: no longer used"):
+        load_config(yespo_config(mode="auto", bulk_threshold=3)).tenant("y")
 
 
 def test_ten_thousand_contacts_use_the_minimum_number_of_bulk_requests(yespo: Yespo) -> None:
