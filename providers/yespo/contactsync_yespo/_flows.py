@@ -138,7 +138,8 @@ def _follow_ups(segments: SegmentIds, items: Sequence[Item], ids: Mapping[int, s
         payload = item.payload
         ext = payload.body.get("externalCustomerId")
         remote = ids.get(item.index)
-        # Prefer external ids: they are known even when Yespo answered 409 without an id.
+        # Prefer external ids (the contact's own key); else the id Yespo answered or a
+        # verified 409 found.
         key, value = ("externalCustomerIds", ext) if ext else ("contactIds", remote)
         if value is None:
             continue
@@ -201,12 +202,28 @@ def realtime(
             plan_response=Response(200, b'{"id": 0}'),
         )
     notes: list[str] = []
+    remote_id: int | str | None
     response = yield request
     assert response is not None
     if response.status_code == 409:
-        # Yespo refuses an identical request within a minute: this exact write was
-        # already applied (typically a resend after a lost response).
-        status, remote_id = Status.UNCHANGED, payload.remote_id
+        # "Repeated request within 1 minute": Yespo does not say which requests it calls
+        # repeated, so the 409 is never trusted. The contact is looked up and is
+        # ``unchanged`` only when Yespo holds what this request set.
+        try:
+            confirmed, problem = yield from verify_conflict(payload, contacts)
+        except RequestFailed as exc:
+            confirmed, problem = None, f"the contact could not be looked up ({exc})"
+            notes.append("Yespo's 409 could not be checked: it is unknown what Yespo holds")
+        if confirmed is None:
+            error = OutcomeError(
+                "request_failed",
+                "Yespo answered 409 (repeated request within 1 minute), not confirmed: "
+                f"{problem}; send again",
+                status_code=409,
+                retryable=True,
+            )
+            return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
+        status, remote_id = Status.UNCHANGED, confirmed
     elif not response.is_success:
         return _failed(item, _platform_error(response, "Yespo refused the contact"))
     else:
@@ -220,14 +237,24 @@ def realtime(
             notes.extend(_subscribe_notes(answer.get("emailStatus")))
     remote = None if remote_id is None else str(remote_id)
     follow = payload
-    if payload.email_action == "confirm":
+    if payload.email_action == "confirm" and status is not Status.UNCHANGED:
+        # The subscribe request added its segments by name; after a 409 nothing says it
+        # did, so they are attached by id (attaching twice changes nothing).
         follow = _without_adds(payload)
     if (
         remote is None
         and not payload.body.get("externalCustomerId")
         and (follow.groups_add or follow.groups_remove)
     ):
-        notes.append("Yespo answered 409 without an id; segment changes were not re-sent")
+        # A success without an id (the spec's IDResult always has one): the segments
+        # cannot be changed, and the contact is not called written in them.
+        error = OutcomeError(
+            "platform_error",
+            "Yespo answered without a contact id: segment changes were not sent",
+            status_code=response.status_code,
+            retryable=True,
+        )
+        return _failed(item, error)
     warnings = tuple(notes)
     try:
         yield from _follow_ups(segments, [_replace(item, follow)], {item.index: remote})
@@ -236,6 +263,139 @@ def realtime(
             item, OutcomeError("platform_error", str(exc), status_code=exc.status_code), remote
         )
     return Outcome(item.index, status, remote_id=remote, warnings=warnings)
+
+
+# --- verifying a 409 -----------------------------------------------------------------
+
+# A look-up finding more contacts than this is not read through (each costs a GET).
+MAX_CANDIDATES = 10
+_PLAIN_KEYS = ("firstName", "lastName", "externalCustomerId", "languageCode", "timeZone",
+               "contactKey")  # fmt: skip
+
+
+def verify_conflict(
+    payload: YespoPayload, contacts: tuple[int, ...]
+) -> Generator[Request | Sleep, Response | None, tuple[str | None, str]]:
+    """Look up the contact a 409 was about; return ``(id, "")`` when Yespo holds every
+    value the request set, else ``(None, why)``.
+
+    The look-up follows Yespo's matching: the id of a ``PUT``; else the external id;
+    else the email, else the phone (``GET /api/v1/contacts``, whose thin results are
+    read in full with ``GET /api/v1/contact/{id}``)."""
+    body = payload.body
+    if payload.remote_id is not None:
+        candidates: list[int] = [payload.remote_id]
+        what = f"id {payload.remote_id}"
+    else:
+        ext = body.get("externalCustomerId")
+        if ext:
+            key, value, what = "externalCustomerId", str(ext), "its external id"
+        else:
+            channel = next(
+                (c for c in body["channels"] if c["type"] == "email"), body["channels"][0]
+            )
+            key, value = str(channel["type"]), str(channel["value"])
+            what = "its email" if key == "email" else "its phone"
+        candidates = yield from _search(key, value, contacts)
+        if not candidates:
+            return None, f"no contact has {what}"
+        if len(candidates) > MAX_CANDIDATES:
+            return None, f"more than {MAX_CANDIDATES} contacts have {what}"
+    matching: list[int] = []
+    problems: list[str] = []
+    for contact_id in candidates:
+        record = yield from _get_contact(contact_id, contacts, body)
+        if record is None:
+            problems.append(f"contact {contact_id} was not found")
+            continue
+        differs = differences(body, record)
+        if differs:
+            problems.append(f"contact {contact_id} differs in {', '.join(differs)}")
+        else:
+            matching.append(contact_id)
+    if len(matching) == 1:
+        return str(matching[0]), ""
+    if matching:
+        return None, (
+            f"{len(matching)} contacts with {what} hold these values: "
+            "which one Yespo matched cannot be told"
+        )
+    return None, "; ".join(problems)
+
+
+def _search(
+    key: str, value: str, contacts: tuple[int, ...]
+) -> Generator[Request | Sleep, Response | None, list[int]]:
+    response = yield Request(
+        "GET",
+        f"/api/v1/contacts?{key}={quote(value)}&maxrows={MAX_CANDIDATES + 1}",
+        contacts=contacts,
+        read_only=True,
+        plan_response=Response(200, b'[{"id": 0}]'),
+    )
+    assert response is not None
+    if not response.is_success:
+        raise RequestFailed(f"searching contacts: HTTP {response.status_code}")
+    found = (as_int(c.get("id")) for c in one_or_many(response.json()) if isinstance(c, Mapping))
+    return [i for i in found if i is not None]
+
+
+def _get_contact(
+    contact_id: int, contacts: tuple[int, ...], planned: Mapping[str, Any]
+) -> Generator[Request | Sleep, Response | None, Mapping[str, Any] | None]:
+    response = yield Request(
+        "GET",
+        f"/api/v1/contact/{contact_id}",
+        contacts=contacts,
+        read_only=True,
+        # plan assumes the look-up confirms the 409.
+        plan_response=Response(200, json.dumps({**planned, "id": contact_id}).encode()),
+    )
+    assert response is not None
+    if response.status_code == 404:
+        return None
+    if not response.is_success:
+        raise RequestFailed(f"reading contact {contact_id}: HTTP {response.status_code}")
+    record = response.json()
+    return record if isinstance(record, Mapping) else None
+
+
+def differences(sent: Mapping[str, Any], held: Mapping[str, Any]) -> list[str]:
+    """The names of the values ``sent`` sets that ``held`` does not hold (only what the
+    request set is compared: a partial update leaves the rest alone)."""
+    out = [k for k in _PLAIN_KEYS if k in sent and _text(held.get(k)) != _text(sent[k])]
+    if (
+        "addressBookId" in sent
+        and held.get("addressBookId") is not None
+        and as_int(held.get("addressBookId")) != as_int(sent["addressBookId"])
+    ):
+        out.append("addressBookId")
+    held_channels = [c for c in one_or_many(held.get("channels")) if isinstance(c, Mapping)]
+    for channel in sent.get("channels", []):
+        kind = str(channel["type"])
+        values = {_norm(kind, str(c.get("value"))) for c in held_channels if c.get("type") == kind}
+        if _norm(kind, str(channel["value"])) not in values:
+            out.append(kind)
+    held_address = held.get("address")
+    if not isinstance(held_address, Mapping):
+        held_address = {}
+    for part, value in (sent.get("address") or {}).items():
+        if _text(held_address.get(part)) != _text(value):
+            out.append(f"address.{part}")
+    held_fields = {
+        as_int(f.get("id")): f.get("value")
+        for f in one_or_many(held.get("fields"))
+        if isinstance(f, Mapping)
+    }
+    for field in sent.get("fields", []):
+        field_id = as_int(field["id"])
+        if field_id not in held_fields or _text(held_fields[field_id]) != _text(field["value"]):
+            out.append(f"fields.{field['id']}")
+    return out
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _subscribe_notes(email_status: Any) -> list[str]:
