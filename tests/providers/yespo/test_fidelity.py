@@ -125,3 +125,22 @@ def test_segment_look_up_pages_through_the_groups() -> None:
     pages = [r.url.params["startindex"] for r in yespo.transport.requests
              if r.url.path == "/api/v1/groups" and r.url.params["name"] == "Newsletter"]  # fmt: skip
     assert pages == ["1", "501"]
+
+
+def test_a_refused_bulk_row_never_fails_another_row_sharing_its_email() -> None:
+    # Rows sharing an email never share a bulk (the engine serializes them), so a
+    # failedContacts entry can only be matched back to the row it is about.
+    from contactsync import Client, EmulatorApp  # noqa: PLC0415
+    from tests.reliability.scenarios import SCENARIOS  # noqa: PLC0415
+
+    scenario = SCENARIOS[0]  # Yespo bulk
+    app = EmulatorApp(scenario.emulator())
+    records = [
+        {"external_id": "a", "first_name": "1234", "email": "shared@example.com"},
+        {"external_id": "b", "first_name": "Bob", "email": "shared@example.com"},
+    ]
+    with Client(scenario.config(), "r", emulator=app, sleep=lambda s: None) as client:
+        outcomes = sorted(client.upsert_many(records), key=lambda o: o.index)
+    assert [o.status.value for o in outcomes] == ["failed", "updated"]
+    stored = [c.get("externalCustomerId") for c in app.emulator.contacts()]
+    assert stored == ["b"]
