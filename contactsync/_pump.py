@@ -17,6 +17,8 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequenc
 from typing import Any
 
 _END = object()
+QUEUE_SIZE = 256
+"""Items a pump reads ahead of the run at most (on top of the run's own read-ahead)."""
 
 
 class _Raised:
@@ -36,7 +38,7 @@ class Pump:
         inputs: Iterable[Any] | AsyncIterable[Any],
         wake: Callable[[], None],
         *,
-        size: int = 1024,
+        size: int = QUEUE_SIZE,
     ) -> None:
         self.done = False
         self.error: BaseException | None = None
