@@ -42,7 +42,6 @@ def retry_after_seconds(response: Response, now: float | None = None) -> float |
     return min(max(seconds, 0.0), _RETRY_AFTER_CAP)
 
 
-
 FailureKind = Literal["status", "transport", "timeout"]
 
 
