@@ -29,8 +29,7 @@ from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
 from ._ratelimit import RateLimit, build_limiter, with_headroom
 from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_exception
-from ._run import Execution
-from ._schedule import Batch
+from ._run import Execution, FlowRun
 from ._secret import MASK, Scrubber
 from ._wire import to_httpx
 
@@ -64,30 +63,6 @@ class SetupResult:
     requests: tuple[Request, ...] = ()
     """The setup requests sent (all read-only)."""
     error: OutcomeError | None = None
-
-
-class FlowRun:
-    """One flow's bookkeeping: which of its contacts were sent, and how often."""
-
-    def __init__(self, batch: Batch, *, read_only: bool = False) -> None:
-        self.items = {item.index: item for item in batch}
-        self.requests = dict.fromkeys(self.items, 0)
-        self.settled: set[int] = set()
-        self.read_only = read_only
-        """Refuse anything but read-only requests (``plan`` running a setup flow)."""
-        self.log: list[Request] = []
-        self.unsafe_sent: set[int] = set()
-        """Contacts with a request that is not safe to resend which reached the
-        platform (answered, or its answer lost): their flow is never run again."""
-
-    def note_unsafe(self, request: Request) -> None:
-        if not request.safe_to_resend:
-            self.unsafe_sent.update(i for i in request.contacts if i in self.requests)
-
-    def note(self, request: Request) -> None:
-        for index in request.contacts:
-            if index in self.requests:
-                self.requests[index] += 1
 
 
 class Engine:

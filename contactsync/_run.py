@@ -24,17 +24,19 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ._incremental import Incremental, raw_key, state_key
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
-from ._provider import Prepared
+from ._provider import Prepared, Request
 from ._pump import Pump
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
 
 if TYPE_CHECKING:
-    from ._engine import Engine, FlowRun
+    from ._engine import Engine
 
 log = logging.getLogger("contactsync")
 
@@ -74,28 +76,40 @@ def _raw_hash(record: object) -> str | None:
 def _not_retryable(outcome: Outcome) -> Outcome:
     error = outcome.error
     assert error is not None
-    return Outcome(
-        outcome.index,
-        outcome.status,
-        remote_id=outcome.remote_id,
-        external_id=outcome.external_id,
-        warnings=outcome.warnings,
-        error=OutcomeError(
-            error.code,
-            error.message + " (a request that is not safe to resend was applied: check the "
-            "platform before sending this contact again)",
-            field=error.field,
-            status_code=error.status_code,
-            retryable=False,
-            detail=error.detail,
-        ),
-        requests=outcome.requests,
-        input=outcome.input,
+    message = error.message + (
+        " (a request that is not safe to resend was applied: check the platform before "
+        "sending this contact again)"
     )
+    # attrs.evolve is fine here: only failed outcomes come this way.
+    return attrs.evolve(outcome, error=attrs.evolve(error, message=message, retryable=False))
 
 
 def _failed(index: int, code: str, message: str, *, retryable: bool = True) -> Outcome:
     return Outcome(index, Status.FAILED, error=OutcomeError(code, message, retryable=retryable))
+
+
+class FlowRun:
+    """One flow's bookkeeping: which of its contacts were sent, and how often."""
+
+    def __init__(self, batch: Batch, *, read_only: bool = False) -> None:
+        self.items = {item.index: item for item in batch}
+        self.requests = dict.fromkeys(self.items, 0)
+        self.settled: set[int] = set()
+        self.read_only = read_only
+        """Refuse anything but read-only requests (``plan`` running a setup flow)."""
+        self.log: list[Request] = []
+        self.unsafe_sent: set[int] = set()
+        """Contacts with a request that is not safe to resend which reached the
+        platform (answered, or its answer lost): their flow is never run again."""
+
+    def note_unsafe(self, request: Request) -> None:
+        if not request.safe_to_resend:
+            self.unsafe_sent.update(i for i in request.contacts if i in self.requests)
+
+    def note(self, request: Request) -> None:
+        for index in request.contacts:
+            if index in self.requests:
+                self.requests[index] += 1
 
 
 class Execution:
@@ -142,22 +156,9 @@ class Execution:
         if error is not None:
             message = self._scrub(error.message)
             if message != error.message:
-                outcome = Outcome(
-                    outcome.index,
-                    outcome.status,
-                    remote_id=outcome.remote_id,
-                    external_id=outcome.external_id,
-                    warnings=outcome.warnings,
-                    error=OutcomeError(
-                        error.code,
-                        message,
-                        field=error.field,
-                        status_code=error.status_code,
-                        retryable=error.retryable,
-                        detail=None,  # may hold what the platform echoed back
-                    ),
-                    requests=outcome.requests,
-                    input=outcome.input,
+                # The detail may hold what the platform echoed back: dropped with it.
+                outcome = attrs.evolve(
+                    outcome, error=attrs.evolve(error, message=message, detail=None)
                 )
         self.summary.add(outcome)
         self.summary.requests = self.engine.sent - self.base
@@ -245,8 +246,6 @@ class Execution:
     async def _attempt(self, batch: Batch) -> OutcomeError | None:
         """Run the provider's flow for ``batch``; settle every contact, unless the
         platform refused the batch as a whole: then settle none and return why."""
-        from ._engine import FlowRun  # noqa: PLC0415 - the engine imports this module
-
         engine = self.engine
         run = FlowRun(batch)
         try:
@@ -297,8 +296,6 @@ class Execution:
                 await self._split(half, again)
 
     def _refuse(self, batch: Batch, refusal: OutcomeError) -> None:
-        from ._engine import FlowRun  # noqa: PLC0415
-
         run = FlowRun(batch)
         for item in batch:
             self.settle(
@@ -339,8 +336,6 @@ class Execution:
 
     def _start_ready(self) -> None:
         while self.cancelling and (batch := self.scheduler.take()) is not None:
-            from ._engine import FlowRun  # noqa: PLC0415
-
             run = FlowRun(batch)
             for item in batch:
                 self.settle(run, self._interrupted(item.index, False))
@@ -358,8 +353,6 @@ class Execution:
         batch = self._batches.pop(task, [])
         if task.cancelled():
             # Cancelled before its flow began: nothing of it was sent.
-            from ._engine import FlowRun  # noqa: PLC0415
-
             run = FlowRun([item for item in batch if self.scheduler.is_taken(item.index)])
             for index in list(run.items):
                 self.settle(run, self._interrupted(index, False))
@@ -592,8 +585,6 @@ class Execution:
 
     def _strand(self) -> None:
         log.error("%s: rows were left waiting with nothing in flight", self.engine.provider.name)
-        from ._engine import FlowRun  # noqa: PLC0415
-
         stranded = self.scheduler.drain()
         run = FlowRun(stranded)
         for item in stranded:
