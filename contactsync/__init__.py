@@ -1,6 +1,6 @@
 """contactsync: one contact model, one upsert call, many marketing platforms."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._config import Config, HttpSettings, Tenant, load_config
 from ._errors import (
@@ -12,6 +12,7 @@ from ._errors import (
     RequestFailed,
     UnsupportedFeature,
 )
+from ._lazy import lazy_attributes
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._provider import (
@@ -106,18 +107,11 @@ _LAZY = {
     "PlannedRequest": "._plan",
 }
 
+
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncRun, Client, Run
     from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults, WindowLimit
     from ._plan import PlannedRequest
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'contactsync' has no attribute {name!r}")
-    import importlib  # noqa: PLC0415
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

@@ -6,8 +6,9 @@ marks the rest in flight, and confirms (or records the failure of) each one once
 platform answered.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
 from ._hash import fingerprint, raw_hash
 from ._types import (
@@ -30,15 +31,7 @@ if TYPE_CHECKING:
 _LAZY = {"StateStore": "._store", "open_store": "._store", "SCHEMA_VERSION": "._schema"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib  # noqa: PLC0415
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

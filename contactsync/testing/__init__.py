@@ -10,8 +10,9 @@ installs contactsync) imports this package, and must not need the extra.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 __all__ = [
     "REDACTED",
@@ -37,16 +38,11 @@ _LAZY = {
     "vcr_config": "._vcr",
 }
 
+
 if TYPE_CHECKING:
     from ._harness import Harness
     from ._scan import Finding, known_secrets, scan_cassettes
     from ._vcr import REDACTED, json_body_matcher, make_vcr, secret_headers, vcr_config
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'contactsync.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
