@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -114,7 +115,7 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             if not read_only:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _enter_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
         finally:
@@ -126,6 +127,24 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _enter_wal(cursor: sqlite3.Cursor) -> None:
+    # Switching a brand-new file to WAL needs an exclusive lock, and SQLite answers
+    # "database is locked" at once (its busy handler is not consulted) while another
+    # connection is doing the same. Once one of them succeeds the mode is persistent
+    # and the pragma is a plain read, so waiting a little and asking again is enough.
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def _postgresql_engine(url: URL, read_only: bool) -> Engine:
