@@ -182,7 +182,9 @@ def test_opening_a_new_store_at_once(url_factory: Callable[[], str]) -> None:
         errors: list[BaseException] = []
         start = threading.Barrier(8)
 
-        def open_it(url: str = url, start: threading.Barrier = start) -> None:
+        def open_it(
+            url: str = url, start: threading.Barrier = start, errors: list[BaseException] = errors
+        ) -> None:
             try:
                 start.wait()
                 open_store(url).close()
