@@ -17,9 +17,29 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 import attrs
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
+from ._cli_options import (
+    CONFIG_OPTION,
+    EXIT_INTERRUPTED,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    TENANT_OPTION,
+    ExitCodeGroup,
+)
+from ._cli_summary import ProblemTally, totals_line
 from ._client import Client
 from ._config import EMULATOR, Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
@@ -27,17 +47,13 @@ from ._errors import ContactsyncError
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._plan import PlannedRequest
-from ._records import InputLine, contact_to_record, read_input
+from ._records import ANNOTATION_KEY, InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
 
-EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-err = Console(stderr=True)
-
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    say_error(message)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -49,10 +65,38 @@ def _config_errors() -> Iterator[None]:
         _fail(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_MAIN_EPILOG = """\b
+Examples:
+  contactsync check --config contactsync.toml
+  contactsync plan --config contactsync.toml --tenant acme contacts.csv
+  contactsync upsert --config contactsync.toml --tenant acme contacts.jsonl \\
+      --failed failed.jsonl
+  contactsync fields --config contactsync.toml --tenant acme
+
+\b
+Exit codes:
+  0    every contact written, unchanged or skipped
+  1    configuration or usage error (nothing sent)
+  2    some contacts were rejected or failed
+  130  interrupted (Ctrl-C / SIGTERM); wins over 2
+"""
+
+
+@click.group(
+    cls=ExitCodeGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_MAIN_EPILOG,
+)
 @click.version_option(package_name="contactsync")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: debug logs).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress or totals.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Keep contacts in marketing platforms through one interface."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    level = Verbosity.QUIET if quiet else Verbosity(min(Verbosity.NORMAL + verbose, 3))
+    ctx.call_on_close(set_verbosity(level))
 
 
 @main.command()
@@ -87,9 +131,9 @@ def providers(as_json: bool) -> None:
             ", ".join(caps["group_modes"]) or "-",
             "yes" if row["implemented"] else "not yet",
         )
-    Console().print(table)
+    stdout_console().print(table)
     for b in broken:
-        err.print(f"[yellow]could not load[/yellow] {b['name']}: {b['error']}")
+        say(f"could not load {b['name']}: {b['error']}", style="yellow")
 
 
 def _load(config: Path) -> Config:
@@ -97,9 +141,9 @@ def _load(config: Path) -> Config:
         return load_config(config)
 
 
-@main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@click.option("--tenant", help="Check only this tenant.")
+@main.command(epilog="\b\nExample:\n  contactsync check --config contactsync.toml --tenant acme")
+@CONFIG_OPTION
+@click.option("--tenant", help="Check only this tenant (default: every tenant of the file).")
 def check(config_path: Path, tenant: str | None) -> None:
     """Validate a config file; exit 1 with the path of the first error."""
     config = _load(config_path)
@@ -152,8 +196,8 @@ def _client(
 
 
 _common = [
-    click.option("--config", "config_path", type=click.Path(path_type=Path), required=True),
-    click.option("--tenant", required=True),
+    CONFIG_OPTION,
+    TENANT_OPTION,
     click.option("--base-url", help="Override the tenant's base_url (e.g. a loopback emulator)."),
     click.argument("input_path", metavar="INPUT"),
 ]
@@ -165,22 +209,32 @@ def _with_common(func: Any) -> Any:
     return func
 
 
-@main.command("plan")
+_PLAN_EPILOG = """\b
+Example:
+  contactsync plan --config contactsync.toml --tenant acme contacts.csv | jq .url
+
+\b
+Exit codes: 0 nothing rejected, 2 some inputs rejected, 1 config or usage error.
+"""
+
+
+@main.command("plan", epilog=_PLAN_EPILOG)
 @_with_common
 def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
+    rejected = 0
     with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
         scrubber = _scrubber(client)
         for item in client.plan(_read(stream, input_path)):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
+                rejected += 1
                 message = scrubber.scrub(str(item.error and item.error.message))
-                err.print(
-                    f"input {item.index} rejected: {message}",
-                    highlight=False,
-                    markup=False,
-                )
+                say(f"input {item.index} rejected: {message}")
+    if rejected:
+        say(f"{rejected} input(s) rejected")
+        raise SystemExit(EXIT_SOME_FAILED)
 
 
 def _scrubber(client: Client) -> Scrubber:
@@ -209,7 +263,11 @@ def _encoded(text: str) -> bytes:
 
 class _FailedWriter:
     """``--failed``: one JSON line per rejected or failed input, flushed as it is written,
-    so a killed run keeps every line it produced (whole lines only)."""
+    so a killed run keeps every line it produced (whole lines only).
+
+    A record line carries its input index and error under :data:`ANNOTATION_KEY`,
+    which the reader ignores, so the file can be upserted again as it is. A line that
+    could not be read is written back as it was: there is no record to annotate."""
 
     def __init__(self, stream: BinaryIO, scrubber: Scrubber) -> None:
         self._stream = stream
@@ -220,6 +278,9 @@ class _FailedWriter:
         if isinstance(record, str):
             text = self._scrubber.scrub(record)
         else:
+            if isinstance(record, dict):
+                error = None if outcome.error is None else outcome.error.to_json()
+                record = {**record, ANNOTATION_KEY: {"index": outcome.index, "error": error}}
             text = json.dumps(self._scrubber.scrub_obj(record), ensure_ascii=False)
         line = _encoded(text.replace("\r", "").replace("\n", "")) + b"\n"
         self._stream.write(line)
@@ -251,15 +312,27 @@ class _ReportWriter:
         self._stream.flush()
 
 
+class _RateColumn(ProgressColumn):
+    """Contacts per second over the last seconds of the run."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-/s" if speed is None else f"{speed:,.0f}/s")
+
+
 def _progress(total: int | None) -> Progress:
     return Progress(
         TextColumn("upserting"),
         BarColumn(),
         MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("{task.fields[failed]} not written"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
+        disable=not err.is_terminal or settings.verbosity is Verbosity.QUIET,
     )
 
 
@@ -285,11 +358,6 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _summary_line(summary: Summary) -> str:
-    parts = [f"{k} {v}" for k, v in summary.to_json().items()]
-    return ", ".join(parts)
-
-
 def _cannot_write(path: Path, option: str, exc: OSError) -> NoReturn:
     _fail(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}")
 
@@ -309,7 +377,23 @@ def _open_failed(path: Path) -> BinaryIO:
         _cannot_write(path, "--failed", exc)
 
 
-@main.command()
+_UPSERT_EPILOG = """\b
+Examples:
+  contactsync upsert --config contactsync.toml --tenant acme contacts.csv
+  contactsync upsert --config contactsync.toml --tenant acme contacts.jsonl \\
+      --report report.json --failed failed.jsonl
+  contactsync upsert --config contactsync.toml --tenant acme failed.jsonl
+
+\b
+Exit codes:
+  0    every contact written, unchanged or skipped
+  1    configuration or usage error (nothing sent)
+  2    some contacts were rejected or failed (the totals say why)
+  130  interrupted (Ctrl-C / SIGTERM); wins over 2
+"""
+
+
+@main.command(epilog=_UPSERT_EPILOG)
 @_with_common
 @click.option(
     "--report",
@@ -358,12 +442,15 @@ def upsert(
             failed = _FailedWriter(stack.enter_context(_open_failed(failed_path)), scrubber)
         total = _count_lines(input_path)
         progress = stack.enter_context(_progress(total))
-        task = progress.add_task("upsert", total=total)
+        task = progress.add_task("upsert", total=total, failed=0)
+        tally = ProblemTally()
         run = client.upsert_many(lines, full=full)
         interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
-                progress.advance(task)
+                tally.add(outcome)
+                progress.update(task, advance=1, failed=tally.failed)
+                _tell(outcome, scrubber)
                 if report is not None:
                     report.write(outcome)
                 if failed is not None and not outcome.ok:
@@ -373,6 +460,7 @@ def upsert(
                 # so the report is complete and --failed holds all that was not written.
                 for outcome in _never_taken(run.rest()):
                     run.summary.add(outcome)
+                    tally.add(outcome)
                     if report is not None:
                         report.write(outcome)
                     if failed is not None:
@@ -382,12 +470,26 @@ def upsert(
             if report is not None:
                 report.close(run.summary)
         summary = run.summary
-    err.print(_summary_line(summary), highlight=False, markup=False)
+    if settings.verbosity is not Verbosity.QUIET:
+        say(totals_line(summary, tally))
+        for line in tally.lines(scrubber):
+            say(line)
     if interrupts:
-        err.print("interrupted: contacts not sent are failed with code interrupted", markup=False)
+        say("interrupted: contacts not sent are failed with code interrupted")
         raise SystemExit(EXIT_INTERRUPTED)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
+
+
+def _tell(outcome: Outcome, scrubber: Scrubber) -> None:
+    """With ``--verbose``, each contact not written and each warning, as it happens."""
+    if settings.verbosity < Verbosity.VERBOSE:
+        return
+    if outcome.error is not None and not outcome.ok:
+        code, message = outcome.error.code, outcome.error.message
+        say(scrubber.scrub(f"input {outcome.index} {outcome.status.value} ({code}): {message}"))
+    for warning in outcome.warnings:
+        say(scrubber.scrub(f"input {outcome.index} warning: {warning}"))
 
 
 def _never_taken(lines: Iterator[InputLine]) -> Iterator[Outcome]:

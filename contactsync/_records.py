@@ -23,11 +23,17 @@ from ._model import Address, Contact, MembershipChange
 
 _FIELDS = frozenset(a.name for a in attrs.fields(Contact))
 
+ANNOTATION_KEY = "_contactsync"
+"""A record key the reader ignores: ``--failed`` puts each line's input index and
+error there, so the file can be upserted again as it is."""
+
 
 def contact_from_record(record: object) -> Contact:
     """Build a contact from one JSON object. Raises :class:`ContactError` only."""
     if not isinstance(record, Mapping):
         raise ContactError("<record>", "must be a JSON object")
+    if ANNOTATION_KEY in record:
+        record = {k: v for k, v in record.items() if k != ANNOTATION_KEY}
     for key in record:
         if key not in _FIELDS:
             raise ContactError(str(key) or "<blank key>", "unknown field")

@@ -117,10 +117,19 @@ def test_upsert_report_failed_file_and_exit_codes(tmp_path: Path) -> None:
     assert outcomes[1]["external_id"] == "b"
     assert outcomes[0]["remote_id"] == "1"
     assert outcomes[2]["error"]["message"].startswith("<line>: line 3: not JSON")
-    assert sorted(failed.read_text().splitlines()) == [
-        '{"external_id": "b", "email": "not-an-email"}',
-        "{not json",
-    ]
+    lines = sorted(failed.read_text().splitlines())
+    assert lines[1] == "{not json"  # unreadable: written back as it was
+    annotated = json.loads(lines[0])
+    assert annotated.pop("_contactsync") == {
+        "index": 1,
+        "error": outcomes[1]["error"],
+    }
+    assert annotated == {"external_id": "b", "email": "not-an-email"}
+    # The console says why, not only how many.
+    assert "rejected 2" in result.output
+    assert "invalid_contact" in result.output
+    assert "e.g. input 1: email: not a valid address" in result.output
+    assert "unreadable_input" in result.output
 
     ok = write(tmp_path, "ok.jsonl", '{"external_id": "z", "email": "z@example.com"}\n')
     result = CliRunner().invoke(main, ["upsert", "--config", str(config), "--tenant", "t", str(ok)])
