@@ -47,7 +47,7 @@ from ._errors import ContactsyncError
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._plan import PlannedRequest
-from ._records import ANNOTATION_KEY, InputLine, contact_to_record, read_input
+from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
 
@@ -154,10 +154,6 @@ def check(config_path: Path, tenant: str | None) -> None:
     click.echo(f"ok: {len(names)} tenant(s): {', '.join(names)}")
 
 
-def _input_kind(path: str) -> str:
-    return "csv" if path.lower().endswith(".csv") else "jsonl"
-
-
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     """INPUT as bytes (each line is decoded on its own by the reader); ``-`` is stdin."""
@@ -179,7 +175,7 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
 def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
     """The reader for INPUT; a CSV header that cannot be read ends the run here."""
     with _config_errors():
-        return read_input(stream, _input_kind(path))
+        return read_input(stream, input_kind(path))
 
 
 def _client(
@@ -339,7 +335,7 @@ def _progress(total: int | None) -> Progress:
 def _count_lines(path: str) -> int | None:
     """Non-blank lines of a regular file, for the progress bar; ``None`` for anything
     else (a pipe, a FIFO, stdin): those are read once, as they stream."""
-    if path == "-":
+    if path == "-" or input_kind(path) == "json":
         return None
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -348,7 +344,7 @@ def _count_lines(path: str) -> int | None:
             lines = sum(1 for line in stream if line.strip())
     except OSError:
         return None
-    return max(lines - 1, 0) if _input_kind(path) == "csv" else lines
+    return max(lines - 1, 0) if input_kind(path) == "csv" else lines
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:

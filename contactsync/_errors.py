@@ -6,6 +6,9 @@ application can catch one type at its boundary and still tell the cases apart.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class ContactsyncError(Exception):
     """Base class of every error raised by contactsync."""
@@ -22,6 +25,18 @@ class ContactError(ContactsyncError, ValueError):
     def nested(self, parent: str) -> ContactError:
         """The same error, with its field placed under ``parent``."""
         return ContactError(f"{parent}.{self.field}", self.problem)
+
+
+class UnknownField(ContactError, TypeError):
+    """A field name that is not one of the model's (a misspelt keyword or record key).
+
+    Also a ``TypeError``, as Python raises for an unexpected keyword argument.
+    """
+
+    def __init__(self, field: str, known: Iterable[str]) -> None:
+        close = difflib.get_close_matches(field, list(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        super().__init__(field or "<blank key>", f"unknown field{hint}")
 
 
 class UnsupportedFeature(ContactsyncError):

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._errors import ContactError
+from ._errors import ContactError, UnknownField
 from ._normalize import (
     check_country,
     check_language,
@@ -433,6 +433,14 @@ class Contact:
     )
     """Platform-only fields, keyed by provider name, passed through by that provider."""
 
+    def __new__(cls, *args: object, **kwargs: object) -> Contact:
+        # attrs' __init__ would raise a bare TypeError for a misspelt keyword; this
+        # names it, as a ContactError like every other bad value.
+        for name in kwargs:
+            if name not in CONTACT_FIELDS:
+                raise UnknownField(name, CONTACT_FIELDS)
+        return super().__new__(cls)
+
     @property
     def phone_is_complete(self) -> bool:
         """Whether ``phone`` is absent or already in E.164 form."""
@@ -447,3 +455,7 @@ class Contact:
 
     def options_for(self, provider: str) -> Mapping[str, Any]:
         return self.provider_options.get(provider, _EMPTY)
+
+
+CONTACT_FIELDS = tuple(a.name for a in attrs.fields(Contact))
+"""The model's field names, in declaration order."""

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import math
 import re
@@ -18,8 +19,9 @@ from typing import IO, Any
 
 import attrs
 
-from ._errors import ContactError, ContactsyncError
-from ._model import Address, Contact, MembershipChange
+from ._csv_header import HeaderProblem, match_header, sniff_delimiter
+from ._errors import ContactError, ContactsyncError, UnknownField
+from ._model import CONTACT_FIELDS, Address, Contact, MembershipChange
 
 _FIELDS = frozenset(a.name for a in attrs.fields(Contact))
 
@@ -36,7 +38,7 @@ def contact_from_record(record: object) -> Contact:
         record = {k: v for k, v in record.items() if k != ANNOTATION_KEY}
     for key in record:
         if key not in _FIELDS:
-            raise ContactError(str(key) or "<blank key>", "unknown field")
+            raise UnknownField(str(key), CONTACT_FIELDS)
     for field in ("groups", "tags"):
         value = record.get(field)
         if value is not None and not isinstance(value, list | Mapping):
@@ -266,30 +268,46 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: object, column: str)
 _CSV_LISTS = {"groups", "tags"}
 
 
-def _row_record(header: list[str], cells: list[str]) -> dict[str, Any]:
+def _row_record(header: list[str], names: list[str | None], cells: list[str]) -> dict[str, Any]:
     if len(cells) > len(header):
-        raise _RowProblem(f"the row has {len(cells)} cells, the header {len(header)}")
+        raise _RowProblem(
+            f"the row has {len(cells)} cells, the header {len(header)}: "
+            "the extra cells would be lost"
+        )
     record: dict[str, Any] = {}
-    for column, cell in zip(header, cells, strict=False):
+    for column, name, cell in zip(header, names, cells, strict=False):
         if cell == "":
             continue
+        if name is None:
+            raise _RowProblem(f"a value under column {header.index(column) + 1}, which has no name")
         if _has_surrogate(cell):
             raise _RowProblem(f"column {column!r} is not UTF-8 text")
-        head = column.split(".", 1)[0]
+        head = name.split(".", 1)[0]
         value: Any = [n for n in cell.split("|") if n] if head in _CSV_LISTS else cell
-        _set_dotted(record, column, value, column)
+        _set_dotted(record, name, value, column)
     return record
+
+
+def _first_line(text_stream: Iterable[str]) -> tuple[str | None, Iterator[str]]:
+    """The header's first physical line (to find the delimiter) and the stream after it."""
+    lines = iter(text_stream)
+    first = next(lines, None)
+    return first, lines
 
 
 def read_csv(stream: Iterable[bytes | str] | IO[bytes] | IO[str]) -> Iterator[InputLine]:
     """Rows with a header; dotted columns (``address.city``) nest; empty cells are absent.
 
-    ``groups`` and ``tags`` cells hold names separated by ``|`` (groups replace, tags add);
-    ``groups.add`` / ``groups.remove`` columns give the other modes.
+    The file may start with a byte order mark and use ``,``, ``;`` or tabs (found from
+    the header line). Header names are matched to the model's without regard to case
+    or spaces (``First Name`` is ``first_name``). ``groups`` and ``tags`` cells hold
+    names separated by ``|`` (groups replace, tags add); ``groups.add`` /
+    ``groups.remove`` columns give the other modes.
 
-    The header is read at once: :class:`InputError` if it cannot be. After that a row
-    that cannot be read (not UTF-8, more cells than the header, a broken quote,
-    clashing columns) is that row's :class:`InputLine` error; nothing raises.
+    The header is read at once: :class:`InputError` if it cannot be read or names a
+    column the model does not have. After that a row that cannot be read (not UTF-8,
+    more cells than the header, a broken quote, clashing columns) is that row's
+    :class:`InputLine` error; nothing raises.
     """
     text_stream: Iterable[str]
     wrapper: io.TextIOWrapper | None = None
@@ -305,22 +323,36 @@ def read_csv(stream: Iterable[bytes | str] | IO[bytes] | IO[str]) -> Iterator[In
         text_stream = wrapper
     else:
         text_stream = stream  # type: ignore[assignment]
-    reader = csv.reader(text_stream)
+    try:
+        first, rest = _first_line(text_stream)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the CSV header cannot be read: {exc}") from None
+    if first is None:
+        return _csv_rows(None, None, [], wrapper)
+    if first.startswith("\ufeff"):
+        first = first[1:]
+    reader = csv.reader(itertools.chain([first], rest), delimiter=sniff_delimiter(first))
     try:
         header = next(reader, None)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise InputError(f"the CSV header cannot be read: {exc}") from None
+    names: list[str | None] = []
     if header is not None:
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
         bad = [n for n, column in enumerate(header, 1) if _has_surrogate(column)]
         if bad:
             raise InputError(f"the CSV header is not UTF-8 text (column {bad[0]})")
-    return _csv_rows(reader, header, wrapper)
+        try:
+            names = match_header(header)
+        except HeaderProblem as exc:
+            raise InputError(str(exc)) from None
+    return _csv_rows(reader, header, names, wrapper)
 
 
 def _csv_rows(
-    reader: Any, header: list[str] | None, wrapper: io.TextIOWrapper | None
+    reader: Any,
+    header: list[str] | None,
+    names: list[str | None],
+    wrapper: io.TextIOWrapper | None,
 ) -> Iterator[InputLine]:
     try:
         if header is None:
@@ -342,7 +374,7 @@ def _csv_rows(
             if not cells:
                 continue
             try:
-                record = _row_record(header, cells)
+                record = _row_record(header, names, cells)
             except _RowProblem as exc:
                 raw = dict(zip(header, cells, strict=False))
                 yield InputLine(index, raw, UnreadableInput(line, str(exc)))
@@ -355,10 +387,48 @@ def _csv_rows(
                 wrapper.detach()
 
 
+def read_json_array(stream: IO[bytes] | IO[str]) -> Iterator[InputLine]:
+    """A ``.json`` file: one JSON array of contact objects, read whole (a file too big
+    to hold in memory belongs in JSON lines). :class:`InputError` if it is not an
+    array; each element is then one input, checked like a JSON line."""
+    raw = stream.read()
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the JSON file is not UTF-8: byte 0x{data[exc.start]:02x}") from None
+    value, error = parse_json_line(text, 1)
+    if error is not None:
+        raise InputError(f"the JSON file cannot be read: {error.problem.removeprefix('line 1: ')}")
+    if not isinstance(value, list):
+        raise InputError(
+            "a .json input must hold one JSON array of contact objects "
+            "(for one object per line, name the file .jsonl)"
+        )
+    return (InputLine(index, item) for index, item in enumerate(value))
+
+
+INPUT_KINDS = ("csv", "json", "jsonl")
+
+
+def input_kind(path: str) -> str:
+    """The input format a file name stands for: ``.csv``, ``.json``, else JSON lines."""
+    lowered = path.lower()
+    for kind in ("csv", "json"):
+        if lowered.endswith(f".{kind}"):
+            return kind
+    return "jsonl"
+
+
 def read_input(stream: Any, kind: str) -> Iterator[InputLine]:
-    """``read_csv`` or ``read_jsonl``; a CSV header is read (and checked) at once."""
+    """``read_csv``, ``read_json_array`` or ``read_jsonl``; a CSV header, or a whole
+    JSON array, is read (and checked) at once."""
     if kind == "csv":
         return read_csv(stream)
+    if kind == "json":
+        return read_json_array(stream)
     return read_jsonl(stream)
 
 

@@ -85,7 +85,7 @@ def test_unknown_key_is_named() -> None:
     with pytest.raises(ContactError) as info:
         contact_from_record({"emial": "x@example.com"})
     assert info.value.field == "emial"
-    assert info.value.problem == "unknown field"
+    assert info.value.problem == "unknown field (did you mean email?)"
 
 
 def test_jsonl_reader_numbers_lines_and_flags_bad_json() -> None:
