@@ -16,6 +16,7 @@ from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.v import format_exception
 
 from ._errors import ConfigError
+from ._field_types import CustomFieldSpec, FieldType
 from ._normalize import check_region
 from ._provider import OnUnsupported, Provider
 from ._registry import Registry, default_registry
@@ -94,7 +95,8 @@ class TenantConfig:
     default_phone_region: str | None = None
     on_unsupported: Literal["error", "warn"] = "error"
     credentials: dict[str, Any] = attrs.field(factory=dict, repr=False)
-    custom_fields: dict[str, str | int] = attrs.field(factory=dict)
+    custom_fields: dict[str, str | int | CustomFieldSpec] = attrs.field(factory=dict)
+    """Model name to platform field id, or to ``{ id = ..., type = "int" }``."""
     groups: dict[str, str | int] = attrs.field(factory=dict)
     options: dict[str, Any] = attrs.field(factory=dict)
     http: HttpSettings = attrs.field(factory=HttpSettings)
@@ -130,6 +132,9 @@ class Tenant:
     custom_fields: Mapping[str, str | int]
     groups: Mapping[str, str | int]
     http: HttpSettings
+    custom_field_types: Mapping[str, FieldType] = attrs.field(factory=dict)
+    """Declared types of custom fields (``{ id = ..., type = ... }``): values are
+    converted to them (or rejected) before the provider maps a contact."""
 
     @property
     def uses_emulator(self) -> bool:
@@ -186,11 +191,33 @@ def _make_converter() -> cattrs.Converter:
             raise _ValueProblem("must be a platform id (a string or an integer)")
         return value
 
+    def structure_field(value: object, _: type) -> str | int | CustomFieldSpec:
+        if not isinstance(value, Mapping):
+            return structure_id(value, _)
+        unknown = sorted(set(value) - {"id", "type"})
+        if unknown:
+            raise _ValueProblem("unknown key (a field takes id and type)", str(unknown[0]))
+        if "id" not in value:
+            raise _ValueProblem("required key is missing", "id")
+        try:
+            field_id = structure_id(value["id"], _)
+        except _ValueProblem as exc:
+            raise _ValueProblem(str(exc), "id") from None
+        kind = value.get("type")
+        if kind is None:
+            return CustomFieldSpec(field_id)
+        try:
+            return CustomFieldSpec(field_id, FieldType(kind))
+        except ValueError:
+            allowed = ", ".join(repr(t.value) for t in FieldType)
+            raise _ValueProblem(f"must be one of {allowed}", "type") from None
+
     converter.register_structure_hook(float, structure_float)
     converter.register_structure_hook(int, structure_int)
     converter.register_structure_hook(str, structure_str)
     converter.register_structure_hook(bool, structure_bool)
     converter.register_structure_hook(str | int, structure_id)
+    converter.register_structure_hook(str | int | CustomFieldSpec, structure_field)
     return converter
 
 
@@ -295,9 +322,17 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         on_unsupported=raw.on_unsupported,
         credentials=_credentials(raw, provider, path),
         settings=settings,
-        custom_fields=dict(raw.custom_fields),
+        custom_fields={
+            name: entry.id if isinstance(entry, CustomFieldSpec) else entry
+            for name, entry in raw.custom_fields.items()
+        },
         groups=dict(raw.groups),
         http=raw.http,
+        custom_field_types={
+            name: entry.type
+            for name, entry in raw.custom_fields.items()
+            if isinstance(entry, CustomFieldSpec) and entry.type is not None
+        },
     )
     provider.check_tenant(tenant)
     return tenant

@@ -34,17 +34,18 @@ FLUSH_EVERY = 500
 def mapping_fingerprint(provider: Provider[Any]) -> str:
     """What makes the same contact map to a different payload: a change resends all."""
     tenant = provider.tenant
-    return fingerprint(
-        {
-            "provider": provider.name,
-            "settings": _plain(tenant.settings),
-            "custom_fields": dict(tenant.custom_fields),
-            "groups": dict(tenant.groups),
-            "default_phone_region": tenant.default_phone_region,
-            "on_unsupported": tenant.on_unsupported,
-            "base_url": tenant.base_url,
-        }
-    )
+    parts: dict[str, Any] = {
+        "provider": provider.name,
+        "settings": _plain(tenant.settings),
+        "custom_fields": dict(tenant.custom_fields),
+        "groups": dict(tenant.groups),
+        "default_phone_region": tenant.default_phone_region,
+        "on_unsupported": tenant.on_unsupported,
+        "base_url": tenant.base_url,
+    }
+    if tenant.custom_field_types:  # absent when none: older fingerprints stay valid
+        parts["custom_field_types"] = {k: str(v) for k, v in tenant.custom_field_types.items()}
+    return fingerprint(parts)
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ import attrs
 
 from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
+from ._field_types import with_field_types
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
@@ -64,6 +65,7 @@ class Pipeline:
             contact = item if isinstance(item, Contact) else contact_from_record(item)
             source = contact
             contact = contact.with_phone_region(self.tenant.default_phone_region)
+            contact = with_field_types(contact, self.tenant.custom_field_types)
             ctx = MappingContext(self.provider.name, self.tenant)
             try:
                 payload = self.provider.prepare(contact, ctx)
