@@ -13,7 +13,6 @@ this same driver on a private event-loop thread (:mod:`._loop`).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
@@ -24,6 +23,7 @@ import httpx
 from ._config import Tenant
 from ._errors import BatchRefused, RequestFailed
 from ._incremental import Incremental
+from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
 from ._provider import Provider, Request, Response, Sleep
@@ -32,8 +32,6 @@ from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_excepti
 from ._run import Execution, FlowRun
 from ._secret import MASK, Scrubber
 from ._wire import to_httpx
-
-log = logging.getLogger("contactsync")
 
 
 def rate_limits(tenant: Tenant, provider: Provider[Any]) -> tuple[RateLimit, ...]:
@@ -79,6 +77,7 @@ class Engine:
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
+        self.log = TenantLog(tenant.name, provider.name)
         self.client = client
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
@@ -147,7 +146,9 @@ class Engine:
         delay = budget.next_delay(Failure.from_transport(failure))
         if delay is None:
             raise RequestFailed(f"{label} failed after {attempts} attempt(s): {detail}") from None
-        log.info("%s: %s; retry %d in %.2fs", label, detail, attempts, delay)
+        self.log.info(
+            "%s: %s; retry %d in %.2fs", label, detail, attempts, delay, indexes=request.contacts
+        )
         return delay
 
     def _raise_if_stopped(self, request: Request) -> None:
@@ -238,7 +239,14 @@ class Engine:
                     f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)",
                     status_code=response.status_code,
                 )
-            log.info("%s: HTTP %d; retry %d in %.2fs", label, response.status_code, attempts, wait)
+            self.log.info(
+                "%s: HTTP %d; retry %d in %.2fs",
+                label,
+                response.status_code,
+                attempts,
+                wait,
+                indexes=request.contacts,
+            )
             await self._sleep(wait)
 
     async def drive(

@@ -6,7 +6,6 @@ share it and differ only in how they send requests and wait.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,13 +14,12 @@ import attrs
 from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._field_types import with_field_types
+from ._logs import TenantLog
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
-
-log = logging.getLogger("contactsync")
 
 ContactInput = Contact | Mapping[str, Any] | InputLine
 
@@ -53,6 +51,7 @@ class Pipeline:
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
         self.max_open = 128
+        self.log = TenantLog(tenant.name, provider.name)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -75,7 +74,7 @@ class Pipeline:
                 # A value the provider could not map: this contact only.
                 raise ContactError("contact", f"could not be mapped: {exc}") from None
             except Exception as exc:  # a provider bug: this contact fails, the run goes on
-                log.exception("%s could not prepare input %d", self.provider.name, index)
+                self.log.exception("could not prepare the contact", indexes=[index])
                 error = OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
                 return Outcome(index, Status.FAILED, error=error, input=source)
         except ContactError as exc:
@@ -85,7 +84,7 @@ class Pipeline:
             return rejected(index, error, source, ext)
         except UnsupportedFeature as exc:
             assert isinstance(source, Contact)
-            error = OutcomeError("unsupported_feature", str(exc))
+            error = OutcomeError("unsupported_feature", str(exc), field=exc.field)
             return rejected(index, error, source, source.external_id)
         identity = self.provider.identity(contact, payload)
         return Prepared(index, contact, payload, tuple(ctx.warnings), identity)
@@ -123,7 +122,8 @@ class FlowStepper:
             try:
                 self._flow = provider.upsert(batch)
             except UnsupportedFeature as exc:
-                self._start_error = self._failed(OutcomeError("unsupported_feature", str(exc)))
+                error = OutcomeError("unsupported_feature", str(exc), field=exc.field)
+                self._start_error = self._failed(error)
 
     def _failed(self, error: OutcomeError) -> Done:
         return Done((), error)
@@ -153,7 +153,9 @@ class FlowStepper:
                 )
             )
         except Exception as exc:
-            log.exception("%s flow raised", self._provider.name)
+            TenantLog(self._provider.tenant.name, self._provider.name).exception(
+                "the provider's flow raised", indexes=[item.index for item in self._batch]
+            )
             return self._failed(OutcomeError("provider_error", f"{type(exc).__name__}: {exc}"))
         if not isinstance(step, Request | Sleep | Outcome):
             self._flow.close()

@@ -8,7 +8,6 @@ engine. They decide; they never sleep or send.
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import ssl
 import time
@@ -22,7 +21,6 @@ from ._config import HttpSettings
 from ._provider import Response
 
 _RETRY_AFTER_CAP = 300.0
-log = logging.getLogger("contactsync")
 
 
 def retry_after_seconds(response: Response, now: float | None = None) -> float | None:

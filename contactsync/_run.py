@@ -19,7 +19,6 @@ What a run guarantees, and where:
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,6 @@ from ._state import StateRecord, raw_hash
 if TYPE_CHECKING:
     from ._engine import Engine
 
-log = logging.getLogger("contactsync")
 
 PROVISIONAL_CODES = frozenset(
     {
@@ -182,10 +180,9 @@ class Execution:
     def settle(self, run: FlowRun, outcome: Outcome) -> None:
         item = run.items.get(outcome.index)
         if item is None or outcome.index in run.settled:
-            log.warning(
-                "%s reported an unexpected or second outcome for input %d; ignored",
-                self.engine.provider.name,
-                outcome.index,
+            self.engine.log.warning(
+                "the provider reported an unexpected or second outcome; ignored",
+                indexes=[outcome.index],
             )
             return
         run.settled.add(outcome.index)
@@ -260,7 +257,7 @@ class Execution:
                     self.settle(run, self._interrupted(item.index, sent))
             return None
         except Exception as exc:  # a bug in the engine or provider: never lose contacts
-            log.exception("%s flow crashed", engine.provider.name)
+            engine.log.exception("the flow crashed", indexes=[item.index for item in batch])
             done = Done((), OutcomeError(ErrorCode.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"))
         for outcome in done.outcomes:
             self.settle(run, outcome)
@@ -513,10 +510,10 @@ class Execution:
         held = sorted(self.provisional.values(), key=lambda pair: pair[0].index)
         self.provisional.clear()
         self._provisional_keys.clear()
-        log.info(
-            "%s: final pass over %d contact(s) that failed with a retryable error",
-            self.engine.provider.name,
+        self.engine.log.info(
+            "final pass over %d contact(s) that failed with a retryable error",
             len(held),
+            indexes=[item.index for item, _ in held],
         )
         for item, _ in held:
             self.scheduler.add(item)
@@ -584,8 +581,11 @@ class Execution:
         return iter(()) if pump is None else pump.rest()
 
     def _strand(self) -> None:
-        log.error("%s: rows were left waiting with nothing in flight", self.engine.provider.name)
         stranded = self.scheduler.drain()
+        self.engine.log.error(
+            "rows were left waiting with nothing in flight",
+            indexes=[item.index for item in stranded],
+        )
         run = FlowRun(stranded)
         for item in stranded:
             self.settle(

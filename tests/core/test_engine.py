@@ -305,7 +305,12 @@ def test_plan_sends_nothing_and_shows_masked_requests() -> None:
 def test_retries_are_logged_without_query_strings(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="contactsync")
     run_with(Script([status(503)]))
-    assert [r.getMessage() for r in caplog.records] == ["POST /lookup: HTTP 503; retry 1 in 0.00s"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "tenant t (fake), input 0: POST /lookup: HTTP 503; retry 1 in 0.00s"
+    ]
+    (record,) = caplog.records
+    # The same context as attributes, for structured handlers.
+    assert (record.tenant, record.provider, record.input_indexes) == ("t", "fake", [0])  # type: ignore[attr-defined]
 
 
 def test_a_value_that_cannot_be_sent_stays_inside_its_contact() -> None:

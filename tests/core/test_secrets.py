@@ -110,7 +110,7 @@ def test_cli_report_failed_file_and_output_hide_the_secret(
         runner.invoke(main, ["plan", "--config", str(config), "--tenant", "t", str(contacts)]),
         runner.invoke(main, ["check", "--config", str(config)]),
     ]
-    assert [r.exit_code for r in results] == [2, 0, 0]
+    assert [r.exit_code for r in results] == [2, 2, 0]  # plan: an input is rejected
     assert '"x-key": "***"' in results[1].output
     for text in [r.output for r in results] + [
         (tmp_path / "r.json").read_text(),

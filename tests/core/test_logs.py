@@ -1,0 +1,55 @@
+"""Log records name their tenant, provider and inputs, and nothing secret or personal."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from contactsync import Client, Contact, Status
+from contactsync._errors import UnsupportedFeature
+from contactsync._logs import TenantLog
+from tests.core.test_engine import Script, drop, status
+from tests.fakeprovider import tenant_config
+
+
+def test_a_message_lists_a_few_indexes_and_extra_has_them_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="contactsync")
+    TenantLog("acme", "yespo").info("sent %d", 3000, indexes=range(3000))
+    TenantLog("acme", "yespo").warning("no inputs")
+    first, second = caplog.records
+    assert first.getMessage() == (
+        "tenant acme (yespo), inputs 0, 1, 2, 3, 4, 5, 6, 7 and 2992 more: sent 3000"
+    )
+    assert first.input_indexes == list(range(3000))  # type: ignore[attr-defined]
+    assert second.getMessage() == "tenant acme (yespo): no inputs"
+    assert second.input_indexes == []  # type: ignore[attr-defined]
+
+
+def test_retries_at_debug_hold_no_secret_and_no_contact_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    transport = Script([status(429), drop, status(503)])
+    contact = Contact(external_id="ext-9", email="private.person@example.com", first_name="Zed")
+    with Client(tenant_config(), "t", transport=transport, sleep=lambda _: None) as client:
+        outcome = client.upsert(contact)
+    assert outcome.status is Status.CREATED
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert text.count("tenant t (fake), input 0:") == 3
+    for private in ("fake-demo-key", "private.person", "Zed"):
+        assert private not in text
+
+
+def test_an_unsupported_feature_names_its_field() -> None:
+    assert UnsupportedFeature("x", "sms_status unsubscribed").field == "sms_status"
+    assert UnsupportedFeature("x", "replacing all groups (use add / remove)").field == "groups"
+    assert UnsupportedFeature("x", "address.country (no country)").field == "address.country"
+    assert UnsupportedFeature("x", "upserting contacts").field is None
+    assert UnsupportedFeature("x", "anything", field="tags").field == "tags"
+    with Client(tenant_config(), "t") as client:
+        outcome = client.upsert({"email": "a@example.com", "sms_status": "subscribed"})
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.field) == ("unsupported_feature", "sms_status")
