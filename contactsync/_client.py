@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import time
 from collections.abc import (
@@ -39,6 +40,11 @@ ConfigSource = Config | str | os.PathLike[str] | Mapping[str, Any]
 _EMULATOR_HOST = "http://emulator.invalid"
 
 
+OnOutcome = Callable[[Outcome], object]
+"""Called with each outcome as the run hands it out (a progress bar, a metrics counter,
+a log line). For :class:`AsyncClient` it may also return an awaitable, which is awaited."""
+
+
 class Run(Iterator[Outcome]):
     """Outcomes of an ``upsert_many``, streamed as contacts finish (not in input order;
     each carries its input ``index``). Nothing is sent until it is iterated.
@@ -52,11 +58,13 @@ class Run(Iterator[Outcome]):
         summary: Summary,
         cancel: Callable[[bool], None] | None = None,
         rest: Callable[[], Iterator[Any]] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> None:
         self._outcomes = outcomes
         self.summary = summary
         self._cancel = cancel
         self._rest = rest
+        self._on_outcome = on_outcome
 
     def rest(self) -> Iterator[Any]:
         """After a cancelled run has ended: the input it never took, in order (a sync
@@ -72,11 +80,14 @@ class Run(Iterator[Outcome]):
             self._cancel(force)
 
     def __next__(self) -> Outcome:
-        return next(self._outcomes)
+        outcome = next(self._outcomes)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+        return outcome
 
     def drain(self) -> Summary:
-        """Run to the end, keeping only the totals."""
-        for _ in self._outcomes:
+        """Run to the end, keeping only the totals (``on_outcome`` still sees each)."""
+        for _ in self:
             pass
         return self.summary
 
@@ -95,12 +106,14 @@ class AsyncRun(AsyncIterator[Outcome]):
         outcomes: AsyncIterator[list[Outcome]],
         summary: Summary,
         cancel: Callable[[bool], None] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> None:
         self._outcomes = outcomes
         self._buffer: list[Outcome] = []
         self._position = 0
         self.summary = summary
         self._cancel = cancel
+        self._on_outcome = on_outcome
 
     def cancel(self, force: bool = False) -> None:
         """See :meth:`Run.cancel` (call it from the loop the run runs on)."""
@@ -113,10 +126,15 @@ class AsyncRun(AsyncIterator[Outcome]):
             self._position = 0
         outcome = self._buffer[self._position]
         self._position += 1
+        if self._on_outcome is not None:
+            result = self._on_outcome(outcome)
+            if inspect.isawaitable(result):
+                await result
         return outcome
 
     async def drain(self) -> Summary:
-        async for _ in self._outcomes:
+        """Run to the end, keeping only the totals (``on_outcome`` still sees each)."""
+        async for _ in self:
             pass
         return self.summary
 
@@ -242,11 +260,20 @@ class Client(_Base):
         (outcome,) = self.upsert_many([contact])
         return outcome
 
-    def upsert_many(self, contacts: Iterable[ContactInput], *, full: bool = False) -> Run:
+    def upsert_many(
+        self,
+        contacts: Iterable[ContactInput],
+        *,
+        full: bool = False,
+        on_outcome: OnOutcome | None = None,
+    ) -> Run:
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`.
 
         With a state store, contacts the platform already holds as given are
-        ``unchanged`` and cost no request; ``full=True`` sends every one anyway."""
+        ``unchanged`` and cost no request; ``full=True`` sends every one anyway.
+        ``on_outcome`` is called with each outcome, in the iterating thread, just
+        before the run hands it out (or while ``drain`` runs); what it raises stops
+        the iteration like an exception in the loop's body would."""
         summary = Summary()
         execution = self._engine.execute(contacts, summary, self._incremental(full))
         loop = self._loop.loop
@@ -255,7 +282,8 @@ class Client(_Base):
             with contextlib.suppress(RuntimeError):  # the client is closed: nothing runs
                 loop.call_soon_threadsafe(execution.cancel, force)
 
-        return Run(SyncIterator(self._loop, execution.outcomes()), summary, cancel, execution.rest)
+        outcomes = SyncIterator(self._loop, execution.outcomes())
+        return Run(outcomes, summary, cancel, execution.rest, on_outcome)
 
     def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
         """The requests an upsert would send (and rejected contacts). Sends nothing but
@@ -317,10 +345,12 @@ class AsyncClient(_Base):
         contacts: Iterable[ContactInput] | AsyncIterable[ContactInput],
         *,
         full: bool = False,
+        on_outcome: OnOutcome | None = None,
     ) -> AsyncRun:
+        """See :meth:`Client.upsert_many`; ``on_outcome`` may be a coroutine function."""
         summary = Summary()
         execution = self._engine.execute(contacts, summary, self._incremental(full))
-        return AsyncRun(execution.outcomes(), summary, execution.cancel)
+        return AsyncRun(execution.outcomes(), summary, execution.cancel, on_outcome)
 
     async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:
         """See :meth:`Client.plan`."""
