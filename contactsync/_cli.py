@@ -30,40 +30,31 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
+from ._cli_check import check_command
+from ._cli_console import Verbosity, err, say, set_verbosity, settings, stdout_console
+from ._cli_discover import fields_command, groups_command
 from ._cli_options import (
+    BASE_URL_OPTION,
     CONFIG_OPTION,
     EXIT_INTERRUPTED,
     EXIT_SOME_FAILED,
-    EXIT_USAGE,
     TENANT_OPTION,
     ExitCodeGroup,
 )
+from ._cli_options import config_errors as _config_errors
+from ._cli_options import fail as _fail
+from ._cli_options import load as _load
+from ._cli_options import open_client as _client
 from ._cli_summary import ProblemTally, totals_line
 from ._client import Client
 from ._config import EMULATOR, Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
-from ._errors import ContactsyncError
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._plan import PlannedRequest
 from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
-
-
-def _fail(message: str) -> NoReturn:
-    say_error(message)
-    raise SystemExit(EXIT_USAGE)
-
-
-@contextlib.contextmanager
-def _config_errors() -> Iterator[None]:
-    try:
-        yield
-    except ContactsyncError as exc:
-        _fail(str(exc))
-
 
 _MAIN_EPILOG = """\b
 Examples:
@@ -136,24 +127,6 @@ def providers(as_json: bool) -> None:
         say(f"could not load {b['name']}: {b['error']}", style="yellow")
 
 
-def _load(config: Path) -> Config:
-    with _config_errors():
-        return load_config(config)
-
-
-@main.command(epilog="\b\nExample:\n  contactsync check --config contactsync.toml --tenant acme")
-@CONFIG_OPTION
-@click.option("--tenant", help="Check only this tenant (default: every tenant of the file).")
-def check(config_path: Path, tenant: str | None) -> None:
-    """Validate a config file; exit 1 with the path of the first error."""
-    config = _load(config_path)
-    names = [tenant] if tenant else sorted(config.tenants)
-    with _config_errors():
-        for name in names:
-            config.tenant(name)
-    click.echo(f"ok: {len(names)} tenant(s): {', '.join(names)}")
-
-
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     """INPUT as bytes (each line is decoded on its own by the reader); ``-`` is stdin."""
@@ -178,23 +151,10 @@ def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
         return read_input(stream, input_kind(path))
 
 
-def _client(
-    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
-) -> Client:
-    config = _load(config_path)
-    if base_url is not None:
-        if tenant not in config.tenants:
-            _fail(f"tenants.{tenant}: no such tenant")
-        patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
-        config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
-    with _config_errors():
-        return Client(config, tenant, state=state)
-
-
 _common = [
     CONFIG_OPTION,
     TENANT_OPTION,
-    click.option("--base-url", help="Override the tenant's base_url (e.g. a loopback emulator)."),
+    BASE_URL_OPTION,
     click.argument("input_path", metavar="INPUT"),
 ]
 
@@ -676,3 +636,8 @@ def demo(config_path: Path, input_path: Path) -> None:
             stored = len(client.emulator_app.emulator.contacts())
             console.print(f"contacts stored on the emulator: {stored}\n")
     stack.close()
+
+
+main.add_command(check_command)
+main.add_command(fields_command)
+main.add_command(groups_command)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 import click
 
-from ._cli_console import say
+from ._cli_console import say, say_error
+from ._client import Client
+from ._config import Config, load_config
+from ._errors import ConfigError, ContactsyncError
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -47,4 +52,49 @@ TENANT_OPTION = click.option(
     required=True,
     metavar="NAME",
     help="The tenant of the config to work with ([tenants.NAME]).",
+)
+
+
+def fail(message: str) -> NoReturn:
+    """One error line on stderr, then exit 1 (a configuration or usage error)."""
+    say_error(message)
+    raise SystemExit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def config_errors() -> Iterator[None]:
+    """A contactsync error ends the command with exit 1: a config error with one line
+    per problem found, so every one can be fixed in one go."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.lines():
+            say_error(line)
+        raise SystemExit(EXIT_USAGE) from None
+    except ContactsyncError as exc:
+        fail(str(exc))
+
+
+def load(config: Path) -> Config:
+    with config_errors():
+        return load_config(config)
+
+
+def open_client(
+    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
+) -> Client:
+    """The tenant's client; ``base_url`` replaces the configured one (a loopback
+    emulator, say)."""
+    config = load(config_path)
+    if base_url is not None:
+        if tenant not in config.tenants:
+            fail(f"tenants.{tenant}: no such tenant")
+        patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
+        config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
+    with config_errors():
+        return Client(config, tenant, state=state)
+
+
+BASE_URL_OPTION = click.option(
+    "--base-url", help="Override the tenant's base_url (e.g. a loopback emulator)."
 )

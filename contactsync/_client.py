@@ -12,6 +12,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -22,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Self
 import httpx
 
 from ._config import Config, Tenant, load_config
+from ._discovery import NotListed, RemoteField, RemoteGroup
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
 from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
 from ._outcome import Outcome, Summary
 from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
-from ._provider import Provider
+from ._provider import Provider, Response, Step
 from ._registry import Registry, default_registry
 
 if TYPE_CHECKING:
@@ -144,7 +146,23 @@ class AsyncRun(AsyncIterator[Outcome]):
             await aclose()
 
 
+_READ_FLOWS = {
+    "fields": ("list_fields", "custom fields"),
+    "groups": ("list_groups", "groups"),
+    "credentials": ("check_credentials", "a read-only call to check credentials"),
+}
+
+
 class _Base:
+    provider: Provider[Any]
+
+    def _read_flow(self, what: str) -> Generator[Step, Response | None, object]:
+        method, words = _READ_FLOWS[what]
+        flow = getattr(self.provider, method)()
+        if flow is None:
+            raise NotListed(f"{self.provider.name}: the platform documents no listing of {words}")
+        return flow  # type: ignore[no-any-return]
+
     def __init__(
         self,
         config: ConfigSource,
@@ -289,6 +307,22 @@ class Client(_Base):
         """The requests an upsert would send (and rejected contacts). Sends nothing but
         the provider's read-only setup requests (shown first, ``sent=True``)."""
         return self._planned(contacts, self._loop.run(self._engine.plan_setup()))
+
+    def list_fields(self) -> list[RemoteField]:
+        """The account's custom fields (read-only requests). :class:`NotListed` when
+        the platform documents no listing; :class:`RequestFailed` when it fails."""
+        found = self._loop.run(self._engine.read(self._read_flow("fields")))
+        return [item for item in found if isinstance(item, RemoteField)]  # type: ignore[attr-defined]
+
+    def list_groups(self) -> list[RemoteGroup]:
+        """The account's groups, lists or segments; see :meth:`list_fields`."""
+        found = self._loop.run(self._engine.read(self._read_flow("groups")))
+        return [item for item in found if isinstance(item, RemoteGroup)]  # type: ignore[attr-defined]
+
+    def check_credentials(self) -> None:
+        """Make the provider's cheapest authenticated call; :class:`RequestFailed`
+        (code ``auth_failed`` for refused credentials) when it does not succeed."""
+        self._loop.run(self._engine.read(self._read_flow("credentials")))
 
     def close(self) -> None:
         if not self._loop.loop.is_closed():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -23,6 +25,7 @@ from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
 
 EMULATOR = "emulator"
+T = TypeVar("T")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -35,6 +38,18 @@ class _ValueProblem(ValueError):
     def __init__(self, message: str, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+_FLOAT_SETTINGS = (
+    "timeout",
+    "attempt_timeout",
+    "retry_for",
+    "breaker_after",
+    "requests_per_second",
+    "backoff_base",
+    "backoff_max",
+    "batch_linger",
+)
 
 
 @attrs.frozen
@@ -64,6 +79,10 @@ class HttpSettings:
     """Seconds an open batch waits to fill before it is sent anyway (bulk platforms)."""
 
     def __attrs_post_init__(self) -> None:
+        for name in _FLOAT_SETTINGS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise _ValueProblem("must be a finite number", name)
         for name in ("timeout", "backoff_base", "backoff_max", "retry_for", "batch_linger"):
             if getattr(self, name) < 0:
                 raise _ValueProblem("must not be negative", name)
@@ -247,31 +266,49 @@ def _dotted(path: str) -> str:
     return _SUBSCRIPT.sub(r".\1", path).strip(".")
 
 
+_KEYED = "\x00"
+"""Separates a message from the key it is about, inside one formatted cattrs problem."""
+
+
+def _message_with_key(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        return "\n".join(
+            f"{_unknown_key(key, known)}{_KEYED}{key}" for key in sorted(exc.extra_fields)
+        )
+    if isinstance(exc, _ValueProblem) and exc.key:
+        return f"{exc}{_KEYED}{exc.key}"
+    return _message(exc, type_)
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    valid = f"; valid keys: {', '.join(known)}" if known else ""
+    return f"unknown key{hint}{valid}"
+
+
 def structure(data: object, cls: type[Any], path: str) -> Any:
-    """``converter.structure`` that raises one :class:`ConfigError` naming the bad key."""
+    """``converter.structure`` that raises a :class:`ConfigError` naming the bad key,
+    with every problem found (``ConfigError.problems``), not only the first."""
     try:
         return converter.structure(data, cls)
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:
-        problems = cattrs.transform_error(exc, path=path, format_exception=_message)
-        first = problems[0] if problems else f"invalid value @ {path}"
-        message, _, where = first.rpartition(" @ ")
-        leaf = _first_leaf(exc)
-        if isinstance(leaf, ForbiddenExtraKeysError):
-            where = _join(where, sorted(leaf.extra_fields)[0])
-        elif isinstance(leaf, _ValueProblem):
-            where = _join(where, leaf.key)
-        raise ConfigError(_dotted(where), message) from None
+        found: list[tuple[str, str]] = []
+        for text in cattrs.transform_error(exc, path=path, format_exception=_message_with_key):
+            messages, _, where = text.rpartition(" @ ")
+            for message in messages.split("\n"):
+                problem, _, key = message.partition(_KEYED)
+                found.append((_dotted(_join(where, key or None)), problem))
+        if not found:
+            found.append((path, "invalid value"))
+        raise ConfigError.of(found) from None
 
 
 def _join(path: str, key: str | None) -> str:
     return path if not key else f"{path}.{key}" if path else key
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    subs = getattr(exc, "exceptions", ())
-    return _first_leaf(subs[0]) if subs else exc
 
 
 def _check_base_url(value: str | None, default: str, path: str) -> str:
@@ -284,6 +321,7 @@ def _check_base_url(value: str | None, default: str, path: str) -> str:
     try:
         url = urlsplit(value)
         host = url.hostname or ""
+        url.port  # noqa: B018 - raises for a port out of range (99999)
     except ValueError as exc:
         raise ConfigError(path, f"not a URL ({exc})") from None
     if url.username is not None or url.password is not None or "@" in url.netloc:
@@ -299,28 +337,70 @@ def _check_base_url(value: str | None, default: str, path: str) -> str:
     raise ConfigError(path, 'must be an https:// URL, "emulator", or http:// on a loopback host')
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class _Problems:
+    """Collects the :class:`ConfigError` of independent checks, to report them all."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def check(self, step: Callable[[], T], default: T) -> T:
+        try:
+            return step()
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+            return default
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError.of(self.found)
+
+
 def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
+    """``raw`` checked and resolved; a :class:`ConfigError` carries every problem of
+    the tenant's independent parts (region, options, base URL, credentials) at once."""
     path = f"tenants.{name}"
+    if _CONTROL.search(name):
+        raise ConfigError(path, "a tenant name must not hold control characters")
     try:
         provider = registry.get(raw.provider)
     except ConfigError as exc:
         raise ConfigError(f"{path}.provider", exc.problem) from None
-    try:
-        region = check_region(raw.default_phone_region)
-    except ValueError as exc:
-        raise ConfigError(f"{path}.default_phone_region", str(exc)) from None
+    problems = _Problems()
+
+    def region() -> str | None:
+        try:
+            return check_region(raw.default_phone_region)
+        except ValueError as exc:
+            raise ConfigError(f"{path}.default_phone_region", str(exc)) from None
+
+    checked_region = problems.check(region, None)
     options = dict(raw.options)
     if raw.base_url == EMULATOR:
         for key, value in provider.demo_options.items():
             options.setdefault(key, value)
-    settings = structure(options, provider.settings_type, f"{path}.options")
+    settings = problems.check(
+        lambda: structure(options, provider.settings_type, f"{path}.options"), None
+    )
+    credentials = problems.check(lambda: _credentials(raw, provider, path), None)
+    base_url = ""
+    if settings is not None:
+        base_url = problems.check(
+            lambda: _check_base_url(
+                raw.base_url, provider.base_url_for(settings), f"{path}.base_url"
+            ),
+            "",
+        )
+    problems.raise_any()
     tenant = Tenant(
         name=name,
         provider=provider.name,
-        base_url=_check_base_url(raw.base_url, provider.base_url_for(settings), f"{path}.base_url"),
-        default_phone_region=region,
+        base_url=base_url,
+        default_phone_region=checked_region,
         on_unsupported=raw.on_unsupported,
-        credentials=_credentials(raw, provider, path),
+        credentials=credentials,
         settings=settings,
         custom_fields={
             name: entry.id if isinstance(entry, CustomFieldSpec) else entry

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable
 from typing import Any
 
 import attrs
@@ -26,7 +26,7 @@ from ._incremental import Incremental
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
-from ._provider import Provider, Request, Response, Sleep
+from ._provider import Provider, Request, Response, Sleep, Step
 from ._ratelimit import RateLimit, build_limiter, with_headroom
 from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_exception
 from ._run import Execution, FlowRun
@@ -268,6 +268,29 @@ class Engine:
                 else:
                     step = stepper.send(response)
         return step
+
+    # --- read-only flows (discovery, credential checks) --------------------------------
+
+    async def read(self, flow: Generator[Step, Response | None, object]) -> object:
+        """Run a read-only flow to its return value. A request that cannot be completed
+        (refused credentials included) raises :class:`RequestFailed`."""
+        step = next(flow)
+        while True:
+            try:
+                if isinstance(step, Sleep):
+                    await self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                if not step.is_read_only:
+                    raise RequestFailed(f"{_label(step)} is not read-only", retryable=False)
+                try:
+                    response = await self.send(step)
+                except RequestFailed as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(response)
+            except StopIteration as stop:
+                return stop.value
 
     # --- setup ------------------------------------------------------------------------
 

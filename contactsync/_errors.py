@@ -66,12 +66,28 @@ def _field_named_in(feature: str) -> str | None:
 
 
 class ConfigError(ContactsyncError):
-    """The configuration is invalid. ``path`` is the dotted location of the bad key."""
+    """The configuration is invalid. ``path`` is the dotted location of the bad key.
+
+    ``problems`` holds every ``(path, problem)`` found at once (the first is ``path``
+    and ``problem``), so one run can report them all."""
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
         self.problem = problem
+        self.problems: tuple[tuple[str, str], ...] = ((path, problem),)
         super().__init__(f"{path}: {problem}" if path else problem)
+
+    @classmethod
+    def of(cls, problems: Iterable[tuple[str, str]]) -> ConfigError:
+        """One error standing for all of ``problems`` (at least one)."""
+        found = tuple(problems)
+        error = cls(*found[0])
+        error.problems = found
+        return error
+
+    def lines(self) -> list[str]:
+        """Each problem as ``path: problem``."""
+        return [f"{path}: {problem}" if path else problem for path, problem in self.problems]
 
 
 class ProviderNotFound(ConfigError):

@@ -251,6 +251,23 @@ class Provider(Generic[PayloadT]):
         ``plan`` sends its requests only when all are read-only (``Request.read_only``)."""
         return None
 
+    # --- discovery (read-only) ------------------------------------------------------------
+
+    def check_credentials(self) -> Generator[Step, Response | None, object] | None:
+        """The cheapest authenticated read-only call, proving the credentials work
+        (``contactsync check --online``); ``None`` if the platform has none."""
+        return None
+
+    def list_fields(self) -> Generator[Step, Response | None, Sequence[Any]] | None:
+        """A read-only flow returning the account's custom fields (``RemoteField``),
+        or ``None`` when the platform documents no listing."""
+        return None
+
+    def list_groups(self) -> Generator[Step, Response | None, Sequence[Any]] | None:
+        """A read-only flow returning the account's groups (``RemoteGroup``), or
+        ``None`` when the platform documents no listing."""
+        return None
+
     def identity(self, contact: Contact, payload: PayloadT) -> tuple[str, ...]:
         """The keys the platform may match ``contact`` on. By default one key per entry
         of ``capabilities.identity_keys`` the contact fills (``"first_name+email"`` needs

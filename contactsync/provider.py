@@ -7,6 +7,7 @@ reads :class:`Response` objects; the engine sends them.
 """
 
 from ._config import Tenant
+from ._discovery import RemoteField, RemoteGroup
 from ._errors import (
     BatchRefused,
     ConfigError,
@@ -14,6 +15,7 @@ from ._errors import (
     RequestFailed,
     UnsupportedFeature,
 )
+from ._field_types import FieldType
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import (
@@ -46,6 +48,7 @@ __all__ = [
     "ContactError",
     "CustomValue",
     "ErrorCode",
+    "FieldType",
     "Flow",
     "MappingContext",
     "MembershipChange",
@@ -57,6 +60,8 @@ __all__ = [
     "Provider",
     "RateLimit",
     "Registry",
+    "RemoteField",
+    "RemoteGroup",
     "Request",
     "RequestFailed",
     "Response",

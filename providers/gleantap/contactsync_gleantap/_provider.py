@@ -16,6 +16,10 @@ from contactsync.provider import (
     MappingContext,
     Prepared,
     Provider,
+    Request,
+    RequestFailed,
+    Response,
+    Sleep,
     Subscription,
     Tenant,
     each,
@@ -23,9 +27,11 @@ from contactsync.provider import (
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
-from ._flows import upsert_one
+from ._flows import API, upsert_one
 from ._mapping import ATTRIBUTE_NAME, DOCUMENTED, GleantapPayload, to_payload
 from ._settings import GleantapCredentials, GleantapSettings
+
+PROBE_EMAIL = "contactsync-credential-check@example.invalid"
 
 
 class HeaderAuth(httpx.Auth):
@@ -87,6 +93,23 @@ class GleantapProvider(Provider[GleantapPayload]):
 
     def auth(self) -> httpx.Auth:
         return HeaderAuth(self.tenant.credentials)
+
+    def check_credentials(self) -> Generator[Request | Sleep, Response | None, object]:
+        # A look-up that matches no one (a reserved .invalid address): it proves the
+        # key pair and the app id, and reads no customer's data.
+        body = {"app_id": self.settings.app_id, "email": PROBE_EMAIL, "limit": 1, "offset": 0}
+        response = yield Request("POST", API + "getCustomers", json=body, read_only=True)
+        assert response is not None
+        if not response.is_success:
+            raise RequestFailed(
+                f"POST {API}getCustomers answered HTTP {response.status_code}",
+                status_code=response.status_code,
+                retryable=False,
+            )
+        return None
+
+    # Gleantap documents no listing of custom attributes (its "Attribute List" page is
+    # not available) and has tags, not groups: list_fields / list_groups stay None.
 
     def identity(self, contact: Contact, payload: GleantapPayload) -> tuple[str, ...]:
         # Broader than Gleantap's own rule (email or phone *plus first name*): the

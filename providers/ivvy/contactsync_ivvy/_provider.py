@@ -12,10 +12,13 @@ from contactsync.provider import (
     ChangeMode,
     ConfigError,
     Contact,
+    FieldType,
     Flow,
     MappingContext,
     Prepared,
     Provider,
+    RemoteField,
+    RemoteGroup,
     Request,
     RequestFailed,
     Response,
@@ -27,7 +30,16 @@ from contactsync.provider import (
 from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
 from ._envelope import STALE_REQUEST, describe, envelope, is_retryable
 from ._flows import CONTACT, upsert_one
-from ._mapping import EMAIL_STATUS, SMS_STATUS, FieldDefinition, IvvyPayload, to_payload
+from ._mapping import (
+    DATE,
+    EMAIL_STATUS,
+    NUMBER,
+    SMALL_TEXT,
+    SMS_STATUS,
+    FieldDefinition,
+    IvvyPayload,
+    to_payload,
+)
 from ._settings import HOSTS, IvvyCredentials, IvvySettings
 from ._signing import IvvyAuth
 
@@ -134,6 +146,47 @@ class IvvyProvider(Provider[IvvyPayload]):
                         select_values=tuple(values) if isinstance(values, Mapping) else (),
                     )
 
+    # --- discovery ----------------------------------------------------------------------
+
+    def check_credentials(self) -> Generator[Request | Sleep, Response | None, object]:
+        # The documented health check, signed like every call: it proves the key pair.
+        response = yield Request("POST", "/api/1.0/test?action=ping", json={}, read_only=True)
+        assert response is not None
+        self._check(response, "the ping")
+        return None
+
+    def list_fields(self) -> Generator[Request | Sleep, Response | None, Sequence[RemoteField]]:
+        response = yield Request(
+            "POST", CONTACT + "getCustomFieldDefinition", json={}, read_only=True
+        )
+        assert response is not None
+        self._check(response, "reading the custom field definitions")
+        found = []
+        for field in response.json() or []:
+            if isinstance(field, Mapping) and "fieldId" in field:
+                kind = int(field.get("fieldType") or 0)
+                found.append(
+                    RemoteField(
+                        int(field["fieldId"]),
+                        str(field.get("displayName") or ""),
+                        _TYPE_NAMES.get(kind, f"type {kind}"),
+                        _FIELD_TYPES.get(kind),
+                    )
+                )
+        return found
+
+    def list_groups(self) -> Generator[Request | Sleep, Response | None, Sequence[RemoteGroup]]:
+        response = yield Request(
+            "POST", CONTACT + "getSubscriptionGroupList", json={}, read_only=True
+        )
+        assert response is not None
+        self._check(response, "reading the subscription groups")
+        return [
+            RemoteGroup(int(g["id"]), str(g.get("groupName") or ""), "subscription group")
+            for g in response.json() or []
+            if isinstance(g, Mapping) and "id" in g
+        ]
+
     @staticmethod
     def _check(response: Response, what: str) -> None:
         error = envelope(response)
@@ -157,6 +210,29 @@ class IvvyProvider(Provider[IvvyPayload]):
                 emulator.add_group(
                     ref if isinstance(ref, str) else name, ref if isinstance(ref, int) else None
                 )
-            for ref in tenant.custom_fields.values():
-                emulator.add_field(int(ref))
+            for name, ref in tenant.custom_fields.items():
+                declared = tenant.custom_field_types.get(name)
+                kind = _EMULATED_TYPES.get(declared, SMALL_TEXT) if declared else SMALL_TEXT
+                emulator.add_field(int(ref), kind, name)
         return emulator
+
+
+_TYPE_NAMES = dict(
+    enumerate(
+        (
+            "small text",
+            "large text",
+            "single select",
+            "multi select",
+            "address",
+            "date",
+            "file",
+            "static",
+            "number",
+        )
+    )
+)
+"""``fieldType`` of ``getCustomFieldDefinition``, in words."""
+_FIELD_TYPES = {NUMBER: FieldType.INT, DATE: FieldType.DATE}
+"""iVvy field types with a declared type that converts CSV text for them."""
+_EMULATED_TYPES = {FieldType.INT: NUMBER, FieldType.DATE: DATE}

@@ -13,11 +13,14 @@ from contactsync.provider import (
     ConfigError,
     Contact,
     ContactError,
+    FieldType,
     Flow,
     MappingContext,
     Prepared,
     Provider,
     RateLimit,
+    RemoteField,
+    RemoteGroup,
     Request,
     RequestFailed,
     Response,
@@ -29,7 +32,8 @@ from contactsync.provider import (
 
 from ._emulator import DEMO_API_KEY, YespoEmulator
 from ._fields import FieldDefinition, parse_address_books
-from ._flows import SegmentIds, bulk, realtime
+from ._flows import GROUP_PAGE, SegmentIds, bulk, realtime
+from ._lenient import one_or_many
 from ._mapping import YespoPayload, to_payload
 from ._settings import YespoCredentials, YespoSettings
 
@@ -134,6 +138,40 @@ class YespoProvider(Provider[YespoPayload]):
             if response.is_success:
                 self._definitions = parse_address_books(response.json())
 
+    # --- discovery ----------------------------------------------------------------------
+
+    def check_credentials(self) -> Generator[Request | Sleep, Response | None, object]:
+        response = yield Request("GET", "/api/v1/groups?startindex=1&maxrows=1")
+        assert response is not None
+        _require_success(response, "GET /api/v1/groups")
+        return None
+
+    def list_fields(self) -> Generator[Request | Sleep, Response | None, Sequence[RemoteField]]:
+        response = yield Request("GET", "/api/v1/addressbooks")
+        assert response is not None
+        _require_success(response, "GET /api/v1/addressbooks")
+        return [
+            RemoteField(d.id, d.name, d.type, _FIELD_TYPES.get(d.type))
+            for d in sorted(parse_address_books(response.json()).values(), key=lambda d: d.id)
+        ]
+
+    def list_groups(self) -> Generator[Request | Sleep, Response | None, Sequence[RemoteGroup]]:
+        # Segments are mapped by name (resolved to ids before the first contact).
+        groups: list[RemoteGroup] = []
+        start = 1
+        while True:
+            path = f"/api/v1/groups?startindex={start}&maxrows={GROUP_PAGE}"
+            response = yield Request("GET", path)
+            assert response is not None
+            _require_success(response, "GET /api/v1/groups")
+            page = [g for g in one_or_many(response.json()) if isinstance(g, Mapping)]
+            for group in page:
+                kind = f"segment, {group['type']}" if group.get("type") else "segment"
+                groups.append(RemoteGroup(str(group.get("name")), str(group.get("name")), kind))
+            if len(page) < GROUP_PAGE:
+                return groups
+            start += GROUP_PAGE
+
     def prepare(self, contact: Contact, ctx: MappingContext) -> YespoPayload:
         payload = to_payload(contact, ctx, self._definitions, self.settings.resubscribe)
         if self.settings.mode != "realtime" and contact.external_id is None:
@@ -186,4 +224,28 @@ class YespoProvider(Provider[YespoPayload]):
             # A configured account has the segments its tenant names.
             for segment in tenant.groups.values():
                 emulator.segment(str(segment))
+            # ...and the custom fields it maps, of the Yespo type its declared type needs.
+            known = {f["id"] for f in emulator.field_definitions}
+            for name, ref in tenant.custom_fields.items():
+                if isinstance(ref, int) and ref not in known:
+                    declared = tenant.custom_field_types.get(name)
+                    kind = _EMULATED_TYPES.get(declared, "TEXTFIELD") if declared else "TEXTFIELD"
+                    emulator.field_definitions.append({"id": ref, "name": name, "type": kind})
         return emulator
+
+
+_FIELD_TYPES = {"NUMBER": FieldType.INT, "DECIMAL": FieldType.FLOAT, "DATE": FieldType.DATE}
+"""Yespo field types with a declared type that converts CSV text for them; the rest
+(text, lists, date-times in Yespo's own form) are sent as given."""
+
+
+def _require_success(response: Response, label: str) -> None:
+    if not response.is_success:
+        raise RequestFailed(
+            f"{label} answered HTTP {response.status_code}",
+            status_code=response.status_code,
+            retryable=False,
+        )
+
+
+_EMULATED_TYPES = {FieldType.INT: "NUMBER", FieldType.FLOAT: "DECIMAL", FieldType.DATE: "DATE"}
