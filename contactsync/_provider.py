@@ -50,6 +50,13 @@ class Capabilities:
     distinguishes_created: bool = True
     """Whether the platform says if a write created the contact; when it does not,
     successful writes are reported as ``updated``."""
+    fields: frozenset[str] = frozenset()
+    """The neutral fields the provider maps (names as in ``contactsync providers``;
+    address parts dotted, ``address.city``). Core rejects a contact that sets any other
+    (or, with ``on_unsupported = "warn"``, clears it with a warning) before ``prepare``
+    sees it."""
+    field_notes: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    """Why a field is not mapped, or what to do instead, shown in the rejection."""
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:

@@ -73,6 +73,17 @@ class FakeProvider(Provider[dict[str, Any]]):
         group_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE}),
         custom_fields=True,
         default_concurrency=2,
+        fields=frozenset(
+            {
+                "external_id",
+                "email",
+                "phone",
+                "first_name",
+                "email_status",
+                "groups",
+                "custom_fields",
+            }
+        ),
     )
 
     def auth(self) -> httpx.Auth:
@@ -95,8 +106,6 @@ class FakeProvider(Provider[dict[str, Any]]):
         if contact.email_status not in (None, *self.capabilities.email_statuses):
             ctx.unsupported(f"email_status {contact.email_status}")
             payload.pop("status", None)
-        if contact.sms_status is not None:
-            ctx.unsupported("sms_status")
         if contact.groups.replace is not None:
             ctx.unsupported("replacing groups")
         if contact.groups.add:

@@ -127,14 +127,8 @@ def to_payload(
         # The mapping's keys are checked by check_tenant (not documented, valid names).
         key = str(ctx.custom_field_id(name))
         body[key] = _attribute_value(name, custom)
-    for feature, present in (
-        ("language", contact.language is not None),
-        ("time_zone", contact.time_zone is not None),
-        ("groups (Gleantap has tags, not groups)", bool(contact.groups)),
-        ("replacing all tags (use add / remove)", contact.tags.replace is not None),
-    ):
-        if present:
-            ctx.unsupported(feature)
+    if contact.tags.replace is not None:
+        ctx.unsupported("replacing all tags (use add / remove)")
     identity: dict[str, Any] = {
         k: body[k]
         for k in ("app_id", "first_name", "last_name", "user_id", "email", "phone")
@@ -162,8 +156,6 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> Non
     ):
         if value is not None:
             body[key] = value
-    if address.country is not None:
-        ctx.unsupported("address.country (Gleantap's contact has no country)")
 
 
 def _statuses(

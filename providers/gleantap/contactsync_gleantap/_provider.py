@@ -65,6 +65,31 @@ class GleantapProvider(Provider[GleantapPayload]):
         custom_fields=True,
         default_concurrency=8,
         distinguishes_created=False,
+        fields=frozenset(
+            {
+                "external_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "address.line1",
+                "address.line2",
+                "address.city",
+                "address.region",
+                "address.postal_code",
+                "email_status",
+                "sms_status",
+                "tags",
+                "custom_fields",
+                "birth_date",
+                "provider_options",
+            }
+        ),
+        field_notes={
+            "groups": "Gleantap has tags, not groups",
+            "address.country": "Gleantap's contact has no country",
+            "remote_id": "newContact matches on user_id, email or phone, never on _id",
+        },
     )
 
     def __init__(self, tenant: Tenant) -> None:

@@ -157,15 +157,6 @@ def to_payload(
                 f"not passed through (allowed: {', '.join(sorted(_PASSTHROUGH))})",
             )
         body[key] = value
-    for feature, present in (
-        ("address", contact.address is not None),
-        ("language", contact.language is not None),
-        ("time_zone", contact.time_zone is not None),
-        ("birth_date (map it to a custom date field instead)", contact.birth_date is not None),
-        ("tags", bool(contact.tags)),
-    ):
-        if present:
-            ctx.unsupported(feature)
     remote_id = None
     if contact.remote_id is not None:
         if not contact.remote_id.isdigit():

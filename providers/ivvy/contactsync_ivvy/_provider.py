@@ -53,6 +53,22 @@ class IvvyProvider(Provider[IvvyPayload]):
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
         default_concurrency=8,
+        fields=frozenset(
+            {
+                "external_id",
+                "remote_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "email_status",
+                "sms_status",
+                "groups",
+                "custom_fields",
+                "provider_options",
+            }
+        ),
+        field_notes={"birth_date": "map it to a custom date field instead"},
     )
 
     def __init__(self, tenant: Tenant) -> None:

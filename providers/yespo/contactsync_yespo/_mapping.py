@@ -146,13 +146,8 @@ def _custom_fields(
 def _unsupported_and_status(
     contact: Contact, ctx: MappingContext, resubscribe: bool
 ) -> EmailAction | None:
-    """Report what Yespo cannot express; return how the email status is applied."""
-    if contact.birth_date is not None:
-        ctx.unsupported("birth_date (map it to a custom date field instead)")
-    if contact.tags:
-        ctx.unsupported("tags")
-    if contact.sms_status is not None:
-        ctx.unsupported(f"sms_status {contact.sms_status.value}")
+    """Report what Yespo cannot express; return how the email status is applied.
+    (Fields Yespo does not map at all never get here: core holds them back.)"""
     if contact.groups.replace is not None:
         ctx.unsupported("replacing all groups (use add / remove)")
     if contact.email_status is None:
@@ -197,8 +192,6 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields
     if present:
         body["address"] = present
         fields.update(present)
-    if address.country is not None:
-        ctx.unsupported("address.country (Yespo's address has no country)")
 
 
 def wire_email(email: str) -> str:

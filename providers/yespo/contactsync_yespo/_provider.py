@@ -74,6 +74,31 @@ class YespoProvider(Provider[YespoPayload]):
         rate_limits=RATE_LIMITS,
         default_concurrency=8,
         distinguishes_created=False,
+        fields=frozenset(
+            {
+                "external_id",
+                "remote_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "address.line1",
+                "address.line2",
+                "address.city",
+                "address.region",
+                "address.postal_code",
+                "email_status",
+                "groups",
+                "custom_fields",
+                "language",
+                "time_zone",
+                "provider_options",
+            }
+        ),
+        field_notes={
+            "birth_date": "map it to a custom date field instead",
+            "address.country": "Yespo's address has no country",
+        },
     )
 
     def __init__(self, tenant: Tenant) -> None:
