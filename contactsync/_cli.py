@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ._client import Client
-from ._config import EMULATOR, Config, load_config, resolve_tenant
+from ._config import Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
 from ._errors import ContactsyncError
 from ._matrix import render as render_matrix
@@ -31,6 +31,7 @@ from ._plan import PlannedRequest
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
+from ._tenant import EMULATOR
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import attrs
 
-from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._fields import FieldGuard
 from ._model import Contact
@@ -20,6 +19,7 @@ from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
+from ._tenant import Tenant
 
 log = logging.getLogger("contactsync")
 
