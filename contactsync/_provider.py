@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -20,11 +20,11 @@ from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
 from ._ratelimit import RateLimit
+from ._tenant import Tenant
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._config import Tenant
     from ._emulator import Emulator
 
 PayloadT = TypeVar("PayloadT")
@@ -135,6 +135,11 @@ class Sleep:
 
 
 Step: TypeAlias = Request | Sleep
+ReturnT = TypeVar("ReturnT")
+Steps: TypeAlias = Generator[Step, Response | None, ReturnT]
+"""A part of a flow, run with ``yield from``: it yields requests and sleeps, is sent
+each request's response, and returns a ``ReturnT``. One contact's flow, as
+:func:`each` runs it, is ``Steps[Outcome]``; a provider's ``setup`` is ``Steps[None]``."""
 Flow: TypeAlias = Generator[Step | Outcome, Response | None, Sequence[Outcome]]
 """A provider flow. It yields requests (sent back their response), sleeps, and
 outcomes: an outcome yielded is final for that contact as soon as it is yielded (a
@@ -252,7 +257,7 @@ class Provider(Generic[PayloadT]):
         """Contacts per flow for this tenant (at most ``capabilities.max_batch_size``)."""
         return self.capabilities.max_batch_size
 
-    def setup(self) -> Generator[Step, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         """A flow run before the first contact is prepared (e.g. to read field
         definitions), or ``None``. It runs again on the next upsert after a failure;
         ``plan`` sends its requests only when all are read-only (``Request.read_only``)."""
@@ -304,12 +309,6 @@ class Provider(Generic[PayloadT]):
         raise UnsupportedFeature(cls.name, "an emulator")
 
 
-OnUnsupported: TypeAlias = Literal["error", "warn"]
-
-OneFlow: TypeAlias = Generator[Step, Response | None, Outcome]
-"""One contact's flow, as :func:`each` runs it: it returns that contact's outcome."""
-
-
 def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
     are all set. Values are compared case-insensitively: matching more is safe."""
@@ -332,7 +331,9 @@ def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:
     )
 
 
-def each(batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], OneFlow]) -> Flow:
+def each(
+    batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], Steps[Outcome]]
+) -> Flow:
     """A batch flow that runs ``one``'s flow for each item in turn (providers whose
     platform takes one contact per call). Each outcome is reported as soon as it is
     known, and a request failing for one item fails that item only."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -19,7 +19,7 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
-    Sleep,
+    Steps,
     Tenant,
     each,
 )
@@ -118,13 +118,13 @@ class IvvyProvider(Provider[IvvyPayload]):
             error is not None and error.get("errorCode") == 429
         )
 
-    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         wants_groups = any(isinstance(v, str) for v in self.tenant.groups.values())
         if not (wants_groups or self.settings.check_field_types):
             return None
         return self._discover(wants_groups)
 
-    def _discover(self, groups: bool) -> Generator[Request | Sleep, Response | None, None]:
+    def _discover(self, groups: bool) -> Steps[None]:
         if groups:
             response = yield Request(
                 "POST", CONTACT + "getSubscriptionGroupList", json={}, read_only=True

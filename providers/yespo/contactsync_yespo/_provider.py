@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import ClassVar
 
 import httpx
@@ -20,8 +20,7 @@ from contactsync.provider import (
     RateLimit,
     Request,
     RequestFailed,
-    Response,
-    Sleep,
+    Steps,
     Subscription,
     Tenant,
     each,
@@ -137,13 +136,13 @@ class YespoProvider(Provider[YespoPayload]):
     def batch_size(self) -> int:
         return 1 if self.settings.mode == "realtime" else self.capabilities.max_batch_size
 
-    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         segments = sorted({str(name) for name in self.tenant.groups.values()})
         if not (segments or self.settings.check_field_types):
             return None
         return self._discover(segments)
 
-    def _discover(self, segments: list[str]) -> Generator[Request | Sleep, Response | None, None]:
+    def _discover(self, segments: list[str]) -> Steps[None]:
         # Segment ids are read once, before any contact: concurrent flows then never
         # look the same segment up twice.
         for name in segments:
