@@ -155,7 +155,7 @@ class _Base:
         if emulator is None and self.tenant.uses_emulator:
             self.emulator_app = EmulatorApp(provider_cls.create_emulator(self.tenant), faults)
         self.base_url = (
-            (provider_cls.base_url_for(self.tenant.settings) or _EMULATOR_HOST)
+            (provider_cls.base_url_for(self.tenant.options) or _EMULATOR_HOST)
             if self.tenant.uses_emulator
             else self.tenant.base_url
         )

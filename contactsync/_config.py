@@ -236,15 +236,15 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
     if raw.base_url == EMULATOR:
         for key, value in provider.demo_options.items():
             options.setdefault(key, value)
-    settings = structure(options, provider.settings_type, f"{path}.options")
+    checked = structure(options, provider.options_type, f"{path}.options")
     tenant = Tenant(
         name=name,
         provider=provider.name,
-        base_url=_check_base_url(raw.base_url, provider.base_url_for(settings), f"{path}.base_url"),
+        base_url=_check_base_url(raw.base_url, provider.base_url_for(checked), f"{path}.base_url"),
         default_phone_region=region,
         on_unsupported=raw.on_unsupported,
         credentials=_credentials(raw, provider, path),
-        settings=settings,
+        options=checked,
         custom_fields=dict(raw.custom_fields),
         groups=dict(raw.groups),
         http=raw.http,

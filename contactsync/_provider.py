@@ -11,6 +11,7 @@ responses.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
@@ -216,8 +217,8 @@ class Provider(Generic[PayloadT]):
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
-    settings_type: ClassVar[type[Any]] = NoOptions
-    """attrs class structured from the tenant's ``options`` table."""
+    options_type: ClassVar[type[Any]] = NoOptions
+    """attrs class structured from the tenant's ``options`` table (``Tenant.options``)."""
     credentials_type: ClassVar[type[Any]] = NoCredentials
     """attrs class structured from the tenant's ``credentials`` table (use ``Secret`` fields)."""
     default_base_url: ClassVar[str] = ""
@@ -230,13 +231,24 @@ class Provider(Generic[PayloadT]):
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        old = cls.__dict__.get("settings_type")
+        if old is not None:  # the old name, kept for one release
+            warnings.warn(
+                f"{cls.__qualname__}.settings_type is deprecated; name it options_type",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            cls.options_type = old
+
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
 
     # --- configuration ------------------------------------------------------------------
 
     @classmethod
-    def base_url_for(cls, settings: Any) -> str:
+    def base_url_for(cls, options: Any) -> str:
         """The base URL used when the tenant sets none (e.g. chosen by a region option)."""
         return cls.default_base_url
 

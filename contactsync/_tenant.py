@@ -6,6 +6,7 @@ so that the provider interface can name ``Tenant`` without an import circle.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -79,10 +80,19 @@ class Tenant:
     default_phone_region: str | None
     on_unsupported: OnUnsupported
     credentials: Any = attrs.field(repr=False)
-    settings: Any
+    options: Any
+    """The provider's ``options_type``, structured from the tenant's ``options`` table."""
     custom_fields: Mapping[str, str | int]
     groups: Mapping[str, str | int]
     http: HttpSettings
+
+    @property
+    def settings(self) -> Any:
+        """The old name of :attr:`options` (kept for one release)."""
+        warnings.warn(
+            "Tenant.settings is deprecated; use Tenant.options", DeprecationWarning, stacklevel=2
+        )
+        return self.options
 
     @property
     def uses_emulator(self) -> bool:

@@ -37,7 +37,7 @@ class FakeCredentials:
 
 
 @attrs.frozen
-class FakeSettings:
+class FakeOptions:
     list_name: str = "main"
 
 
@@ -63,7 +63,7 @@ class FakeProvider(Provider[dict[str, Any]]):
     display_name = "Fake"
     default_base_url = "https://fake.test"
     credentials_type = FakeCredentials
-    settings_type = FakeSettings
+    options_type = FakeOptions
     secret_headers = frozenset({"x-key"})
     demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_KEY}
     capabilities = Capabilities(
@@ -114,7 +114,7 @@ class FakeProvider(Provider[dict[str, Any]]):
             payload["fields"] = {
                 str(ctx.custom_field_id(k)): str(v) for k, v in contact.custom_fields.items()
             }
-        payload["list"] = self.tenant.settings.list_name
+        payload["list"] = self.tenant.options.list_name
         return payload
 
     def upsert(

@@ -27,7 +27,7 @@ from contactsync.provider import (
 
 from ._lenient import as_int, one_or_many
 from ._mapping import YespoPayload
-from ._settings import YespoSettings
+from ._options import YespoOptions
 
 Item = Prepared[YespoPayload]
 
@@ -417,7 +417,7 @@ def _replace(item: Item, payload: YespoPayload) -> Item:
 # --- bulk -----------------------------------------------------------------------------
 
 
-def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
+def bulk_body(options: YespoOptions, batch: Sequence[Item]) -> dict[str, Any]:
     first = batch[0].payload
     ext_ids = "externalCustomerId" in first.fields  # the same for every contact (batch_key)
     body: dict[str, Any] = {
@@ -426,19 +426,19 @@ def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
         # Yespo would match an unknown external id by email and write it onto that
         # record, even one holding another external id (two people merged), and would
         # keep the old email of a contact found by its external id (never updated).
-        "dedupeOn": "externalCustomerId" if ext_ids else settings.dedupe_on,
+        "dedupeOn": "externalCustomerId" if ext_ids else options.dedupe_on,
         # Always explicit: omitted, Yespo writes every standard field and nulls the
         # ones a contact did not carry. Every contact in a batch carries these same fields.
         "contactFields": sorted(first.fields),
         "customFieldsIDs": list(first.custom_ids),
-        "restoreDeleted": settings.restore_deleted,
+        "restoreDeleted": options.restore_deleted,
     }
     if first.groups_add:
         body["groupNames"] = list(first.groups_add)
     if first.groups_remove:
         body["groupNamesExclude"] = list(first.groups_remove)
-    if settings.event_key_for_new_contacts:
-        body["eventKeyForNewContacts"] = settings.event_key_for_new_contacts
+    if options.event_key_for_new_contacts:
+        body["eventKeyForNewContacts"] = options.event_key_for_new_contacts
     return body
 
 
@@ -486,14 +486,14 @@ def _mapped_keys(value: str) -> list[str]:
 
 
 def bulk(
-    settings: YespoSettings, segments: SegmentIds, batch: Sequence[Item]
+    options: YespoOptions, segments: SegmentIds, batch: Sequence[Item]
 ) -> Steps[list[Outcome]]:
     contacts = tuple(item.index for item in batch)
     planned_session = json.dumps({"asyncSessionId": "planned"}).encode()
     response = yield Request(
         "POST",
         "/api/v1/contacts",
-        json=bulk_body(settings, batch),
+        json=bulk_body(options, batch),
         contacts=contacts,
         plan_response=Response(200, planned_session),
     )
@@ -529,7 +529,7 @@ def bulk(
             outcomes[item.index] = failed(item, OutcomeError("platform_error", message))
         return [outcomes[item.index] for item in batch]
 
-    status = yield from _poll(settings, str(session), pending, contacts)
+    status = yield from _poll(options, str(session), pending, contacts)
     state = str(status.get("status") or "").upper()
     ids: dict[str, int] = {}
     for entry in one_or_many(status.get("mapping")):
@@ -567,7 +567,7 @@ def _no_groups(payload: YespoPayload) -> YespoPayload:
 
 
 def _poll(
-    settings: YespoSettings, session: str, pending: Sequence[Item], contacts: tuple[int, ...]
+    options: YespoOptions, session: str, pending: Sequence[Item], contacts: tuple[int, ...]
 ) -> Steps[Mapping[str, Any]]:
     planned = {
         "status": "FINISHED",
@@ -576,7 +576,7 @@ def _poll(
             for item in pending
         ],
     }
-    delay, waited = settings.poll_interval, 0.0
+    delay, waited = options.poll_interval, 0.0
     while True:
         yield Sleep(delay)
         waited += delay
@@ -599,6 +599,6 @@ def _poll(
                     "status": "UNKNOWN",
                     "description": f"undocumented import status {state or response.text[:100]!r}",
                 }
-        if waited >= settings.poll_timeout:
+        if waited >= options.poll_timeout:
             return {"status": "TIMEOUT", "description": f"still running after {waited:.0f} s"}
         delay = min(delay * 1.5, MAX_POLL_WAIT)
