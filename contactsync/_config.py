@@ -3,98 +3,49 @@
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 import attrs
 import cattrs
-from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 from cattrs.v import format_exception
 
 from ._errors import ConfigError
 from ._field_types import CustomFieldSpec, FieldType
 from ._normalize import check_region
-from ._provider import OnUnsupported, Provider
+from ._provider import Provider
 from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
+from ._tenant import EMULATOR, HttpSettings, Tenant
+from ._tenant import ValueProblem as _ValueProblem
 
-EMULATOR = "emulator"
-T = TypeVar("T")
+# EMULATOR, HttpSettings and Tenant live in ``_tenant`` and stay importable from here.
+__all__ = [
+    "EMULATOR",
+    "Config",
+    "HttpSettings",
+    "StateConfig",
+    "Tenant",
+    "TenantConfig",
+    "load_config",
+    "parse_config",
+    "resolve_tenant",
+    "structure",
+]
+
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-
-class _ValueProblem(ValueError):
-    """A value error whose message is meant for the user as it is.
-
-    ``key`` names the attribute at fault when the check spans a whole table.
-    """
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-_FLOAT_SETTINGS = (
-    "timeout",
-    "attempt_timeout",
-    "retry_for",
-    "breaker_after",
-    "requests_per_second",
-    "backoff_base",
-    "backoff_max",
-    "batch_linger",
-)
-
-
-@attrs.frozen
-class HttpSettings:
-    timeout: float = 30.0
-    """Seconds for each phase of an attempt (connect, write, read), each."""
-    attempt_timeout: float = 60.0
-    """Overall deadline of one attempt, connect to last byte: a server trickling
-    bytes cannot hold a request longer than this."""
-    retry_for: float = 300.0
-    """Total seconds one request may take, attempts and waits included, before the
-    engine gives up on it (429, 5xx and transport errors are retried until then)."""
-    max_retries: int | None = None
-    """An extra cap on resends after the first attempt; unset: only ``retry_for`` counts."""
-    breaker_after: float = 60.0
-    """Stop sending to a platform once every attempt for this many seconds has
-    failed with a transport error (nothing succeeded in between)."""
-    concurrency: int | None = None
-    """Requests in flight at once; the provider's default when unset."""
-    requests_per_second: float | None = None
-    """Lower the provider's documented rate limit (it can never be raised above it)."""
-    backoff_base: float = 0.5
-    """First backoff ceiling in seconds; it doubles per retry (full jitter below it)."""
-    backoff_max: float = 30.0
-    """Largest backoff ceiling in seconds."""
-    batch_linger: float = 1.0
-    """Seconds an open batch waits to fill before it is sent anyway (bulk platforms)."""
-
-    def __attrs_post_init__(self) -> None:
-        for name in _FLOAT_SETTINGS:
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise _ValueProblem("must be a finite number", name)
-        for name in ("timeout", "backoff_base", "backoff_max", "retry_for", "batch_linger"):
-            if getattr(self, name) < 0:
-                raise _ValueProblem("must not be negative", name)
-        for name in ("attempt_timeout", "breaker_after"):
-            if getattr(self, name) <= 0:
-                raise _ValueProblem("must be positive", name)
-        if self.max_retries is not None and self.max_retries < 0:
-            raise _ValueProblem("must not be negative", "max_retries")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise _ValueProblem("must be at least 1", "concurrency")
-        if self.requests_per_second is not None and self.requests_per_second <= 0:
-            raise _ValueProblem("must be positive", "requests_per_second")
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -135,29 +86,6 @@ class Config:
             known = ", ".join(sorted(self.tenants)) or "none"
             raise ConfigError(f"tenants.{name}", f"no such tenant (configured: {known})") from None
         return resolve_tenant(name, raw, registry or default_registry)
-
-
-@attrs.frozen
-class Tenant:
-    """A tenant ready to use: what providers and the engine read."""
-
-    name: str
-    provider: str
-    base_url: str
-    default_phone_region: str | None
-    on_unsupported: OnUnsupported
-    credentials: Any = attrs.field(repr=False)
-    settings: Any
-    custom_fields: Mapping[str, str | int]
-    groups: Mapping[str, str | int]
-    http: HttpSettings
-    custom_field_types: Mapping[str, FieldType] = attrs.field(factory=dict)
-    """Declared types of custom fields (``{ id = ..., type = ... }``): values are
-    converted to them (or rejected) before the provider maps a contact."""
-
-    @property
-    def uses_emulator(self) -> bool:
-        return self.base_url == EMULATOR
 
 
 def _structure_secret(value: object, _: type) -> Secret:
@@ -252,33 +180,33 @@ def _message(exc: BaseException, type_: Any) -> str:
         return str(exc)  # a provider's own validator speaking to the user
     if isinstance(exc, KeyError):
         return "required key is missing"
-    if "not in literal" in str(exc):
-        allowed = ", ".join(repr(v) for v in getattr(type_, "__args__", ()))
-        return f"must be one of {allowed}"
+    if get_origin(type_) is Literal:
+        return "must be one of " + ", ".join(repr(v) for v in get_args(type_))
     return format_exception(exc, type_)
 
 
-_SUBSCRIPT = re.compile(r"\[['\"]?([^'\"\]]*)['\"]?\]")
+def _problems(exc: BaseException, path: str, type_: Any = None) -> Iterator[tuple[str, str]]:
+    """Every error cattrs met (in the order its own ``transform_error`` lists them), as
+    the dotted path of the key at fault and the message for it.
 
-
-def _dotted(path: str) -> str:
-    """cattrs writes ``.tenants['acme'].http``; users write ``tenants.acme.http``."""
-    return _SUBSCRIPT.sub(r".\1", path).strip(".")
-
-
-_KEYED = "\x00"
-"""Separates a message from the key it is about, inside one formatted cattrs problem."""
-
-
-def _message_with_key(exc: BaseException, type_: Any) -> str:
+    Read from cattrs' structured exceptions (their attribute and index notes), never
+    from message text."""
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            key = note.name if isinstance(note, AttributeValidationNote) else note.index
+            yield from _problems(inner, _join(path, str(key)), note.type)
+        for inner in without:
+            yield from _problems(inner, path)
+        return
     if isinstance(exc, ForbiddenExtraKeysError):
         known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
-        return "\n".join(
-            f"{_unknown_key(key, known)}{_KEYED}{key}" for key in sorted(exc.extra_fields)
-        )
-    if isinstance(exc, _ValueProblem) and exc.key:
-        return f"{exc}{_KEYED}{exc.key}"
-    return _message(exc, type_)
+        for key in sorted(exc.extra_fields):
+            yield _join(path, key), _unknown_key(key, known)
+        return
+    if isinstance(exc, _ValueProblem):
+        path = _join(path, exc.key)
+    yield path, _message(exc, type_)
 
 
 def _unknown_key(key: str, known: list[str]) -> str:
@@ -296,14 +224,7 @@ def structure(data: object, cls: type[Any], path: str) -> Any:
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:
-        found: list[tuple[str, str]] = []
-        for text in cattrs.transform_error(exc, path=path, format_exception=_message_with_key):
-            messages, _, where = text.rpartition(" @ ")
-            for message in messages.split("\n"):
-                problem, _, key = message.partition(_KEYED)
-                found.append((_dotted(_join(where, key or None)), problem))
-        if not found:
-            found.append((path, "invalid value"))
+        found = list(_problems(exc, path)) or [(path, "invalid value")]
         raise ConfigError.of(found) from None
 
 
@@ -381,15 +302,15 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
     if raw.base_url == EMULATOR:
         for key, value in provider.demo_options.items():
             options.setdefault(key, value)
-    settings = problems.check(
-        lambda: structure(options, provider.settings_type, f"{path}.options"), None
+    checked = problems.check(
+        lambda: structure(options, provider.options_type, f"{path}.options"), None
     )
     credentials = problems.check(lambda: _credentials(raw, provider, path), None)
     base_url = ""
-    if settings is not None:
+    if checked is not None:
         base_url = problems.check(
             lambda: _check_base_url(
-                raw.base_url, provider.base_url_for(settings), f"{path}.base_url"
+                raw.base_url, provider.base_url_for(checked), f"{path}.base_url"
             ),
             "",
         )
@@ -401,7 +322,7 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         default_phone_region=checked_region,
         on_unsupported=raw.on_unsupported,
         credentials=credentials,
-        settings=settings,
+        options=checked,
         custom_fields={
             name: entry.id if isinstance(entry, CustomFieldSpec) else entry
             for name, entry in raw.custom_fields.items()

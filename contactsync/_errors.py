@@ -7,7 +7,6 @@ application can catch one type at its boundary and still tell the cases apart.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 
 
@@ -46,23 +45,10 @@ class UnsupportedFeature(ContactsyncError):
     def __init__(self, provider: str, feature: str, field: str | None = None) -> None:
         self.provider = provider
         self.feature = feature
-        self.field = field or _field_named_in(feature)
-        """The contact field at fault (``sms_status``, ``address.country``), when any."""
+        self.field = field
+        """The contact field at fault (``sms_status``, ``address.country``) when the
+        provider names it; the outcome falls back to the field ``feature`` names."""
         super().__init__(f"{provider} cannot express {feature}")
-
-
-_WORD = re.compile(r"[a-z_]+(?:\.[a-z_0-9]+)?")
-
-
-def _field_named_in(feature: str) -> str | None:
-    """The first contact field a feature's description names ("replacing all groups"
-    names ``groups``), so the outcome can say which field it is about."""
-    from ._model import CONTACT_FIELDS  # noqa: PLC0415 - the model imports this module
-
-    for word in map(str, _WORD.findall(feature)):
-        if word.split(".", 1)[0] in CONTACT_FIELDS:
-            return word
-    return None
 
 
 class ConfigError(ContactsyncError):

@@ -11,17 +11,22 @@ from typing import Any
 
 import attrs
 
-from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._field_types import with_field_types
+from ._fields import FieldGuard
 from ._logs import TenantLog
-from ._model import Contact
+from ._model import Contact, field_named_in
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
+from ._tenant import Tenant
 
 ContactInput = Contact | Mapping[str, Any] | InputLine
+
+
+def _field_of(exc: UnsupportedFeature) -> str | None:
+    return exc.field or field_named_in(exc.feature)
 
 
 def rejected(
@@ -52,6 +57,7 @@ class Pipeline:
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
         self.max_open = 128
         self.log = TenantLog(tenant.name, provider.name)
+        self.fields = FieldGuard(provider.name, provider.capabilities)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -66,6 +72,7 @@ class Pipeline:
             contact = contact.with_phone_region(self.tenant.default_phone_region)
             contact = with_field_types(contact, self.tenant.custom_field_types)
             ctx = MappingContext(self.provider.name, self.tenant)
+            contact = self.fields.check(contact, ctx)
             try:
                 payload = self.provider.prepare(contact, ctx)
             except (ContactError, UnsupportedFeature):
@@ -84,7 +91,7 @@ class Pipeline:
             return rejected(index, error, source, ext)
         except UnsupportedFeature as exc:
             assert isinstance(source, Contact)
-            error = OutcomeError("unsupported_feature", str(exc), field=exc.field)
+            error = OutcomeError("unsupported_feature", str(exc), field=_field_of(exc))
             return rejected(index, error, source, source.external_id)
         identity = self.provider.identity(contact, payload)
         return Prepared(index, contact, payload, tuple(ctx.warnings), identity)
@@ -122,7 +129,7 @@ class FlowStepper:
             try:
                 self._flow = provider.upsert(batch)
             except UnsupportedFeature as exc:
-                error = OutcomeError("unsupported_feature", str(exc), field=exc.field)
+                error = OutcomeError("unsupported_feature", str(exc), field=_field_of(exc))
                 self._start_error = self._failed(error)
 
     def _failed(self, error: OutcomeError) -> Done:

@@ -6,7 +6,6 @@ in *Writing a provider*. A provider is sans-IO: it builds :class:`Request` steps
 reads :class:`Response` objects; the engine sends them.
 """
 
-from ._config import Tenant
 from ._discovery import RemoteField, RemoteGroup
 from ._errors import (
     BatchRefused,
@@ -16,6 +15,14 @@ from ._errors import (
     UnsupportedFeature,
 )
 from ._field_types import FieldType
+from ._helpers import (
+    failed,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+    platform_error,
+    street,
+)
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import (
@@ -29,6 +36,7 @@ from ._provider import (
     Request,
     Response,
     Sleep,
+    Steps,
     each,
     failed_outcome,
     identity_keys,
@@ -36,6 +44,7 @@ from ._provider import (
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
 from ._secret import Secret
+from ._tenant import Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -68,12 +77,19 @@ __all__ = [
     "Secret",
     "Sleep",
     "Status",
+    "Steps",
     "Subscription",
     "Tenant",
     "UnsupportedFeature",
     "default_registry",
     "each",
+    "failed",
     "failed_outcome",
     "identity_keys",
+    "idna_email",
+    "numeric_remote_id",
+    "passthrough_options",
+    "platform_error",
     "register",
+    "street",
 ]
