@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import json
 import os
 import signal
@@ -592,22 +593,33 @@ def emulate(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
-    default=Path("examples/demo.toml"),
-    show_default=True,
+    help="Demo tenants (default: the demo.toml shipped with contactsync).",
 )
 @click.option(
     "--input",
     "input_path",
     type=click.Path(path_type=Path),
-    default=Path("examples/contacts.jsonl"),
-    show_default=True,
+    help="Contacts as JSON lines (default: the example contacts shipped with contactsync).",
 )
-def demo(config_path: Path, input_path: Path) -> None:
+def demo(config_path: Path | None, input_path: Path | None) -> None:
     """Upsert the example contacts twice into each installed provider's emulator,
     with a temporary state store: the second pass finds every contact unchanged and
     sends no request."""
+    with contextlib.ExitStack() as files:
+        if config_path is None:
+            config_path = files.enter_context(_shipped("demo.toml"))
+        if input_path is None:
+            input_path = files.enter_context(_shipped("contacts.jsonl"))
+        _demo(config_path, input_path)
+
+
+def _shipped(name: str) -> contextlib.AbstractContextManager[Path]:
+    return importlib.resources.as_file(importlib.resources.files("contactsync._demo") / name)
+
+
+def _demo(config_path: Path, input_path: Path) -> None:
     if not input_path.exists():
-        _fail(f"{input_path} does not exist (run the demo from the project folder)")
+        _fail(f"{input_path} does not exist")
     config = _load(config_path) if config_path.exists() else Config(tenants={})
     console = Console()
     stack = contextlib.ExitStack()
