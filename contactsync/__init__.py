@@ -14,10 +14,11 @@ from ._errors import (
 )
 from ._lazy import lazy_attributes
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._provider import (
     Capabilities,
     Flow,
+    Known,
     MappingContext,
     NoCredentials,
     NoOptions,
@@ -56,6 +57,7 @@ __all__ = [
     "Faults",
     "Flow",
     "HttpSettings",
+    "Known",
     "MappingContext",
     "MembershipChange",
     "NoCredentials",
@@ -73,6 +75,7 @@ __all__ = [
     "Response",
     "Run",
     "Secret",
+    "SkipReason",
     "Sleep",
     "Status",
     "Subscription",

@@ -18,16 +18,18 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
 import httpx
 
-from ._config import Config, Tenant, load_config
+from ._config import Config, Tenant, check_sync_mode, load_config
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
+from ._errors import ConfigError
 from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
 from ._outcome import Outcome, Summary
 from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
-from ._provider import Provider
+from ._provider import SYNC_MODES, Provider, SyncMode
 from ._registry import Registry, default_registry
 
 if TYPE_CHECKING:
@@ -136,6 +138,7 @@ class _Base:
         faults: Faults | None,
         emulator: EmulatorApp | None,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
         self.state: StateStore | None = None
@@ -149,6 +152,11 @@ class _Base:
             self.state = state
         self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
         provider_cls = (registry or default_registry).get(self.tenant.provider)
+        if sync_mode is not None and sync_mode != self.tenant.sync_mode:
+            if sync_mode not in SYNC_MODES:
+                raise ConfigError("sync_mode", f"must be one of {', '.join(SYNC_MODES)}")
+            self.tenant = attrs.evolve(self.tenant, sync_mode=sync_mode)
+            check_sync_mode(self.tenant, provider_cls)
         self.provider: Provider[Any] = provider_cls(self.tenant)
         self.emulator_app: EmulatorApp | None = emulator
         if emulator is None and self.tenant.uses_emulator:
@@ -210,9 +218,16 @@ class Client(_Base):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
@@ -295,9 +310,16 @@ class AsyncClient(_Base):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._outcome import Outcome, Status
-from ._provider import Prepared, Provider
+from ._provider import Known, Prepared, Provider
 from ._state import Confirmed, FailedEntry, StateRecord, fingerprint
 
 if TYPE_CHECKING:
@@ -57,15 +57,6 @@ def payload_fingerprint(payload: Any) -> str:
     return fingerprint(_plain(payload))
 
 
-def state_key(item: Prepared[Any]) -> str | None:
-    """The identity the store keys a contact by: its external id when it has one
-    (known before mapping, for the raw fast path), else its first identity key."""
-    for key in item.identity:
-        if key.startswith("external_id="):
-            return key
-    return item.identity[0] if item.identity else None
-
-
 def raw_key(record: object) -> str | None:
     """The state key of a raw input record, when it names an external id."""
     if not isinstance(record, Mapping):
@@ -88,6 +79,7 @@ class Incremental:
 
     def __init__(self, store: StateStore, provider: Provider[Any], *, full: bool) -> None:
         self.store = store
+        self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
         self.full = full
@@ -104,8 +96,13 @@ class Incremental:
             self.store.begin_run, self.tenant, mapping_fingerprint=self.mapping
         )
 
+    def key_of(self, item: Prepared[Any]) -> str | None:
+        """The key the store records ``item`` under (the provider decides)."""
+        return self.provider.state_key(item)
+
     async def lookup(self, keys: list[str]) -> dict[str, StateRecord]:
-        if self.full or not keys:
+        # Looked up with ``full`` too: the identity map still saves look-ups.
+        if not keys:
             return {}
         return await asyncio.to_thread(self.store.get_many, self.tenant, keys)
 
@@ -113,11 +110,21 @@ class Incremental:
         return key in self._recent
 
     def raw_unchanged(self, record: StateRecord | None, raw: str) -> bool:
-        return record is not None and record.raw_is_current(raw, self.mapping)
+        return not self.full and record is not None and record.raw_is_current(raw, self.mapping)
 
     def unchanged(self, record: StateRecord | None, item: Prepared[Any]) -> tuple[bool, str]:
         print_ = payload_fingerprint(item.payload)
-        return record is not None and record.is_current(print_, self.mapping), print_
+        same = not self.full and record is not None and record.is_current(print_, self.mapping)
+        return same, print_
+
+    @staticmethod
+    def known(record: StateRecord | None) -> Known | None:
+        """What the identity map says about a contact: ``None`` unless a write of it
+        was confirmed once (a record only ever marked in flight, or only skipped or
+        failed, proves nothing about the platform)."""
+        if record is None or (record.fingerprint is None and record.remote_id is None):
+            return None
+        return Known(record.remote_id)
 
     async def sending(self, items: list[tuple[Prepared[Any], str, str, str | None]]) -> None:
         """Mark ``(item, key, fingerprint, raw hash)`` in flight before they are sent."""
@@ -146,8 +153,10 @@ class Incremental:
                 )
             )
         else:
-            code = outcome.error.code if outcome.error else None
-            status = "rejected" if outcome.status is Status.REJECTED else "failed"
+            code = outcome.error.code if outcome.error else outcome.reason
+            status = {Status.REJECTED: "rejected", Status.SKIPPED: "skipped"}.get(
+                outcome.status, "failed"
+            )
             self._failed.append(FailedEntry(pending.key, code, status))
 
     @property

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._incremental import Incremental, raw_key, state_key
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._incremental import Incremental, raw_key
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
@@ -199,6 +199,7 @@ class Execution:
             error=outcome.error,
             requests=run.requests[outcome.index] + self._spent.pop(outcome.index, 0),
             input=item.contact,
+            reason=outcome.reason,
         )
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
@@ -451,26 +452,49 @@ class Execution:
                 self._emit(item)
                 continue
             prepared.append((item, digest))
-        late = [k for item, _ in prepared if (k := state_key(item)) and k not in found]
+        late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
         if late:
             found.update(await incremental.lookup(late))
         sending: list[tuple[Prepared[Any], str, str, str | None]] = []
         stateless: list[Prepared[Any]] = []
-        for item, digest in prepared:
-            key = state_key(item)
+        create_only = self.engine.provider.tenant.sync_mode == "create_only"
+        for mapped, digest in prepared:
+            item = mapped
+            key = incremental.key_of(item)
             if key is None:
                 stateless.append(item)
                 continue
-            same, print_ = incremental.unchanged(found.get(key), item)
+            record = found.get(key)
+            same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
+            if fresh(key) and (known := incremental.known(record)) is not None:
+                # The identity map: the platform holds this contact (a write of it was
+                # confirmed), under this id when it gave one.
+                if create_only:
+                    seen.add(key)
+                    self._emit(self._skipped_exists(item, known.remote_id))
+                    continue
+                item = attrs.evolve(item, known=known)
             seen.add(key)
             sending.append((item, key, print_, digest))
         await incremental.sending(sending)
         for item in [*(entry[0] for entry in sending), *stateless]:
             self._admit(item)
+
+    @staticmethod
+    def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
+        return Outcome(
+            item.index,
+            Status.SKIPPED,
+            remote_id=remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings,
+            input=item.contact,
+            reason=SkipReason.EXISTS,
+        )
 
     @staticmethod
     def _unchanged(
