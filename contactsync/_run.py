@@ -455,6 +455,23 @@ class Execution:
         late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
         if late:
             found.update(await incremental.lookup(late))
+        sending, stateless = self._judge(prepared, found, fresh, seen)
+        await incremental.sending(sending)
+        for item in [*(entry[0] for entry in sending), *stateless]:
+            self._admit(item)
+
+    def _judge(
+        self,
+        prepared: list[tuple[Prepared[Any], str | None]],
+        found: Mapping[str, StateRecord],
+        fresh: Callable[[str], bool],
+        seen: set[str],
+    ) -> tuple[list[tuple[Prepared[Any], str, str, str | None]], list[Prepared[Any]]]:
+        """Emit the mapped rows the store settles (unchanged; skipped by ``create_only``
+        for a known contact); return those to send, with their state key, fingerprint
+        and raw hash, and those the store cannot key."""
+        incremental = self.incremental
+        assert incremental is not None
         sending: list[tuple[Prepared[Any], str, str, str | None]] = []
         stateless: list[Prepared[Any]] = []
         create_only = self.engine.provider.tenant.sync_mode == "create_only"
@@ -480,9 +497,7 @@ class Execution:
                 item = attrs.evolve(item, known=known)
             seen.add(key)
             sending.append((item, key, print_, digest))
-        await incremental.sending(sending)
-        for item in [*(entry[0] for entry in sending), *stateless]:
-            self._admit(item)
+        return sending, stateless
 
     @staticmethod
     def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
