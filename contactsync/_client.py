@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 import httpx
 
-from ._config import Config, Tenant, check_sync_mode, load_config
+from ._config import Config, Tenant, load_config
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
 from ._errors import ConfigError
@@ -150,13 +150,14 @@ class _Base:
             self.state, self._owns_state = open_store(url), True
         elif state is not None:
             self.state = state
-        self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
-        provider_cls = (registry or default_registry).get(self.tenant.provider)
-        if sync_mode is not None and sync_mode != self.tenant.sync_mode:
+        if sync_mode is not None and tenant in loaded.tenants:
             if sync_mode not in SYNC_MODES:
                 raise ConfigError("sync_mode", f"must be one of {', '.join(SYNC_MODES)}")
-            self.tenant = attrs.evolve(self.tenant, sync_mode=sync_mode)
-            check_sync_mode(self.tenant, provider_cls)
+            # Given here, it replaces the tenant's own (checked when the tenant resolves).
+            raw = attrs.evolve(loaded.tenants[tenant], sync_mode=sync_mode)
+            loaded = attrs.evolve(loaded, tenants={**loaded.tenants, tenant: raw})
+        self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
+        provider_cls = (registry or default_registry).get(self.tenant.provider)
         self.provider: Provider[Any] = provider_cls(self.tenant)
         self.emulator_app: EmulatorApp | None = emulator
         if emulator is None and self.tenant.uses_emulator:
@@ -191,7 +192,12 @@ class _Base:
     def _planned(
         self, contacts: Iterable[ContactInput], setup: SetupResult
     ) -> Iterator[PlannedRequest | Outcome]:
-        return plan(self._pipeline, self.base_url, contacts, setup)
+        judge = None
+        if self.state is not None:
+            from ._incremental import PlanJudge  # noqa: PLC0415
+
+            judge = PlanJudge(self.state, self.provider)
+        return plan(self._pipeline, self.base_url, contacts, setup, judge)
 
 
 class Client(_Base):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._outcome import Outcome, Status
+from ._outcome import Outcome, SkipReason, Status
 from ._provider import Known, Prepared, Provider
 from ._state import Confirmed, FailedEntry, StateRecord, fingerprint
 
@@ -179,3 +179,51 @@ class Incremental:
         await self.flush()
         if self.run_id is not None:
             await asyncio.to_thread(self.store.finish_run, self.run_id, counts)
+
+
+class PlanJudge:
+    """``plan`` with a state store: the store is only read. A contact the store says
+    the platform holds as mapped is ``unchanged``; under ``create_only`` one it knows
+    is ``skipped``; the rest is planned with what the identity map knows (so the plan
+    shows, e.g., iVvy writing by id without its look-up). As in a run, only a person's
+    first row is judged against the store."""
+
+    def __init__(self, store: StateStore, provider: Provider[Any]) -> None:
+        self.store = store
+        self.provider = provider
+        self.tenant = provider.tenant.name
+        self.mapping = mapping_fingerprint(provider)
+        self._seen: set[str] = set()
+
+    def __call__(self, item: Prepared[Any]) -> Prepared[Any] | Outcome:
+        key = self.provider.state_key(item)
+        if key is None:
+            return item
+        first = key not in self._seen
+        self._seen.add(key)
+        if not first:
+            return item
+        record = self.store.get_many(self.tenant, [key]).get(key)
+        print_ = payload_fingerprint(item.payload)
+        if record is not None and record.is_current(print_, self.mapping):
+            return self._outcome(item, Status.UNCHANGED, record.remote_id)
+        known = Incremental.known(record)
+        if known is None:
+            return item
+        if self.provider.tenant.sync_mode == "create_only":
+            return self._outcome(item, Status.SKIPPED, known.remote_id, SkipReason.EXISTS)
+        return attrs.evolve(item, known=known)
+
+    @staticmethod
+    def _outcome(
+        item: Prepared[Any], status: Status, remote_id: str | None, reason: str | None = None
+    ) -> Outcome:
+        return Outcome(
+            item.index,
+            status,
+            remote_id=remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings,
+            input=item.contact,
+            reason=reason,
+        )
