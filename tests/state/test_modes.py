@@ -116,3 +116,23 @@ def test_an_unknown_mode_names_the_field() -> None:
     config["tenants"]["r"]["sync_mode"] = "insert"
     with pytest.raises(ConfigError, match="sync_mode"):
         Client(config, "r", emulator=EmulatorApp(WITH_MODES[0].emulator()))
+
+
+@pytest.mark.parametrize("scenario", WITH_MODES, ids=IDS)
+def test_create_only_with_one_new_person_twice_creates_one_contact(
+    scenario: Scenario, url: str
+) -> None:
+    app = EmulatorApp(scenario.emulator())
+    records = people(40)
+    # r0 again right after itself, and r5 again far apart; concurrency 8.
+    twice = [records[0], {**records[0], "last_name": "Second"}, *records[1:]]
+    twice.append({**records[5], "last_name": "Later"})
+    config = scenario.config(concurrency=8)
+    config["tenants"]["r"]["sync_mode"] = "create_only"
+    with Client(config, "r", emulator=app, sleep=lambda s: None, state=url) as client:
+        outcomes = sorted(client.upsert_many(twice), key=lambda o: o.index)
+    assert all(o.ok for o in outcomes)
+    assert (outcomes[1].status, outcomes[1].reason) == (Status.SKIPPED, SkipReason.EXISTS)
+    assert (outcomes[-1].status, outcomes[-1].reason) == (Status.SKIPPED, SkipReason.EXISTS)
+    assert sum(o.status is Status.SKIPPED for o in outcomes) == 2
+    assert _stored(scenario, app) == sorted(map(expected, records))  # the first rows' data
