@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from contactsync_yespo import YespoEmulator  # noqa: E402
 
 from bench.run import TENANTS, records  # noqa: E402
-from contactsync import Client, EmulatorApp, Status  # noqa: E402
+from contactsync import Client, Status  # noqa: E402
 from contactsync._registry import default_registry  # noqa: E402
+from contactsync.testing import EmulatorApp  # noqa: E402
 
 DELTA_COUNT = 100_000
 REPEAT_COUNT = 2_000

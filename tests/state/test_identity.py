@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from contactsync import Client, EmulatorApp, Status
+from contactsync import Client, Status
 from contactsync._state import open_store
+from contactsync.testing import EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from contactsync import Client, ConfigError, EmulatorApp, SkipReason, Status
+from contactsync import Client, ConfigError, SkipReason, Status
+from contactsync.testing import EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 WITH_MODES = [s for s in SCENARIOS if s.name in ("ivvy", "gleantap")]

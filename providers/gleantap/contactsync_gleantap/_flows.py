@@ -6,7 +6,7 @@ import json
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from contactsync import (
+from contactsync.provider import (
     Outcome,
     OutcomeError,
     Prepared,
@@ -16,8 +16,8 @@ from contactsync import (
     SkipReason,
     Sleep,
     Status,
+    SyncMode,
 )
-from contactsync._provider import SyncMode
 
 from ._mapping import GleantapPayload
 
