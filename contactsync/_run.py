@@ -2,7 +2,8 @@
 
 What a run guarantees, and where:
 
-- Rows are taken only up to the read-ahead (:func:`read_ahead`); open batches are
+- Rows are taken only up to the read-ahead (:func:`read_ahead`; with a state store,
+  plus less than one :data:`FAST_CHUNK` of rows its look-up did not settle); open batches are
   sent when full, when a row waits for one of their rows, after ``http.batch_linger``
   seconds, or when nothing else can be taken.
 - A contact that failed with a retryable error is *provisional*: it is tried once
