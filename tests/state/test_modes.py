@@ -137,3 +137,22 @@ def test_create_only_with_one_new_person_twice_creates_one_contact(
     assert (outcomes[-1].status, outcomes[-1].reason) == (Status.SKIPPED, SkipReason.EXISTS)
     assert sum(o.status is Status.SKIPPED for o in outcomes) == 2
     assert _stored(scenario, app) == sorted(map(expected, records))  # the first rows' data
+
+
+def test_update_only_never_recreates_a_contact_deleted_since(url: str) -> None:
+    scenario = next(s for s in WITH_MODES if s.name == "ivvy")
+    emulator = scenario.emulator()
+    app = EmulatorApp(emulator)
+    first, _ = _run(scenario, app, people(3), state=url)
+    emulator.delete(int(first[1].remote_id))  # type: ignore[attr-defined]
+    changed = people(3)
+    for record in changed:
+        record["last_name"] += "-new"
+    outcomes, _ = _run(scenario, app, changed, state=url, mode="update_only")
+    assert [(o.status, o.reason) for o in outcomes] == [
+        (Status.UPDATED, None),
+        (Status.SKIPPED, SkipReason.NOT_FOUND),  # the stored id was refused, then not found
+        (Status.UPDATED, None),
+    ]
+    assert outcomes[1].requests == 2
+    assert _stored(scenario, app) == sorted(expected(r) for r in (changed[0], changed[2]))
