@@ -109,7 +109,8 @@ def _existing(
 ) -> Generator[Request | Sleep, Response | None, str | Outcome | None]:
     """The id of the contact ``newContact`` would update, by Gleantap's rules in their
     order (same ``user_id``; else same email and first name; else same phone and first
-    name), or ``None`` when it would create one. Up to three look-ups."""
+    name), ``""`` when the matching member shows none, or ``None`` when it would create
+    one. Up to three look-ups."""
     body = item.payload.body
     first_name = str(body["first_name"])
     for key in ("user_id", "email", "phone"):
@@ -128,7 +129,7 @@ def _existing(
                 str(member.get("firstname") or "") != first_name
             ):
                 continue
-            return str(member.get("id") or member.get("_id") or "") or "unknown"
+            return str(member.get("id") or "")  # "" when the member shows no id
     return None
 
 
@@ -144,7 +145,9 @@ def upsert_one(item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode = "
         if isinstance(existing, Outcome):
             return existing
         if existing is not None and mode == "create_only":
-            return Outcome(item.index, Status.SKIPPED, remote_id=existing, reason=SkipReason.EXISTS)
+            return Outcome(
+                item.index, Status.SKIPPED, remote_id=existing or None, reason=SkipReason.EXISTS
+            )
         if existing is None and mode == "update_only":
             return Outcome(item.index, Status.SKIPPED, reason=SkipReason.NOT_FOUND)
     elif lookup and "user_id" not in body and item.known is None:
