@@ -90,12 +90,12 @@ def best_of(runs: int, work: Callable[[], object]) -> float:
 def map_to_bulk_bodies(pipeline: Pipeline, data: list[dict[str, Any]]) -> int:
     size = 0
     scheduler = pipeline.scheduler()
-    settings = pipeline.provider.settings  # type: ignore[attr-defined]
+    options = pipeline.provider.options  # type: ignore[attr-defined]
 
     def send_ready() -> int:
         sent = 0
         while (batch := scheduler.take()) is not None:
-            sent += len(encode_json(bulk_body(settings, batch)))
+            sent += len(encode_json(bulk_body(options, batch)))
             for item in batch:
                 scheduler.release(item.index)
         return sent

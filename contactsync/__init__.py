@@ -8,7 +8,7 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, HttpSettings, Tenant, load_config
+from ._config import Config, load_config
 from ._errors import (
     BatchRefused,
     ConfigError,
@@ -23,6 +23,7 @@ from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange,
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._records import contact_from_record, contact_to_record
 from ._secret import Secret
+from ._tenant import HttpSettings, Tenant
 
 __all__ = [
     "Address",

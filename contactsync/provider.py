@@ -6,13 +6,20 @@ in *Writing a provider*. A provider is sans-IO: it builds :class:`Request` steps
 reads :class:`Response` objects; the engine sends them.
 """
 
-from ._config import Tenant
 from ._errors import (
     BatchRefused,
     ConfigError,
     ContactError,
     RequestFailed,
     UnsupportedFeature,
+)
+from ._helpers import (
+    failed,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+    platform_error,
+    street,
 )
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status
@@ -28,7 +35,7 @@ from ._provider import (
     Request,
     Response,
     Sleep,
-    SyncMode,
+    Steps,
     each,
     failed_outcome,
     identity_keys,
@@ -36,6 +43,7 @@ from ._provider import (
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
 from ._secret import Secret
+from ._tenant import SyncMode, Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -67,13 +75,20 @@ __all__ = [
     "SkipReason",
     "Sleep",
     "Status",
+    "Steps",
     "Subscription",
     "SyncMode",
     "Tenant",
     "UnsupportedFeature",
     "default_registry",
     "each",
+    "failed",
     "failed_outcome",
     "identity_keys",
+    "idna_email",
+    "numeric_remote_id",
+    "passthrough_options",
+    "platform_error",
     "register",
+    "street",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from contactsync.provider import (
@@ -14,14 +14,15 @@ from contactsync.provider import (
     RequestFailed,
     Response,
     SkipReason,
-    Sleep,
     Status,
+    Steps,
     SyncMode,
+    failed,
+    platform_error,
 )
 
 from ._mapping import GleantapPayload
 
-Steps = Generator[Request | Sleep, Response | None, Outcome]
 API = "/v2/ExternalApi/"
 _SAVED = json.dumps({"status": "success", "_id": "planned"}).encode()
 
@@ -38,13 +39,7 @@ def written(response: Response) -> str | None:
 
 
 def _refused(item: Prepared[GleantapPayload], response: Response, what: str) -> Outcome:
-    error = OutcomeError(
-        "platform_error",
-        f"{what}: HTTP {response.status_code} {response.text[:500]}".rstrip(),
-        status_code=response.status_code,
-        detail={"body": response.text[:2000]},
-    )
-    return Outcome(item.index, Status.FAILED, error=error)
+    return failed(item, platform_error(response, what, detail=True))
 
 
 def _digits(value: Any) -> str:
@@ -88,7 +83,7 @@ def _lookup_warnings(
 
 def _get_customers(
     item: Prepared[GleantapPayload], key: str, value: Any
-) -> Generator[Request | Sleep, Response | None, list[Mapping[str, Any]] | Outcome]:
+) -> Steps[list[Mapping[str, Any]] | Outcome]:
     """``getCustomers`` filtered on one key: its members, or the failed outcome."""
     found = yield Request(
         "POST",
@@ -106,7 +101,7 @@ def _get_customers(
 
 def _existing(
     item: Prepared[GleantapPayload],
-) -> Generator[Request | Sleep, Response | None, str | Outcome | None]:
+) -> Steps[str | Outcome | None]:
     """The id of the contact ``newContact`` would update, by Gleantap's rules in their
     order (same ``user_id``; else same email and first name; else same phone and first
     name), ``""`` when the matching member shows none, or ``None`` when it would create
@@ -133,7 +128,9 @@ def _existing(
     return None
 
 
-def upsert_one(item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode = "upsert") -> Steps:
+def upsert_one(
+    item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode = "upsert"
+) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     body = dict(payload.body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from contactsync.provider import (
@@ -14,31 +14,19 @@ from contactsync.provider import (
     RequestFailed,
     Response,
     SkipReason,
-    Sleep,
     Status,
+    Steps,
     SyncMode,
+    failed,
 )
 
 from ._envelope import INVALID_PARAMETER, describe, envelope
 from ._mapping import IvvyPayload
 
-Steps = Generator[Request | Sleep, Response | None, Outcome]
-
 CONTACT = "/api/1.0/contact?action="
 _NOT_FOUND = json.dumps(
     {"meta": {"totalResults": 0, "start": 0, "perPage": 10, "count": 0}, "results": []}
 )
-
-
-def _failed(
-    item: Prepared[IvvyPayload], error: OutcomeError, remote_id: int | None = None
-) -> Outcome:
-    return Outcome(
-        item.index,
-        Status.FAILED,
-        remote_id=None if remote_id is None else str(remote_id),
-        error=error,
-    )
 
 
 def _latest(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -58,7 +46,7 @@ def _unknown(exc: RequestFailed, why: str) -> OutcomeError:
 
 def _find(
     where: Mapping[str, Any], contacts: tuple[int, ...]
-) -> Generator[Request | Sleep, Response | None, tuple[int, int] | OutcomeError | None]:
+) -> Steps[tuple[int, int] | OutcomeError | None]:
     """The id of the (most recently modified) contact whose properties equal ``where``
     and how many there are; ``None`` when there is none."""
     found = yield Request(
@@ -121,7 +109,7 @@ def _skipped(item: Prepared[IvvyPayload], reason: SkipReason, contact_id: int | 
 
 def upsert_one(
     item: Prepared[IvvyPayload], update_if_exists: bool, mode: SyncMode = "upsert"
-) -> Steps:
+) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     contact_id = payload.remote_id
@@ -145,7 +133,7 @@ def upsert_one(
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
         found = yield from _find(where, contacts)
         if isinstance(found, OutcomeError):
-            return _failed(item, found)
+            return failed(item, found)
         if found is not None:
             contact_id, duplicates = found
             if duplicates > 1:
@@ -165,7 +153,7 @@ def upsert_one(
 def _refusal(item: Prepared[IvvyPayload], response: Response) -> Outcome:
     error = envelope(response)
     assert error is not None
-    return _failed(item, describe(error, "iVvy refused the contact"))
+    return failed(item, describe(error, "iVvy refused the contact"))
 
 
 def _write(
@@ -173,7 +161,7 @@ def _write(
     update_if_exists: bool,
     contact_id: int | None,
     warnings: list[str],
-) -> Generator[Request | Sleep, Response | None, Outcome | Response]:
+) -> Steps[Outcome | Response]:
     """Write the contact (by ``contact_id`` when known, else create it) and change its
     groups. Returns its outcome, or the refusal itself when iVvy said the ``id`` names
     no contact (the caller decides whether that id may be repaired)."""
@@ -221,17 +209,17 @@ def _write(
             if not exc.maybe_applied:
                 raise
             if payload.external_id is None:
-                return _failed(item, _unknown(exc, "no externalId to look the contact up by"))
+                return failed(item, _unknown(exc, "no externalId to look the contact up by"))
             found = yield from _find({"externalId": payload.external_id}, contacts)
             if isinstance(found, OutcomeError):
-                return _failed(item, _unknown(exc, found.message))
+                return failed(item, _unknown(exc, found.message))
             if found is not None:
                 # The lost create was applied: the look-up shows the contact it made.
                 written = Response(200, json.dumps({"success": True, "id": found[0]}).encode())
                 break
             # Not applied: sending it again is safe.
     if written is None:
-        return _failed(
+        return failed(
             item,
             OutcomeError(
                 "outcome_unknown",
@@ -242,11 +230,11 @@ def _write(
         return written
     error = envelope(written)
     if error is not None:
-        return _failed(item, describe(error, "iVvy refused the contact"), contact_id)
+        return failed(item, describe(error, "iVvy refused the contact"), contact_id)
     answer = written.json() or {}
     if answer.get("success") is False or answer.get("id") is None:
         message = str(answer.get("message") or "iVvy reported no success")
-        return _failed(item, OutcomeError("platform_error", message), contact_id)
+        return failed(item, OutcomeError("platform_error", message), contact_id)
     contact_id = int(answer["id"])
     for action, groups in (
         ("addContactsToSubscriptionGroup", payload.groups_add),
@@ -265,10 +253,10 @@ def _write(
             assert changed is not None
             error = envelope(changed)
             if error is not None:
-                return _failed(item, describe(error, f"{action} (group {group})"), contact_id)
+                return failed(item, describe(error, f"{action} (group {group})"), contact_id)
             statuses = [r for r in changed.json() or [] if isinstance(r, Mapping)]
             if any(r.get("status") is False for r in statuses):
-                return _failed(
+                return failed(
                     item,
                     OutcomeError("platform_error", f"{action} (group {group}) reported failure"),
                     contact_id,
