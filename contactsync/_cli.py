@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
@@ -57,7 +57,10 @@ from ._plan import PlannedRequest
 from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
-from ._tenant import EMULATOR
+from ._tenant import EMULATOR, SYNC_MODES, SyncMode
+
+if TYPE_CHECKING:
+    from ._state import StateStore
 
 _MAIN_EPILOG = """\b
 Examples:
@@ -160,6 +163,14 @@ def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
         return read_input(stream, input_kind(path))
 
 
+_sync_mode_option = click.option(
+    "--sync-mode",
+    type=click.Choice(SYNC_MODES),
+    help="upsert (default), create_only (never touch an existing contact) or update_only "
+    "(never create one); default: the tenant's sync_mode.",
+)
+
+
 _common = [
     CONFIG_OPTION,
     TENANT_OPTION,
@@ -185,21 +196,65 @@ Exit codes: 0 nothing rejected, 2 some inputs rejected, 1 config or usage error.
 
 @main.command("plan", epilog=_PLAN_EPILOG)
 @_with_common
-def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
+@click.option(
+    "--state",
+    "state_url",
+    help="Read this state store (never created nor migrated): contacts it says are "
+    "unchanged or skipped are not planned. Default: the config's [state].",
+)
+@_sync_mode_option
+def plan_command(
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    state_url: str | None,
+    sync_mode: SyncMode | None,
+) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
     rejected = 0
-    with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
+    config = _load(config_path)
+    if state_url is None and config.state is not None:
+        state_url = config.state.url.reveal()
+    with contextlib.ExitStack() as stack:
+        store = None if state_url is None else stack.enter_context(_read_only_store(state_url))
+        client = stack.enter_context(
+            _client(config_path, tenant, base_url, store, sync_mode, config=config)
+        )
+        stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
         for item in client.plan(_read(stream, input_path)):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
-                rejected += 1
-                message = scrubber.scrub(str(item.error and item.error.message))
-                say(f"input {item.index} rejected: {message}")
+                if not item.ok:
+                    rejected += 1
+                say(_unplanned(item, scrubber))
     if rejected:
         say(f"{rejected} input(s) rejected")
         raise SystemExit(EXIT_SOME_FAILED)
+
+
+def _unplanned(outcome: Outcome, scrubber: Scrubber) -> str:
+    """What ``plan`` says on stderr of a contact it plans no request for."""
+    if outcome.status is Status.UNCHANGED:
+        return f"input {outcome.index} unchanged: the state store says the platform holds it"
+    if outcome.status is Status.SKIPPED:
+        return f"input {outcome.index} skipped ({outcome.reason})"
+    message = scrubber.scrub(str(outcome.error and outcome.error.message))
+    return f"input {outcome.index} {outcome.status.value}: {message}"
+
+
+@contextlib.contextmanager
+def _read_only_store(url: str) -> Iterator[StateStore]:
+    from ._state import StateError, open_store  # noqa: PLC0415 - SQLAlchemy only here
+
+    try:
+        store = open_store(url, read_only=True)
+    except StateError as exc:
+        _fail(str(exc))
+    with store:
+        yield store
 
 
 def _scrubber(client: Client) -> Scrubber:
@@ -378,6 +433,7 @@ Exit codes:
     help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
 )
 @click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
+@_sync_mode_option
 def upsert(
     config_path: Path,
     tenant: str,
@@ -387,6 +443,7 @@ def upsert(
     failed_path: Path | None,
     state_url: str | None,
     full: bool,
+    sync_mode: SyncMode | None,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
@@ -396,7 +453,7 @@ def upsert(
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
+        client = stack.enter_context(_client(config_path, tenant, base_url, state_url, sync_mode))
         scrubber = _scrubber(client)
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)

@@ -6,7 +6,7 @@ import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import click
@@ -15,6 +15,10 @@ from ._cli_console import say, say_error
 from ._client import Client
 from ._config import Config, load_config
 from ._errors import ConfigError, ContactsyncError
+from ._tenant import SyncMode
+
+if TYPE_CHECKING:
+    from ._state import StateStore
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -81,18 +85,23 @@ def load(config: Path) -> Config:
 
 
 def open_client(
-    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    state: str | StateStore | None = None,
+    sync_mode: SyncMode | None = None,
+    config: Config | None = None,
 ) -> Client:
     """The tenant's client; ``base_url`` replaces the configured one (a loopback
     emulator, say)."""
-    config = load(config_path)
+    config = config or load(config_path)
     if base_url is not None:
         if tenant not in config.tenants:
             fail(f"tenants.{tenant}: no such tenant")
         patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
         config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
     with config_errors():
-        return Client(config, tenant, state=state)
+        return Client(config, tenant, state=state, sync_mode=sync_mode)
 
 
 BASE_URL_OPTION = click.option(

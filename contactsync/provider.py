@@ -24,10 +24,11 @@ from ._helpers import (
     street,
 )
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status
 from ._provider import (
     Capabilities,
     Flow,
+    Known,
     MappingContext,
     NoCredentials,
     NoOptions,
@@ -44,7 +45,7 @@ from ._provider import (
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
 from ._secret import Secret
-from ._tenant import Tenant
+from ._tenant import SyncMode, Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -59,6 +60,7 @@ __all__ = [
     "ErrorCode",
     "FieldType",
     "Flow",
+    "Known",
     "MappingContext",
     "MembershipChange",
     "NoCredentials",
@@ -75,10 +77,12 @@ __all__ = [
     "RequestFailed",
     "Response",
     "Secret",
+    "SkipReason",
     "Sleep",
     "Status",
     "Steps",
     "Subscription",
+    "SyncMode",
     "Tenant",
     "UnsupportedFeature",
     "default_registry",
