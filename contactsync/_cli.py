@@ -49,6 +49,8 @@ from ._cli_options import open_client as _client
 from ._cli_summary import ProblemTally, totals_line
 from ._client import Client
 from ._config import Config, load_config, resolve_tenant
+from ._emulator import KINDS as FAULT_KINDS
+from ._emulator import SLOW as SLOW_FAULT
 from ._emulator import EmulatorApp, Faults, serve
 from ._matrix import render as render_matrix
 from ._model import Contact
@@ -605,6 +607,13 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
 @click.option("--port", default=0, type=int, help="0 picks a free port.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), show_default=True)
 @click.option("--seed", type=int, help="Seed for the fault injection.")
+@click.option(
+    "--faults",
+    "fault_kinds",
+    type=click.Choice([*FAULT_KINDS, SLOW_FAULT]),
+    multiple=True,
+    help="A fault kind to draw from (repeat for several); default: every kind but slow.",
+)
 def emulate(
     provider_name: str,
     config_path: Path | None,
@@ -613,6 +622,7 @@ def emulate(
     port: int,
     fail_rate: float,
     seed: int | None,
+    fault_kinds: tuple[str, ...],
 ) -> None:
     """Serve PROVIDER's emulator on loopback until interrupted."""
     with _config_errors():
@@ -630,7 +640,13 @@ def emulate(
                 _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
         emulator = cls.create_emulator(tenant_for)
     try:
-        server = serve(EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed)), host, port)
+        server = serve(
+            EmulatorApp(
+                emulator, Faults(rate=fail_rate, seed=seed, kinds=fault_kinds or FAULT_KINDS)
+            ),
+            host,
+            port,
+        )
     except (OSError, ValueError) as exc:
         _fail(f"cannot listen on {host}:{port}: {exc}")
     bound_host, bound_port = server.server_address[:2]

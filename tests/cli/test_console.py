@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -162,3 +165,32 @@ def test_failed_lines_carry_index_and_reason_and_are_read_again(tmp_path: Path) 
     # Annotated afresh (the old annotation replaced, not nested).
     assert all(set(line["_contactsync"]) == {"index", "error"} for line in reread)
     assert sorted(line["_contactsync"]["index"] for line in reread) == [0, 1, 2]
+
+
+def test_emulate_draws_only_the_fault_kinds_asked_for() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from contactsync._cli import main; main()", "emulate",
+         "yespo", "--fail-rate", "1", "--faults", "503", "--faults", "429", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        codes = {httpx.get(f"{url}/api/v1/groups", timeout=10).status_code for _ in range(12)}
+        counted = httpx.get(f"{url}/__emulator__/faults", timeout=10).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert codes <= {429, 503}
+    assert {kind for kind, n in counted.items() if n} <= {"429", "503"}
+    assert sum(counted.values()) == 12
+
+
+def test_emulate_refuses_an_unknown_fault_kind() -> None:
+    code, output = run("emulate", "yespo", "--faults", "teapot")
+    assert code == 1
+    assert "teapot" in output
