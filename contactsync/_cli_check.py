@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import click
 
 from ._cli_console import say, say_error
@@ -35,10 +36,21 @@ def _resolve(config: Config, name: str) -> list[str]:
     return []
 
 
+ONLINE_RETRY_FOR = 15.0
+"""Seconds ``check --online`` retries a platform that does not answer (not the run's
+``http.retry_for``, five minutes by default: a check should say so quickly)."""
+
+
+def _quick(config: Config, name: str) -> Config:
+    raw = config.tenants[name]
+    http = attrs.evolve(raw.http, retry_for=min(raw.http.retry_for, ONLINE_RETRY_FOR))
+    return attrs.evolve(config, tenants={**config.tenants, name: attrs.evolve(raw, http=http)})
+
+
 def _online(config: Config, name: str) -> str | None:
     """Why the tenant's platform refused the cheapest authenticated call, or ``None``."""
     try:
-        with Client(config, name) as client:
+        with Client(_quick(config, name), name) as client:
             scrubber = Scrubber.for_credentials(client.tenant.credentials)
             try:
                 client.check_credentials()

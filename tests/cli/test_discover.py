@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from contactsync._cli import main
+from contactsync._cli_check import ONLINE_RETRY_FOR, _quick
 from contactsync._config import load_config
 from contactsync.provider import default_registry
 from contactsync.testing import EmulatorApp, serve_in_thread
@@ -188,3 +190,23 @@ def test_a_tenant_name_with_a_control_character_is_refused(tmp_path: Path) -> No
     assert output.splitlines() == [
         "error: tenants.a\\nerror: b: a tenant name must not hold control characters"
     ]
+
+
+def test_check_online_reports_a_platform_that_does_not_answer(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[tenants.t]\nprovider = "yespo"\nbase_url = "http://127.0.0.1:{port}"\n'
+        '[tenants.t.credentials]\napi_key = "k"\n[tenants.t.http]\nretry_for = 0\n'
+    )
+    code, output = run("check", "--config", str(path), "--online")
+    assert code == 1
+    assert "error: tenants.t: request_failed:" in output
+
+
+def test_check_online_retries_for_seconds_not_minutes() -> None:
+    config = load_config({"tenants": {"t": {"provider": "yespo", "base_url": "emulator"}}})
+    assert config.tenants["t"].http.retry_for == 300
+    assert _quick(config, "t").tenants["t"].http.retry_for == ONLINE_RETRY_FOR
