@@ -194,3 +194,21 @@ def test_emulate_refuses_an_unknown_fault_kind() -> None:
     code, output = run("emulate", "yespo", "--faults", "teapot")
     assert code == 1
     assert "teapot" in output
+
+
+def test_the_progress_bar_shows_rate_not_written_and_time_left() -> None:
+    from contactsync._cli import _progress  # noqa: PLC0415 - the private bar builder
+
+    times = iter(float(n) for n in range(100))
+    bar = _progress(10)
+    bar.get_time = lambda: next(times)  # type: ignore[method-assign]
+    task_id = bar.add_task("upsert", total=10, failed=0)
+    for failed in (0, 1, 1, 2):
+        bar.update(task_id, advance=1, failed=failed)
+    (task,) = bar.tasks
+    cells = [str(column.render(task)) for column in bar.columns if hasattr(column, "render")]
+    text = " ".join(cells)
+    assert "4/10" in text
+    assert "1/s" in text  # four contacts in four (fake) seconds
+    assert "2 not written" in text
+    assert "eta" in text
