@@ -201,7 +201,7 @@ def test_the_progress_bar_shows_rate_not_written_and_time_left() -> None:
 
     times = iter(float(n) for n in range(100))
     bar = _progress(10)
-    bar.get_time = lambda: next(times)  # type: ignore[method-assign]
+    bar.get_time = lambda: next(times)
     task_id = bar.add_task("upsert", total=10, failed=0)
     for failed in (0, 1, 1, 2):
         bar.update(task_id, advance=1, failed=failed)
