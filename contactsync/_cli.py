@@ -329,6 +329,11 @@ def _open_failed(path: Path) -> BinaryIO:
     help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
 )
 @click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
+)
 def upsert(
     config_path: Path,
     tenant: str,
@@ -338,6 +343,7 @@ def upsert(
     failed_path: Path | None,
     state_url: str | None,
     full: bool,
+    distributed: bool = False,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
@@ -346,6 +352,13 @@ def upsert(
             _fail(f"{option} {path} is the input file: it would be overwritten")
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
+    if distributed:
+        if base_url is not None or state_url is not None:
+            _fail("--distributed reads base_url and [state] from the config every worker uses")
+        from ._cli_scale import upsert_distributed  # noqa: PLC0415
+
+        upsert_distributed(config_path, tenant, input_path, report_path, failed_path, full)
+        return
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
         scrubber = _scrubber(client)
@@ -578,3 +591,9 @@ def demo(config_path: Path, input_path: Path) -> None:
             stored = len(client.emulator_app.emulator.contacts())
             console.print(f"contacts stored on the emulator: {stored}\n")
     stack.close()
+
+
+# The scale-out commands live in their own module (Celery is imported only when they run).
+from ._cli_scale import worker  # noqa: E402
+
+main.add_command(worker)

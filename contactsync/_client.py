@@ -136,6 +136,7 @@ class _Base:
         faults: Faults | None,
         emulator: EmulatorApp | None,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
         self.state: StateStore | None = None
@@ -159,6 +160,14 @@ class _Base:
             else self.tenant.base_url
         )
         self._pipeline = Pipeline(self.tenant, self.provider)
+        # With a [scale] table every process running this tenant shares one window.
+        self._limiter_storage = (
+            limiter_storage
+            if limiter_storage is not None
+            else loaded.scale.redis_url.reveal()
+            if loaded.scale is not None
+            else "memory://"
+        )
 
     def _httpx_options(self) -> dict[str, Any]:
         return {
@@ -210,9 +219,16 @@ class Client(_Base):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            limiter_storage=limiter_storage,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
@@ -231,6 +247,7 @@ class Client(_Base):
             self._http,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
             clock=clock,
+            limiter_storage=self._limiter_storage,
         )
 
     @property
@@ -295,14 +312,28 @@ class AsyncClient(_Base):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            limiter_storage=limiter_storage,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep, clock=clock)
+        self._engine = Engine(
+            self.tenant,
+            self.provider,
+            self._http,
+            sleep=sleep,
+            clock=clock,
+            limiter_storage=self._limiter_storage,
+        )
 
     @property
     def engine(self) -> Engine:

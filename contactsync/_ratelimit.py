@@ -202,7 +202,8 @@ def build_limiter(
     """The limiter for one tenant (``key``, e.g. the tenant name).
 
     ``storage_uri`` is a ``limits`` storage: ``memory://`` (this process) or e.g.
-    ``redis://host:6379`` (shared by every worker; needs the ``redis`` package).
+    ``redis://host:6379`` (shared by every process on every machine: the window is
+    kept in Redis; needs the ``redis`` package, e.g. the ``celery`` extra).
     ``sleep`` is injectable for tests; the window clock is the library's.
     """
     if not limits:
@@ -210,7 +211,11 @@ def build_limiter(
     from limits.aio.storage import Storage  # noqa: PLC0415 - see the imports
     from limits.storage import storage_from_string  # noqa: PLC0415
 
-    storage = storage_from_string(_async_storage_uri(storage_uri))
+    uri = _async_storage_uri(storage_uri)
+    # The Redis client is redis-py (the ``celery`` extra installs it, and Celery's broker
+    # uses it too); the library's own default would be another package.
+    options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+    storage = storage_from_string(uri, **options)
     if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
         raise TypeError(f"{storage_uri} is not an async storage")
     return WindowLimiter(limits, key=key, storage=storage, sleep=sleep)
