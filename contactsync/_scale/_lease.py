@@ -4,9 +4,10 @@ renewed by a heartbeat while it runs, gone within ``ttl`` seconds of a worker dy
 Why a lease and not only the broker's redelivery: a Redis broker hands a task whose
 worker has not acknowledged it within the visibility timeout to another worker,
 whether the first died or is still polling a long bulk import. The second copy
-waits here for the lease; when it gets it, the chunk is either finished (its result
-is read back, nothing is sent) or was abandoned by a dead worker (it runs again,
-and the state store sends only what was not confirmed).
+finds the lease held and is retried a little later (it sends nothing meanwhile);
+once it gets the lease the chunk is either finished (its result is read back,
+nothing is sent) or was abandoned by a dead worker (it runs again, and the state
+store sends only what was not confirmed).
 """
 
 from __future__ import annotations
@@ -39,11 +40,17 @@ class ShardLease:
         """Set when a heartbeat found the lease gone (Redis unreachable for ``ttl``)."""
 
     def __enter__(self) -> ShardLease:
-        while not self._lock.acquire(blocking=False):
+        while self._beat is None and not self.try_acquire():
             time.sleep(self._poll)
+        return self
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free (and start its heartbeat); never waits."""
+        if not self._lock.acquire(blocking=False):
+            return False
         self._beat = threading.Thread(target=self._heartbeat, name="contactsync-lease", daemon=True)
         self._beat.start()
-        return self
+        return True
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self._ttl / 4):

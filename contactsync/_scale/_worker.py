@@ -5,6 +5,7 @@ returns. A copy of the task delivered again (its worker died, or the broker's
 visibility timeout passed while it ran) first waits for the shard's lease, then
 returns that kept result when there is one; otherwise it runs the chunk again, and
 the shared state store makes that send only what the platform has not confirmed.
+A copy that finds the lease held raises :class:`ShardBusy` (the task retries it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ log = logging.getLogger("contactsync")
 
 DONE_TTL = 7 * 24 * 3600
 """Seconds a finished chunk's result is kept for a late redelivery (a week)."""
+
+
+class ShardBusy(Exception):
+    """Another worker holds the shard's lease: this copy of the chunk must wait (the
+    task is retried later; nothing was sent)."""
 
 
 def done_key(run_id: str, chunk: int) -> str:
@@ -93,7 +99,10 @@ class ChunkRunner:
         kept = self.redis.get(done_key(run_id, chunk))
         if kept is not None:
             return _loaded(kept)
-        with ShardLease(self.redis, lease_key(run_id, shard)):
+        lease = ShardLease(self.redis, lease_key(run_id, shard))
+        if not lease.try_acquire():
+            raise ShardBusy(f"shard {shard} of run {run_id} is held by another worker")
+        with lease:
             kept = self.redis.get(done_key(run_id, chunk))
             if kept is not None:
                 return _loaded(kept)

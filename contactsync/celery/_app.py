@@ -9,7 +9,8 @@ from celery import Celery, Task
 
 from .._client import ConfigSource
 from .._config import Config, ScaleConfig, load_config
-from .._scale._worker import ChunkRunner
+from .._scale._lease import LEASE_TTL
+from .._scale._worker import ChunkRunner, ShardBusy
 
 TASK_NAME = "contactsync.upsert_chunk"
 
@@ -68,9 +69,15 @@ def register(app: Celery, config: ConfigSource) -> Task:
             return runners[0]
 
     @app.task(  # type: ignore[untyped-decorator,unused-ignore]
-        name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=False
+        name=TASK_NAME,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=False,
+        max_retries=None,
     )
     def upsert_chunk(
+        self: Task,
         run_id: str,
         tenant: str,
         shard: int,
@@ -78,9 +85,14 @@ def register(app: Celery, config: ConfigSource) -> Task:
         rows: list[tuple[int, Any]],
         full: bool = False,
     ) -> dict[str, Any]:
-        return runner().run(
-            run_id=run_id, tenant=tenant, shard=shard, chunk=chunk, rows=rows, full=full
-        )
+        try:
+            return runner().run(
+                run_id=run_id, tenant=tenant, shard=shard, chunk=chunk, rows=rows, full=full
+            )
+        except ShardBusy as busy:
+            # A second copy (the broker redelivered it while its first copy still runs):
+            # look again once the lease may have changed hands.
+            raise self.retry(exc=busy, countdown=LEASE_TTL / 4) from None
 
     task: Task = upsert_chunk
     return task

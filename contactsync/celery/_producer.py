@@ -1,12 +1,12 @@
-"""The producer: shard a tenant's input, enqueue it as Celery chains, gather one
+"""The producer: shard a tenant's input, enqueue it as Celery tasks, gather one
 outcome per input row.
 
-Canvas: one ``chain`` per shard (its chunks run one after another, so rows for one
-person keep their order), all chains in one ``group`` (shards run in parallel).
-Every chunk task gets its id up front; the producer waits on those ids directly
-rather than through a ``chord``: a chord callback would hold all 20,000 outcomes in
-one result, and a chain's later results are not reachable from a group's. Only the
-first unfinished chunk of each shard is polled, since a shard finishes in order.
+No canvas: the producer sends a shard's first chunk, and each next chunk only
+once the previous one has reported, so a shard's chunks run in order and rows for one
+person keep theirs; shards run in parallel. A ``chain`` would do the same until a
+chunk is redelivered: every copy of a link that completes sends the next link again.
+The producer waits on each chunk's task id (set up front) rather than a ``chord``,
+whose callback would hold every outcome of the run in one result.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from celery import Celery, chain, group
+import attrs
+from celery import Celery
 from celery.result import AsyncResult
 
 from .._client import ConfigSource
@@ -136,49 +137,50 @@ def _run(
         sources[prepared.index] = _source(item)
         rows.append(Row(prepared.index, _record(item), prepared.identity))
     run_id = uuid.uuid4().hex
-    queues: list[deque[tuple[str, list[Row]]]] = []
-    chains = []
+    queues: list[deque[_Chunk]] = []
     number = 0
     for shard_number, shard_rows in enumerate(shard(rows, shards)):
-        queue: deque[tuple[str, list[Row]]] = deque()
-        signatures = []
+        queue: deque[_Chunk] = deque()
         for chunk_rows in chunks(shard_rows, chunk_size):
-            task_id = f"{run_id}-{number}"
-            args = (
-                run_id,
-                tenant,
-                shard_number,
-                number,
-                [(r.index, r.record) for r in chunk_rows],
-                full,
-            )
-            signatures.append(
-                app.signature(TASK_NAME, args=args, immutable=True).set(task_id=task_id)
-            )
-            queue.append((task_id, chunk_rows))
+            queue.append(_Chunk(f"{run_id}-{number}", shard_number, number, chunk_rows))
             number += 1
         queues.append(queue)
-        chains.append(chain(*signatures))
-    if chains:
-        group(chains).apply_async()
+
+    def send(item: _Chunk) -> None:
+        rows_ = [(row.index, row.record) for row in item.rows]
+        args = (run_id, tenant, item.shard, item.number, rows_, full)
+        app.send_task(TASK_NAME, args=args, task_id=item.task_id)
+
+    for queue in queues:
+        send(queue[0])
     while any(queues):
         progressed = False
         for queue in queues:
-            while queue and not stopped:
-                task_id, chunk_rows = queue[0]
-                result = AsyncResult(task_id, app=app)
-                if not result.ready():
-                    break
-                queue.popleft()
-                progressed = True
-                for outcome in _chunk_outcomes(result, chunk_rows, sources, summary):
-                    summary.add(outcome)
-                    yield outcome
+            if not queue or stopped:
+                continue
+            result = AsyncResult(queue[0].task_id, app=app)
+            if not result.ready():
+                continue
+            done = queue.popleft()
+            progressed = True
+            if queue:
+                send(queue[0])  # the shard's next chunk, only now: rows keep their order
+            for outcome in _chunk_outcomes(result, done.rows, sources, summary):
+                summary.add(outcome)
+                yield outcome
         if stopped:
             yield from _abandoned(app, queues, sources, summary)
             return
         if not progressed:
             time.sleep(poll)
+
+
+@attrs.frozen
+class _Chunk:
+    task_id: str
+    shard: int
+    number: int
+    rows: list[Row]
 
 
 def _chunk_outcomes(
@@ -212,7 +214,7 @@ def _chunk_outcomes(
 
 def _abandoned(
     app: Celery,
-    queues: list[deque[tuple[str, list[Row]]]],
+    queues: list[deque[_Chunk]],
     sources: Mapping[int, object],
     summary: Summary,
 ) -> Iterator[Outcome]:
@@ -222,9 +224,10 @@ def _abandoned(
         retryable=True,
     )
     for queue in queues:
-        for task_id, rows in queue:
-            app.control.revoke(task_id)
-            for row in rows:
+        for position, item in enumerate(queue):
+            if position == 0:
+                app.control.revoke(item.task_id)  # only a shard's head was sent
+            for row in item.rows:
                 outcome = Outcome(
                     row.index, Status.FAILED, error=error, input=sources.get(row.index)
                 )
