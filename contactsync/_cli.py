@@ -494,6 +494,13 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
 @click.option("--port", default=0, type=int, help="0 picks a free port.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), show_default=True)
 @click.option("--seed", type=int, help="Seed for the fault injection.")
+@click.option(
+    "--latency",
+    default=0.0,
+    type=click.FloatRange(0),
+    show_default=True,
+    help="Seconds every answer waits (a platform far away).",
+)
 def emulate(
     provider_name: str,
     config_path: Path | None,
@@ -502,6 +509,7 @@ def emulate(
     port: int,
     fail_rate: float,
     seed: int | None,
+    latency: float = 0.0,
 ) -> None:
     """Serve PROVIDER's emulator on loopback until interrupted."""
     with _config_errors():
@@ -519,7 +527,8 @@ def emulate(
                 _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
         emulator = cls.create_emulator(tenant_for)
     try:
-        server = serve(EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed)), host, port)
+        app = EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed), latency=latency)
+        server = serve(app, host, port)
     except (OSError, ValueError) as exc:
         _fail(f"cannot listen on {host}:{port}: {exc}")
     bound_host, bound_port = server.server_address[:2]

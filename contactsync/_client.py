@@ -282,6 +282,7 @@ class Client(_Base):
     def close(self) -> None:
         if not self._loop.loop.is_closed():
             self._loop.run(self._http.aclose())
+            self._loop.run(self._engine.limiter.aclose())
         self._loop.close()
         self._close_state()
 
@@ -359,6 +360,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._engine.limiter.aclose()
         self._close_state()
 
     async def __aenter__(self) -> Self:

@@ -99,11 +99,17 @@ class Limiter(Protocol):
     async def acquire(self, method: str, path: str) -> None:
         """Wait until every limit matching the request allows one more, then count it."""
 
+    async def aclose(self) -> None:
+        """Close the storage's connections (call it on the loop that used them)."""
+
 
 class NoLimiter:
     """For a platform that documents no limit."""
 
     async def acquire(self, method: str, path: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -134,6 +140,7 @@ class WindowLimiter:
         from limits.aio.strategies import MovingWindowRateLimiter  # noqa: PLC0415
 
         self.limits = tuple(limits)
+        self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
             (
@@ -162,6 +169,14 @@ class WindowLimiter:
                         return
                     wait = _RECHECK
                 await self._sleep(wait)
+
+    async def aclose(self) -> None:
+        # The library has no close of its own: its Redis storage keeps a redis-py
+        # asyncio client (``bridge.storage``) whose connections belong to this loop.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _wait_for(self, matching: tuple[int, ...]) -> float:
         """Seconds until every matching window has room (0 when they have now)."""
