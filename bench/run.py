@@ -33,6 +33,7 @@ from contactsync_yespo._flows import bulk_body
 from contactsync import AsyncClient, Client, Outcome, _normalize, load_config
 from contactsync._pipeline import Pipeline
 from contactsync._wire import encode_json
+from contactsync.testing import EmulatorApp
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP_COUNT = 20_000
@@ -89,12 +90,12 @@ def best_of(runs: int, work: Callable[[], object]) -> float:
 def map_to_bulk_bodies(pipeline: Pipeline, data: list[dict[str, Any]]) -> int:
     size = 0
     scheduler = pipeline.scheduler()
-    settings = pipeline.provider.settings  # type: ignore[attr-defined]
+    options = pipeline.provider.options  # type: ignore[attr-defined]
 
     def send_ready() -> int:
         sent = 0
         while (batch := scheduler.take()) is not None:
-            sent += len(encode_json(bulk_body(settings, batch)))
+            sent += len(encode_json(bulk_body(options, batch)))
             for item in batch:
                 scheduler.release(item.index)
         return sent
@@ -208,7 +209,6 @@ def requests_per_10k() -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     ticks = iter(range(10**9))
     emulator = YespoEmulator(clock=lambda: next(ticks) * 0.001)
-    from contactsync import EmulatorApp  # noqa: PLC0415
 
     with Client(
         config("yespo"), "bench", emulator=EmulatorApp(emulator), sleep=lambda s: None

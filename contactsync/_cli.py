@@ -21,15 +21,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ._client import Client
-from ._config import EMULATOR, Config, load_config, resolve_tenant
+from ._config import Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
 from ._errors import ContactsyncError
+from ._matrix import render as render_matrix
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._plan import PlannedRequest
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
+from ._tenant import EMULATOR
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,8 +59,14 @@ def main() -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def providers(as_json: bool) -> None:
+@click.option(
+    "--markdown", is_flag=True, help="Print the capability matrix (the docs page's table)."
+)
+def providers(as_json: bool, markdown: bool) -> None:
     """List installed providers and their capabilities."""
+    if markdown:
+        click.echo(render_matrix(default_registry.get(n) for n in default_registry.names()))
+        return
     rows: list[dict[str, Any]] = []
     for name in default_registry.names():
         cls = default_registry.get(name)

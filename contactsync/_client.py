@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from ._config import Config, Tenant, load_config
+from ._config import Config, load_config
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
 from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
@@ -29,6 +29,7 @@ from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
 from ._provider import Provider
 from ._registry import Registry, default_registry
+from ._tenant import Tenant
 
 if TYPE_CHECKING:
     from ._incremental import Incremental
@@ -155,7 +156,7 @@ class _Base:
         if emulator is None and self.tenant.uses_emulator:
             self.emulator_app = EmulatorApp(provider_cls.create_emulator(self.tenant), faults)
         self.base_url = (
-            (provider_cls.base_url_for(self.tenant.settings) or _EMULATOR_HOST)
+            (provider_cls.base_url_for(self.tenant.options) or _EMULATOR_HOST)
             if self.tenant.uses_emulator
             else self.tenant.base_url
         )

@@ -37,7 +37,8 @@ def mapping_fingerprint(provider: Provider[Any]) -> str:
     return fingerprint(
         {
             "provider": provider.name,
-            "settings": _plain(tenant.settings),
+            # The key keeps its old name: renaming it would change every stored hash.
+            "settings": _plain(tenant.options),
             "custom_fields": dict(tenant.custom_fields),
             "groups": dict(tenant.groups),
             "default_phone_region": tenant.default_phone_region,

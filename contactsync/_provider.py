@@ -11,8 +11,9 @@ responses.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -20,11 +21,11 @@ from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
 from ._ratelimit import RateLimit
+from ._tenant import Tenant
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._config import Tenant
     from ._emulator import Emulator
 
 PayloadT = TypeVar("PayloadT")
@@ -50,6 +51,13 @@ class Capabilities:
     distinguishes_created: bool = True
     """Whether the platform says if a write created the contact; when it does not,
     successful writes are reported as ``updated``."""
+    fields: frozenset[str] = frozenset()
+    """The neutral fields the provider maps (names as in ``contactsync providers``;
+    address parts dotted, ``address.city``). Core rejects a contact that sets any other
+    (or, with ``on_unsupported = "warn"``, clears it with a warning) before ``prepare``
+    sees it."""
+    field_notes: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    """Why a field is not mapped, or what to do instead, shown in the rejection."""
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -128,6 +136,11 @@ class Sleep:
 
 
 Step: TypeAlias = Request | Sleep
+ReturnT = TypeVar("ReturnT")
+Steps: TypeAlias = Generator[Step, Response | None, ReturnT]
+"""A part of a flow, run with ``yield from``: it yields requests and sleeps, is sent
+each request's response, and returns a ``ReturnT``. One contact's flow, as
+:func:`each` runs it, is ``Steps[Outcome]``; a provider's ``setup`` is ``Steps[None]``."""
 Flow: TypeAlias = Generator[Step | Outcome, Response | None, Sequence[Outcome]]
 """A provider flow. It yields requests (sent back their response), sleeps, and
 outcomes: an outcome yielded is final for that contact as soon as it is yielded (a
@@ -204,8 +217,8 @@ class Provider(Generic[PayloadT]):
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
-    settings_type: ClassVar[type[Any]] = NoOptions
-    """attrs class structured from the tenant's ``options`` table."""
+    options_type: ClassVar[type[Any]] = NoOptions
+    """attrs class structured from the tenant's ``options`` table (``Tenant.options``)."""
     credentials_type: ClassVar[type[Any]] = NoCredentials
     """attrs class structured from the tenant's ``credentials`` table (use ``Secret`` fields)."""
     default_base_url: ClassVar[str] = ""
@@ -218,13 +231,24 @@ class Provider(Generic[PayloadT]):
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        old = cls.__dict__.get("settings_type")
+        if old is not None:  # the old name, kept for one release
+            warnings.warn(
+                f"{cls.__qualname__}.settings_type is deprecated; name it options_type",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            cls.options_type = old
+
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
 
     # --- configuration ------------------------------------------------------------------
 
     @classmethod
-    def base_url_for(cls, settings: Any) -> str:
+    def base_url_for(cls, options: Any) -> str:
         """The base URL used when the tenant sets none (e.g. chosen by a region option)."""
         return cls.default_base_url
 
@@ -245,7 +269,7 @@ class Provider(Generic[PayloadT]):
         """Contacts per flow for this tenant (at most ``capabilities.max_batch_size``)."""
         return self.capabilities.max_batch_size
 
-    def setup(self) -> Generator[Step, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         """A flow run before the first contact is prepared (e.g. to read field
         definitions), or ``None``. It runs again on the next upsert after a failure;
         ``plan`` sends its requests only when all are read-only (``Request.read_only``)."""
@@ -297,12 +321,6 @@ class Provider(Generic[PayloadT]):
         raise UnsupportedFeature(cls.name, "an emulator")
 
 
-OnUnsupported: TypeAlias = Literal["error", "warn"]
-
-OneFlow: TypeAlias = Generator[Step, Response | None, Outcome]
-"""One contact's flow, as :func:`each` runs it: it returns that contact's outcome."""
-
-
 def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
     are all set. Values are compared case-insensitively: matching more is safe."""
@@ -325,7 +343,9 @@ def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:
     )
 
 
-def each(batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], OneFlow]) -> Flow:
+def each(
+    batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], Steps[Outcome]]
+) -> Flow:
     """A batch flow that runs ``one``'s flow for each item in turn (providers whose
     platform takes one contact per call). Each outcome is reported as soon as it is
     known, and a request failing for one item fails that item only."""

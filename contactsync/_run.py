@@ -22,13 +22,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ._incremental import Incremental, raw_key, state_key
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._pipeline import ContactInput, Done, FlowStepper, input_index
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
 from ._records import InputLine
@@ -36,7 +36,30 @@ from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from ._provider import Provider
+    from ._tenant import HttpSettings
+
+
+class Engine(Protocol):
+    """What a run needs of the engine sending its requests (``_engine.Engine``), named
+    here so that the run does not import the engine that imports it."""
+
+    pipeline: Pipeline
+    provider: Provider[Any]
+    settings: HttpSettings
+    concurrency: int
+    sent: int
+    in_flight: int
+    max_in_flight: int
+
+    async def drive(
+        self, stepper: FlowStepper, run: FlowRun, report: Callable[[Outcome], None]
+    ) -> Done: ...
+
+    async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None: ...
+
+    def reset_breaker(self) -> None: ...
+
 
 log = logging.getLogger("contactsync")
 

@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contactsync import AsyncClient, Client, Contact, Faults, Outcome, Response, Status
+from contactsync import AsyncClient, Client, Contact, Outcome, Status
 from contactsync._pump import QUEUE_SIZE
 from contactsync._retry import retry_after_seconds
 from contactsync._run import read_ahead
+from contactsync.provider import Response
+from contactsync.testing import Faults
 from tests.fakeprovider import FakeEmulator, contacts, tenant_config
 
 
@@ -221,7 +223,7 @@ def test_warn_policy_puts_the_warning_in_the_outcome() -> None:
             {"external_id": "c", "email": "c@example.com", "sms_status": "subscribed"}
         )
     assert outcome.status is Status.CREATED
-    assert outcome.warnings == ("fake cannot express sms_status; it was not sent",)
+    assert outcome.warnings == ("fake cannot express sms_status subscribed; it was not sent",)
 
 
 def test_national_phone_uses_the_tenant_region() -> None:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from contactsync import (
+from contactsync.provider import (
     Outcome,
     OutcomeError,
     Prepared,
     Request,
     RequestFailed,
     Response,
-    Sleep,
     Status,
+    Steps,
+    failed,
+    platform_error,
 )
 
 from ._mapping import GleantapPayload
 
-Steps = Generator[Request | Sleep, Response | None, Outcome]
 API = "/v2/ExternalApi/"
 _SAVED = json.dumps({"status": "success", "_id": "planned"}).encode()
 
@@ -36,13 +37,7 @@ def written(response: Response) -> str | None:
 
 
 def _refused(item: Prepared[GleantapPayload], response: Response, what: str) -> Outcome:
-    error = OutcomeError(
-        "platform_error",
-        f"{what}: HTTP {response.status_code} {response.text[:500]}".rstrip(),
-        status_code=response.status_code,
-        detail={"body": response.text[:2000]},
-    )
-    return Outcome(item.index, Status.FAILED, error=error)
+    return failed(item, platform_error(response, what, detail=True))
 
 
 def _digits(value: Any) -> str:
@@ -84,7 +79,7 @@ def _lookup_warnings(
     return warnings
 
 
-def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
+def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     body = dict(payload.body)

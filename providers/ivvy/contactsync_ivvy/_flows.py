@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from contactsync import (
+from contactsync.provider import (
     Outcome,
     OutcomeError,
     Prepared,
     Request,
     RequestFailed,
     Response,
-    Sleep,
     Status,
+    Steps,
+    failed,
 )
 
 from ._envelope import describe, envelope
 from ._mapping import IvvyPayload
 
-Steps = Generator[Request | Sleep, Response | None, Outcome]
-
 CONTACT = "/api/1.0/contact?action="
 _NOT_FOUND = json.dumps(
     {"meta": {"totalResults": 0, "start": 0, "perPage": 10, "count": 0}, "results": []}
 )
-
-
-def _failed(
-    item: Prepared[IvvyPayload], error: OutcomeError, remote_id: int | None = None
-) -> Outcome:
-    return Outcome(
-        item.index,
-        Status.FAILED,
-        remote_id=None if remote_id is None else str(remote_id),
-        error=error,
-    )
 
 
 def _latest(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -56,7 +44,7 @@ def _unknown(exc: RequestFailed, why: str) -> OutcomeError:
 
 def _find(
     external_id: str, contacts: tuple[int, ...]
-) -> Generator[Request | Sleep, Response | None, tuple[int, int] | OutcomeError | None]:
+) -> Steps[tuple[int, int] | OutcomeError | None]:
     """The id of the (most recently modified) contact with ``external_id`` and how many
     there are; ``None`` when there is none."""
     found = yield Request(
@@ -77,7 +65,7 @@ def _find(
     return int(_latest(results)["id"]), len(results)
 
 
-def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
+def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     contact_id = payload.remote_id
@@ -86,7 +74,7 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
         found = yield from _find(payload.external_id, contacts)
         if isinstance(found, OutcomeError):
-            return _failed(item, found)
+            return failed(item, found)
         if found is not None:
             contact_id, duplicates = found
             if duplicates > 1:
@@ -136,17 +124,17 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
             if not exc.maybe_applied:
                 raise
             if payload.external_id is None:
-                return _failed(item, _unknown(exc, "no externalId to look the contact up by"))
+                return failed(item, _unknown(exc, "no externalId to look the contact up by"))
             found = yield from _find(payload.external_id, contacts)
             if isinstance(found, OutcomeError):
-                return _failed(item, _unknown(exc, found.message))
+                return failed(item, _unknown(exc, found.message))
             if found is not None:
                 # The lost create was applied: the look-up shows the contact it made.
                 written = Response(200, json.dumps({"success": True, "id": found[0]}).encode())
                 break
             # Not applied: sending it again is safe.
     if written is None:
-        return _failed(
+        return failed(
             item,
             OutcomeError(
                 "outcome_unknown",
@@ -155,11 +143,11 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
         )
     error = envelope(written)
     if error is not None:
-        return _failed(item, describe(error, "iVvy refused the contact"), contact_id)
+        return failed(item, describe(error, "iVvy refused the contact"), contact_id)
     answer = written.json() or {}
     if answer.get("success") is False or answer.get("id") is None:
         message = str(answer.get("message") or "iVvy reported no success")
-        return _failed(item, OutcomeError("platform_error", message), contact_id)
+        return failed(item, OutcomeError("platform_error", message), contact_id)
     contact_id = int(answer["id"])
     for action, groups in (
         ("addContactsToSubscriptionGroup", payload.groups_add),
@@ -178,10 +166,10 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
             assert changed is not None
             error = envelope(changed)
             if error is not None:
-                return _failed(item, describe(error, f"{action} (group {group})"), contact_id)
+                return failed(item, describe(error, f"{action} (group {group})"), contact_id)
             statuses = [r for r in changed.json() or [] if isinstance(r, Mapping)]
             if any(r.get("status") is False for r in statuses):
-                return _failed(
+                return failed(
                     item,
                     OutcomeError("platform_error", f"{action} (group {group}) reported failure"),
                     contact_id,

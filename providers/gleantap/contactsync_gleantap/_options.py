@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 
 def _non_blank(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -21,7 +21,7 @@ class GleantapCredentials:
 
 
 @attrs.frozen
-class GleantapSettings:
+class GleantapOptions:
     app_id: str = attrs.field(validator=_non_blank)
     """The Gleantap app (account) every request names in its body."""
     lookup: bool = True

@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 # The spec's dedupeOn enum, less "push" (undocumented, and contactsync carries no
 # push tokens) and "fieldId" (needs a per-request field id contactsync does not expose).
@@ -36,7 +36,7 @@ class YespoCredentials:
 
 
 @attrs.frozen
-class YespoSettings:
+class YespoOptions:
     mode: Mode = "auto"
     """``realtime``: one ``POST /api/v1/contact`` per contact. ``bulk``: ``POST
     /api/v1/contacts`` in batches of up to 3000. ``auto``: bulk at every batch size

@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 Region = Literal["AU", "US", "UK"]
 HOSTS: dict[str, str] = {
@@ -23,7 +23,7 @@ class IvvyCredentials:
 
 
 @attrs.frozen
-class IvvySettings:
+class IvvyOptions:
     region: Region = "AU"
     """Which iVvy host the account lives on (ask iVvy support); ignored when base_url is set."""
     update_if_exists: bool = True

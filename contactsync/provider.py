@@ -1,0 +1,90 @@
+"""The provider SDK: everything a platform's package uses, and nothing an app needs.
+
+An app imports :mod:`contactsync`; a provider package imports this module (its
+emulator imports :mod:`contactsync.testing`). The names here are stable and documented
+in *Writing a provider*. A provider is sans-IO: it builds :class:`Request` steps and
+reads :class:`Response` objects; the engine sends them.
+"""
+
+from ._errors import (
+    BatchRefused,
+    ConfigError,
+    ContactError,
+    RequestFailed,
+    UnsupportedFeature,
+)
+from ._helpers import (
+    failed,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+    platform_error,
+    street,
+)
+from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
+from ._outcome import ErrorCode, Outcome, OutcomeError, Status
+from ._provider import (
+    Capabilities,
+    Flow,
+    MappingContext,
+    NoCredentials,
+    NoOptions,
+    Prepared,
+    Provider,
+    Request,
+    Response,
+    Sleep,
+    Steps,
+    each,
+    failed_outcome,
+    identity_keys,
+)
+from ._ratelimit import RateLimit
+from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
+from ._secret import Secret
+from ._tenant import Tenant
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Address",
+    "BatchRefused",
+    "Capabilities",
+    "ChangeMode",
+    "ConfigError",
+    "Contact",
+    "ContactError",
+    "CustomValue",
+    "ErrorCode",
+    "Flow",
+    "MappingContext",
+    "MembershipChange",
+    "NoCredentials",
+    "NoOptions",
+    "Outcome",
+    "OutcomeError",
+    "Prepared",
+    "Provider",
+    "RateLimit",
+    "Registry",
+    "Request",
+    "RequestFailed",
+    "Response",
+    "Secret",
+    "Sleep",
+    "Status",
+    "Steps",
+    "Subscription",
+    "Tenant",
+    "UnsupportedFeature",
+    "default_registry",
+    "each",
+    "failed",
+    "failed_outcome",
+    "identity_keys",
+    "idna_email",
+    "numeric_remote_id",
+    "passthrough_options",
+    "platform_error",
+    "register",
+    "street",
+]
