@@ -17,9 +17,11 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 import attrs
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._cli_scale import DistributedUpsert, ScaleProblem, run_worker
 from ._client import Client
 from ._config import Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
@@ -39,7 +41,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # The message is text, not markup: "[scale]" or "[state]" must print as written.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -360,16 +363,15 @@ def upsert(
             _fail(f"{option} {path} is the input file: it would be overwritten")
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
-    if distributed:
-        if base_url is not None or state_url is not None:
-            _fail("--distributed reads base_url and [state] from the config every worker uses")
-        from ._cli_scale import upsert_distributed  # noqa: PLC0415
-
-        upsert_distributed(config_path, tenant, input_path, report_path, failed_path, full)
-        return
+    if distributed and (base_url is not None or state_url is not None):
+        _fail("--distributed reads base_url and [state] from the config every worker uses")
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
-        scrubber = _scrubber(client)
+        distributed_run = _distributed(config_path, tenant) if distributed else None
+        if distributed_run is None:
+            client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
+            scrubber = _scrubber(client)
+        else:
+            scrubber = distributed_run.scrubber
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)
         report = failed = None
@@ -380,7 +382,11 @@ def upsert(
         total = _count_lines(input_path)
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total)
-        run = client.upsert_many(lines, full=full)
+        run: Any = (
+            client.upsert_many(lines, full=full)
+            if distributed_run is None
+            else distributed_run.start(lines, full)
+        )
         interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
@@ -405,7 +411,13 @@ def upsert(
         summary = run.summary
     err.print(_summary_line(summary), highlight=False, markup=False)
     if interrupts:
-        err.print("interrupted: contacts not sent are failed with code interrupted", markup=False)
+        err.print(
+            "interrupted: contacts not sent are failed with code interrupted"
+            if not distributed
+            else "interrupted: contacts whose chunk had not reported are failed with code "
+            "outcome_unknown (a worker may still apply them)",
+            markup=False,
+        )
         raise SystemExit(EXIT_INTERRUPTED)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
@@ -610,7 +622,26 @@ def demo(config_path: Path, input_path: Path) -> None:
     stack.close()
 
 
-# The scale-out commands live in their own module (Celery is imported only when they run).
-from ._cli_scale import worker  # noqa: E402
+def _distributed(config_path: Path, tenant: str) -> DistributedUpsert:
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            return DistributedUpsert(config, tenant)
+    except ScaleProblem as exc:
+        _fail(str(exc))
 
-main.add_command(worker)
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+)
+@click.option("--loglevel", default="WARNING", show_default=True)
+def worker(config_path: Path, concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker on the config's [scale] broker (N worker processes)."""
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            run_worker(config, concurrency, loglevel)
+    except ScaleProblem as exc:
+        _fail(str(exc))

@@ -47,7 +47,11 @@ class DistributedRun(Iterator[Outcome]):
     def __next__(self) -> Outcome:
         return next(self._outcomes)
 
-    def cancel(self) -> None:
+    def rest(self) -> Iterator[Any]:
+        """Nothing: a distributed run takes its whole input before it sends."""
+        return iter(())
+
+    def cancel(self, force: bool = False) -> None:
         """Stop waiting (safe from a signal handler). Chunks not started are revoked;
         rows whose chunk had not reported come out ``failed`` with code
         ``outcome_unknown``: a worker may still have applied them."""
