@@ -451,16 +451,24 @@ class Execution:
             return key not in seen and not self.scheduler.holds(key) and not incremental.recent(key)
 
         rest: list[tuple[int, ContactInput, str | None]] = []
+        ahead: set[str] = set()
+        """Keys of rows going on to be prepared: a later row of the same person must not
+        be judged against the store before them (the earlier row may change what the
+        platform holds: with rows A, B and B confirmed by an earlier run, B is not
+        ``unchanged`` once A is sent)."""
         for (index, raw), record, digest, key in zip(chunk, records_of, raws, keys, strict=True):
             if (
                 key is not None
                 and digest is not None
+                and key not in ahead
                 and fresh(key)
                 and incremental.raw_unchanged(found.get(key), digest)
             ):
                 seen.add(key)
                 self._emit(self._unchanged(index, record, found[key]))
                 continue
+            if key is not None:
+                ahead.add(key)
             rest.append((index, raw, digest))
         if not rest:
             return

@@ -65,7 +65,9 @@ def test_twenty_thousand_rows_on_three_workers_one_killed(
 ) -> None:
     rows = _rows(seed=18)
     source = tmp_path / "contacts.jsonl"
-    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    # First line: bytes that are not UTF-8. The producer answers it (rejected) itself.
+    broken = b'{"external_id": "x", "first_name": "\xff"}\n'
+    source.write_bytes(broken + "".join(json.dumps(row) + "\n" for row in rows).encode())
     state = postgres.create_database("scale_acceptance")
     with emulate("yespo", "--fail-rate", "0.3", "--seed", "18") as url:
         config = write_config(
@@ -120,13 +122,20 @@ def test_twenty_thousand_rows_on_three_workers_one_killed(
 
     chunks = -(-ROWS // CHUNK)
     assert killed_after < chunks - 3, "the worker was killed too late to matter"
-    assert run.returncode == 0, stderr
+    assert run.returncode == 2, stderr  # the one rejected line
     outcomes = json.loads(report.read_text())["outcomes"]
     indexes = Counter(outcome["index"] for outcome in outcomes)
-    assert sorted(indexes) == list(range(ROWS))
+    assert sorted(indexes) == list(range(ROWS + 1))
     assert set(indexes.values()) == {1}
-    assert {o["status"] for o in outcomes} <= {"created", "updated", "unchanged"}
-    assert failed.read_text() == ""
+    by_index = {outcome["index"]: outcome for outcome in outcomes}
+    assert by_index[0]["status"] == "rejected"
+    assert by_index[0]["error"]["code"] == "unreadable_input"
+    assert {by_index[i]["status"] for i in range(1, ROWS + 1)} <= {
+        "created",
+        "updated",
+        "unchanged",
+    }
+    assert failed.read_bytes() == broken
     # The documented window (200 per second, all methods) was never exceeded.
     shared = next(limit for limit in stats["rate_limits"] if limit["name"] == "shared")
     assert shared["max_in_window"] <= shared["limit"]
