@@ -205,14 +205,18 @@ def _chunk_outcomes(
             if index in wanted and index not in seen:
                 seen.add(index)
                 yield outcome_from_wire(data, sources.get(index))
-    problem = (
-        "the worker returned no outcome for it"
+    # A task that raised may have sent part of its chunk: the outcome is unknown.
+    error = (
+        OutcomeError(ErrorCode.PROVIDER_ERROR, "the worker returned no outcome for it")
         if isinstance(value, Mapping)
-        else f"its chunk task failed: {type(result.result).__name__}"
+        else OutcomeError(
+            ErrorCode.OUTCOME_UNKNOWN,
+            f"its chunk task failed ({type(result.result).__name__}); it may have been sent",
+            retryable=True,
+        )
     )
     for row in rows:
         if row.index not in seen:
-            error = OutcomeError(ErrorCode.PROVIDER_ERROR, problem)
             yield Outcome(row.index, Status.FAILED, error=error, input=sources.get(row.index))
 
 
