@@ -60,6 +60,7 @@ def _rows() -> list[dict[str, Any]]:
         {
             "external_id": f"bench-{n}",
             "first_name": f"First{n}",
+            "last_name": f"Last{n}",
             "email": f"bench{n}@example.com",
             "phone": f"+4420{7946_0000 + n:08d}",
         }
@@ -125,6 +126,8 @@ def main() -> None:
     with RedisServer(binary) as redis_server, PostgresServer(bindir) as pg:
         for name, scenario in SCENARIOS.items():
             runs = [_one(scenario, n, redis_server.url, pg, folder) for n in (1, 2, 3)]
+            if any(run["failed"] for run in runs):
+                raise SystemExit(f"{name}: contacts failed, the figures mean nothing: {runs}")
             base = runs[0]["contacts_per_second"]
             for run in runs:
                 run["ratio_to_one_worker"] = round(run["contacts_per_second"] / base, 2)
