@@ -20,7 +20,7 @@ from ._errors import (
 )
 from ._lazy import lazy_attributes
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._records import contact_from_record, contact_to_record
 from ._secret import Secret
 from ._tenant import HttpSettings, Tenant
@@ -48,6 +48,7 @@ __all__ = [
     "RequestFailed",
     "Run",
     "Secret",
+    "SkipReason",
     "Status",
     "Subscription",
     "Summary",

@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
@@ -33,7 +33,10 @@ from ._plan import PlannedRequest
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
-from ._tenant import EMULATOR
+from ._tenant import EMULATOR, SYNC_MODES, SyncMode
+
+if TYPE_CHECKING:
+    from ._state import StateStore
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -150,16 +153,29 @@ def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
 
 
 def _client(
-    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    state: str | StateStore | None = None,
+    sync_mode: SyncMode | None = None,
+    config: Config | None = None,
 ) -> Client:
-    config = _load(config_path)
+    config = config or _load(config_path)
     if base_url is not None:
         if tenant not in config.tenants:
             _fail(f"tenants.{tenant}: no such tenant")
         patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
         config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
     with _config_errors():
-        return Client(config, tenant, state=state)
+        return Client(config, tenant, state=state, sync_mode=sync_mode)
+
+
+_sync_mode_option = click.option(
+    "--sync-mode",
+    type=click.Choice(SYNC_MODES),
+    help="upsert (default), create_only (never touch an existing contact) or update_only "
+    "(never create one); default: the tenant's sync_mode.",
+)
 
 
 _common = [
@@ -178,20 +194,59 @@ def _with_common(func: Any) -> Any:
 
 @main.command("plan")
 @_with_common
-def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
+@click.option(
+    "--state",
+    "state_url",
+    help="Read this state store (never created nor migrated): contacts it says are "
+    "unchanged or skipped are not planned. Default: the config's [state].",
+)
+@_sync_mode_option
+def plan_command(
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    state_url: str | None,
+    sync_mode: SyncMode | None,
+) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
-    with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
+    config = _load(config_path)
+    if state_url is None and config.state is not None:
+        state_url = config.state.url.reveal()
+    with contextlib.ExitStack() as stack:
+        store = None if state_url is None else stack.enter_context(_read_only_store(state_url))
+        client = stack.enter_context(
+            _client(config_path, tenant, base_url, store, sync_mode, config=config)
+        )
+        stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
         for item in client.plan(_read(stream, input_path)):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
-                message = scrubber.scrub(str(item.error and item.error.message))
-                err.print(
-                    f"input {item.index} rejected: {message}",
-                    highlight=False,
-                    markup=False,
-                )
+                err.print(_unplanned(item, scrubber), highlight=False, markup=False)
+
+
+def _unplanned(outcome: Outcome, scrubber: Scrubber) -> str:
+    """What ``plan`` says on stderr of a contact it plans no request for."""
+    if outcome.status is Status.UNCHANGED:
+        return f"input {outcome.index} unchanged: the state store says the platform holds it"
+    if outcome.status is Status.SKIPPED:
+        return f"input {outcome.index} skipped ({outcome.reason})"
+    message = scrubber.scrub(str(outcome.error and outcome.error.message))
+    return f"input {outcome.index} {outcome.status.value}: {message}"
+
+
+@contextlib.contextmanager
+def _read_only_store(url: str) -> Iterator[StateStore]:
+    from ._state import StateError, open_store  # noqa: PLC0415 - SQLAlchemy only here
+
+    try:
+        store = open_store(url, read_only=True)
+    except StateError as exc:
+        _fail(str(exc))
+    with store:
+        yield store
 
 
 def _scrubber(client: Client) -> Scrubber:
@@ -345,6 +400,7 @@ def _open_failed(path: Path) -> BinaryIO:
     is_flag=True,
     help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
 )
+@_sync_mode_option
 def upsert(
     config_path: Path,
     tenant: str,
@@ -354,6 +410,7 @@ def upsert(
     failed_path: Path | None,
     state_url: str | None,
     full: bool,
+    sync_mode: SyncMode | None,
     distributed: bool = False,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
@@ -363,12 +420,17 @@ def upsert(
             _fail(f"{option} {path} is the input file: it would be overwritten")
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
-    if distributed and (base_url is not None or state_url is not None):
-        _fail("--distributed reads base_url and [state] from the config every worker uses")
+    if distributed and (base_url, state_url, sync_mode) != (None, None, None):
+        _fail(
+            "--distributed takes neither --base-url, --state nor --sync-mode: "
+            "the workers read the config they share"
+        )
     with contextlib.ExitStack() as stack:
         distributed_run = _distributed(config_path, tenant) if distributed else None
         if distributed_run is None:
-            client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
+            client = stack.enter_context(
+                _client(config_path, tenant, base_url, state_url, sync_mode)
+            )
             scrubber = _scrubber(client)
         else:
             scrubber = distributed_run.scrubber

@@ -98,6 +98,7 @@ class TenantConfig:
     base_url: str | None = None
     default_phone_region: str | None = None
     on_unsupported: Literal["error", "warn"] = "error"
+    sync_mode: Literal["upsert", "create_only", "update_only"] = "upsert"
     credentials: dict[str, Any] = attrs.field(factory=dict, repr=False)
     custom_fields: dict[str, str | int] = attrs.field(factory=dict)
     groups: dict[str, str | int] = attrs.field(factory=dict)
@@ -288,9 +289,24 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         custom_fields=dict(raw.custom_fields),
         groups=dict(raw.groups),
         http=raw.http,
+        sync_mode=raw.sync_mode,
     )
+    check_sync_mode(tenant, provider)
     provider.check_tenant(tenant)
     return tenant
+
+
+def check_sync_mode(tenant: Tenant, provider: type[Provider[Any]]) -> None:
+    """Refuse a sync mode the provider cannot honour (it cannot tell cheaply whether a
+    contact exists), naming the setting."""
+    allowed = provider.capabilities.sync_modes
+    if tenant.sync_mode not in allowed:
+        raise ConfigError(
+            f"tenants.{tenant.name}.sync_mode",
+            f"{provider.name} cannot tell cheaply whether a contact already exists, so it "
+            f"cannot honour sync_mode = {tenant.sync_mode!r} (it supports: "
+            f"{', '.join(sorted(allowed))})",
+        )
 
 
 def _credentials(raw: TenantConfig, provider: type[Provider[Any]], path: str) -> Any:

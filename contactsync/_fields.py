@@ -45,24 +45,29 @@ class NeutralField:
     """As a provider lists it in ``Capabilities.fields``; address parts are dotted."""
     kind: Kind
     summary: str
+    # Worked out once: the guard asks every contact about every unmapped field.
+    _top: str = attrs.field(init=False, repr=False, eq=False)
+    _part: str | None = attrs.field(init=False, repr=False, eq=False)
+    _empty_when_falsy: bool = attrs.field(init=False, repr=False, eq=False)
 
-    @property
-    def _path(self) -> tuple[str, ...]:
-        return tuple(self.name.split("."))
+    def __attrs_post_init__(self) -> None:
+        top, _, part = self.name.partition(".")
+        object.__setattr__(self, "_top", top)
+        object.__setattr__(self, "_part", part or None)
+        falsy = self.kind in (Kind.MEMBERSHIP, Kind.CUSTOM, Kind.OPTIONS)
+        object.__setattr__(self, "_empty_when_falsy", falsy)
 
     def value(self, contact: Contact, provider: str) -> Any:
         if self.kind is Kind.OPTIONS:
             return contact.options_for(provider)
-        value: Any = contact
-        for part in self._path:
-            value = getattr(value, part, None)
+        value = getattr(contact, self._top)
+        if self._part is not None and value is not None:
+            return getattr(value, self._part)
         return value
 
     def is_set(self, contact: Contact, provider: str) -> bool:
         value = self.value(contact, provider)
-        if isinstance(value, Mapping) or self.kind is Kind.MEMBERSHIP:
-            return bool(value)
-        return value is not None
+        return bool(value) if self._empty_when_falsy else value is not None
 
     def feature(self, contact: Contact, provider: str, notes: Mapping[str, str]) -> str:
         """How the unsupported value is named to the user (``sms_status subscribed``)."""
@@ -75,12 +80,11 @@ class NeutralField:
         if self.kind is Kind.OPTIONS:
             others = {k: v for k, v in contact.provider_options.items() if k != provider}
             return attrs.evolve(contact, provider_options=others)
-        top, *rest = self._path
-        if not rest:
+        if self._part is None:
             # The field's default is what "not set" means (None, no change, empty).
-            return attrs.evolve(contact, **{top: _default(top)})
+            return attrs.evolve(contact, **{self._top: _default(self._top)})
         assert contact.address is not None  # only a set part is ever cleared
-        address = attrs.evolve(contact.address, **{rest[0]: None})
+        address = attrs.evolve(contact.address, **{self._part: None})
         return attrs.evolve(contact, address=address if address else None)
 
 

@@ -21,7 +21,7 @@ from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
 from ._ratelimit import RateLimit
-from ._tenant import Tenant
+from ._tenant import SyncMode, Tenant
 
 if TYPE_CHECKING:
     import httpx
@@ -51,6 +51,10 @@ class Capabilities:
     distinguishes_created: bool = True
     """Whether the platform says if a write created the contact; when it does not,
     successful writes are reported as ``updated``."""
+    sync_modes: frozenset[SyncMode] = frozenset({"upsert"})
+    """The tenant ``sync_mode`` values the provider can honour. ``create_only`` and
+    ``update_only`` need to know whether a contact exists before writing it: a
+    provider lists them only when it can find out cheaply (a look-up per contact)."""
     fields: frozenset[str] = frozenset()
     """The neutral fields the provider maps (names as in ``contactsync providers``;
     address parts dotted, ``address.city``). Core rejects a contact that sets any other
@@ -149,6 +153,17 @@ row for the same person. What the flow returns completes the rest."""
 
 
 @attrs.frozen
+class Known:
+    """What the state store holds about a contact's record on the platform: it was
+    written there before (confirmed), with this id when the platform gave one."""
+
+    remote_id: str | None = None
+    """The platform's id last confirmed for this identity. It may be stale (the record
+    was deleted on the platform since): a provider that writes by it must notice the
+    platform saying the id does not exist, and find the contact again."""
+
+
+@attrs.frozen
 class Prepared(Generic[PayloadT]):
     """A contact accepted by a provider's mapping, waiting to be sent."""
 
@@ -160,6 +175,9 @@ class Prepared(Generic[PayloadT]):
     """The keys the platform will match this contact on (``"email=ann@example.com"``).
     The engine never has two contacts sharing a key in flight, and applies them in
     input order."""
+    known: Known | None = None
+    """Set by a run with a state store when this identity was confirmed written before
+    (the identity map); ``None`` when the store knows nothing (or there is no store)."""
 
 
 class MappingContext:
@@ -281,6 +299,16 @@ class Provider(Generic[PayloadT]):
         both). Returning more keys than the platform uses is safe (it only serializes
         more); returning fewer risks two writes to one person at once."""
         return identity_keys(contact, self.capabilities.identity_keys)
+
+    def state_key(self, item: Prepared[PayloadT]) -> str | None:
+        """The key the state store records this contact under: its external id when it
+        has one, else its first identity key. A provider whose platform matches on
+        more than its identity keys say (e.g. email *and* first name) returns a key
+        naming all of it, so that a known record means the very record a write lands on."""
+        for key in item.identity:
+            if key.startswith("external_id="):
+                return key
+        return item.identity[0] if item.identity else None
 
     def batch_key(self, item: Prepared[PayloadT]) -> Hashable:
         """Items with different keys never share a batch."""

@@ -2,7 +2,8 @@
 
 What a run guarantees, and where:
 
-- Rows are taken only up to the read-ahead (:func:`read_ahead`); open batches are
+- Rows are taken only up to the read-ahead (:func:`read_ahead`; with a state store,
+  plus less than one :data:`FAST_CHUNK` of rows its look-up did not settle); open batches are
   sent when full, when a row waits for one of their rows, after ``http.batch_linger``
   seconds, or when nothing else can be taken.
 - A contact that failed with a retryable error is *provisional*: it is tried once
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._incremental import Incremental, raw_key, state_key
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._incremental import Incremental, raw_key
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
@@ -72,7 +73,9 @@ PROVISIONAL_CODES = frozenset(
     }
 )
 CHUNK = 64
-"""Input rows read, prepared (and looked up in the state store) together."""
+"""Input rows read and prepared together."""
+FAST_CHUNK = 512
+"""Input rows read and looked up in the state store together, in a run with a store."""
 MAX_PROVISIONAL = 10_000
 """Contacts held for the final pass at most; later retryable failures are final at
 once (memory stays bounded through a long outage)."""
@@ -88,7 +91,7 @@ def read_ahead(concurrency: int, max_batch: int) -> int:
 
 
 def _raw_hash(record: object) -> str | None:
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         return None
     try:
         return raw_hash(record)
@@ -190,6 +193,13 @@ class Execution:
             self.incremental.outcome(outcome)
         self.progress.set()
 
+    def _emit_unchanged(self, outcomes: list[Outcome]) -> None:
+        """:meth:`_emit` for many ``unchanged`` outcomes of the raw fast path at once:
+        no error to scrub, no request, nothing pending in the store."""
+        self.summary.unchanged += len(outcomes)
+        self.emitted.extend(outcomes)
+        self.progress.set()
+
     def _is_provisional(self, outcome: Outcome) -> bool:
         error = outcome.error
         return (
@@ -222,6 +232,7 @@ class Execution:
             error=outcome.error,
             requests=run.requests[outcome.index] + self._spent.pop(outcome.index, 0),
             input=item.contact,
+            reason=outcome.reason,
         )
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
@@ -391,7 +402,10 @@ class Execution:
                 self.exhausted = True
                 return
             room = self.limit - self.scheduler.buffered
-            raws = pump.take(min(CHUNK, room))
+            # With a state store most rows are usually settled by one look-up per chunk
+            # and never held: a larger chunk makes far fewer look-ups. The rows it does
+            # not settle may overshoot the read-ahead by less than one chunk.
+            raws = pump.take(FAST_CHUNK if self.incremental is not None else min(CHUNK, room))
             if pump.done:
                 self.exhausted = True
                 # Re-raised once every contact already taken has its outcome.
@@ -439,8 +453,7 @@ class Execution:
         """Skip what the platform already holds; mark the rest in flight; schedule it."""
         incremental = self.incremental
         assert incremental is not None
-        records_of = [(raw.record if isinstance(raw, InputLine) else raw) for _, raw in chunk]
-        raws = [_raw_hash(record) for record in records_of]
+        records_of = [(raw.record if type(raw) is InputLine else raw) for _, raw in chunk]
         keys = [raw_key(record) for record in records_of]
         found = await incremental.lookup([k for k in keys if k is not None])
         seen: set[str] = set()
@@ -451,25 +464,31 @@ class Execution:
             return key not in seen and not self.scheduler.holds(key) and not incremental.recent(key)
 
         rest: list[tuple[int, ContactInput, str | None]] = []
+        settled: list[Outcome] = []
         ahead: set[str] = set()
         """Keys of rows going on to be prepared: a later row of the same person must not
         be judged against the store before them (the earlier row may change what the
         platform holds: with rows A, B and B confirmed by an earlier run, B is not
         ``unchanged`` once A is sent)."""
-        for (index, raw), record, digest, key in zip(chunk, records_of, raws, keys, strict=True):
-            if (
-                key is not None
-                and digest is not None
-                and key not in ahead
-                and fresh(key)
-                and incremental.raw_unchanged(found.get(key), digest)
-            ):
-                seen.add(key)
-                self._emit(self._unchanged(index, record, found[key]))
-                continue
+        for (index, raw), record, key in zip(chunk, records_of, keys, strict=True):
+            # Only rows with an external id have a raw fast path (and a raw hash).
+            digest = None if key is None else _raw_hash(record)
+            if key is not None and digest is not None:
+                known = found.get(key)
+                if (
+                    known is not None
+                    and key not in ahead
+                    and fresh(key)
+                    and incremental.raw_unchanged(known, digest)
+                ):
+                    seen.add(key)
+                    settled.append(self._unchanged(index, record, known))
+                    continue
             if key is not None:
                 ahead.add(key)
             rest.append((index, raw, digest))
+        if settled:
+            self._emit_unchanged(settled)
         if not rest:
             return
         if not await self._set_up():
@@ -482,26 +501,64 @@ class Execution:
                 self._emit(item)
                 continue
             prepared.append((item, digest))
-        late = [k for item, _ in prepared if (k := state_key(item)) and k not in found]
+        late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
         if late:
             found.update(await incremental.lookup(late))
+        sending, stateless = self._judge(prepared, found, fresh, seen)
+        await incremental.sending(sending)
+        for item in [*(entry[0] for entry in sending), *stateless]:
+            self._admit(item)
+
+    def _judge(
+        self,
+        prepared: list[tuple[Prepared[Any], str | None]],
+        found: Mapping[str, StateRecord],
+        fresh: Callable[[str], bool],
+        seen: set[str],
+    ) -> tuple[list[tuple[Prepared[Any], str, str, str | None]], list[Prepared[Any]]]:
+        """Emit the mapped rows the store settles (unchanged; skipped by ``create_only``
+        for a known contact); return those to send, with their state key, fingerprint
+        and raw hash, and those the store cannot key."""
+        incremental = self.incremental
+        assert incremental is not None
         sending: list[tuple[Prepared[Any], str, str, str | None]] = []
         stateless: list[Prepared[Any]] = []
-        for item, digest in prepared:
-            key = state_key(item)
+        create_only = self.engine.provider.tenant.sync_mode == "create_only"
+        for mapped, digest in prepared:
+            item = mapped
+            key = incremental.key_of(item)
             if key is None:
                 stateless.append(item)
                 continue
-            same, print_ = incremental.unchanged(found.get(key), item)
+            record = found.get(key)
+            same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
+            if fresh(key) and (known := incremental.known(record)) is not None:
+                # The identity map: the platform holds this contact (a write of it was
+                # confirmed), under this id when it gave one.
+                if create_only:
+                    seen.add(key)
+                    self._emit(self._skipped_exists(item, known.remote_id))
+                    continue
+                item = attrs.evolve(item, known=known)
             seen.add(key)
             sending.append((item, key, print_, digest))
-        await incremental.sending(sending)
-        for item in [*(entry[0] for entry in sending), *stateless]:
-            self._admit(item)
+        return sending, stateless
+
+    @staticmethod
+    def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
+        return Outcome(
+            item.index,
+            Status.SKIPPED,
+            remote_id=remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings,
+            input=item.contact,
+            reason=SkipReason.EXISTS,
+        )
 
     @staticmethod
     def _unchanged(

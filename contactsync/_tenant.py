@@ -16,6 +16,8 @@ EMULATOR = "emulator"
 """The ``base_url`` of a tenant served by its provider's in-process emulator."""
 
 OnUnsupported: TypeAlias = Literal["error", "warn"]
+SyncMode: TypeAlias = Literal["upsert", "create_only", "update_only"]
+SYNC_MODES: tuple[SyncMode, ...] = ("upsert", "create_only", "update_only")
 
 
 class ValueProblem(ValueError):
@@ -85,6 +87,9 @@ class Tenant:
     custom_fields: Mapping[str, str | int]
     groups: Mapping[str, str | int]
     http: HttpSettings
+    sync_mode: SyncMode = "upsert"
+    """``upsert`` writes every contact; ``create_only`` never touches one that exists;
+    ``update_only`` never creates one. Contacts left alone are ``skipped``."""
 
     @property
     def settings(self) -> Any:

@@ -22,10 +22,11 @@ from ._helpers import (
     street,
 )
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status
 from ._provider import (
     Capabilities,
     Flow,
+    Known,
     MappingContext,
     NoCredentials,
     NoOptions,
@@ -42,7 +43,7 @@ from ._provider import (
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
 from ._secret import Secret
-from ._tenant import Tenant
+from ._tenant import SyncMode, Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,6 +57,7 @@ __all__ = [
     "CustomValue",
     "ErrorCode",
     "Flow",
+    "Known",
     "MappingContext",
     "MembershipChange",
     "NoCredentials",
@@ -70,10 +72,12 @@ __all__ = [
     "RequestFailed",
     "Response",
     "Secret",
+    "SkipReason",
     "Sleep",
     "Status",
     "Steps",
     "Subscription",
+    "SyncMode",
     "Tenant",
     "UnsupportedFeature",
     "default_registry",

@@ -65,6 +65,8 @@ class GleantapProvider(Provider[GleantapPayload]):
         custom_fields=True,
         default_concurrency=8,
         distinguishes_created=False,
+        # getCustomers by user_id, email or phone says whether newContact would update.
+        sync_modes=frozenset({"upsert", "create_only", "update_only"}),
         fields=frozenset(
             {
                 "external_id",
@@ -118,6 +120,13 @@ class GleantapProvider(Provider[GleantapPayload]):
         # look-up goes by email or phone alone, so rows sharing one must not overlap.
         return identity_keys(contact, ("external_id", "email", "phone"))
 
+    def state_key(self, item: Prepared[GleantapPayload]) -> str | None:
+        # Without an external id, Gleantap matches email (or phone) *and* first name: a
+        # state record under both is the very contact a write lands on, which lets the
+        # identity map stand in for the look-up.
+        keys = identity_keys(item.contact, ("external_id", "email+first_name", "phone+first_name"))
+        return keys[0] if keys else None
+
     def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
         return to_payload(
             contact,
@@ -128,7 +137,9 @@ class GleantapProvider(Provider[GleantapPayload]):
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
-        return each(batch, lambda item: upsert_one(item, self.options.lookup))
+        return each(
+            batch, lambda item: upsert_one(item, self.options.lookup, self.tenant.sync_mode)
+        )
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> GleantapEmulator:

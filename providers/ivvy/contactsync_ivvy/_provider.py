@@ -53,6 +53,9 @@ class IvvyProvider(Provider[IvvyPayload]):
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
         default_concurrency=8,
+        # One getContactList says whether a contact exists (and the identity map often
+        # knows already).
+        sync_modes=frozenset({"upsert", "create_only", "update_only"}),
         fields=frozenset(
             {
                 "external_id",
@@ -158,7 +161,10 @@ class IvvyProvider(Provider[IvvyPayload]):
         return to_payload(contact, ctx, self._definitions, self._groups_by_name)
 
     def upsert(self, batch: Sequence[Prepared[IvvyPayload]]) -> Flow:
-        return each(batch, lambda item: upsert_one(item, self.options.update_if_exists))
+        return each(
+            batch,
+            lambda item: upsert_one(item, self.options.update_if_exists, self.tenant.sync_mode),
+        )
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> IvvyEmulator:
