@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
-from cattrs.errors import ForbiddenExtraKeysError
-from cattrs.v import format_exception
 
 from ._errors import ConfigError
 from ._normalize import check_region
 from ._provider import OnUnsupported, Provider
 from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
+
+if TYPE_CHECKING:
+    import cattrs
 
 EMULATOR = "emulator"
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -157,7 +158,12 @@ def _structure_secret(value: object, _: type) -> Secret:
     return Secret(value)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Built on the first configuration read: cattrs is a sixth of ``import contactsync``,
+    and ``contactsync --help`` never reads one."""
+    import cattrs  # noqa: PLC0415 - see the docstring
+
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(Secret, _structure_secret)
 
@@ -194,10 +200,10 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-converter = _make_converter()
-
-
 def _message(exc: BaseException, type_: Any) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415 - loaded by _converter
+    from cattrs.v import format_exception  # noqa: PLC0415
+
     if isinstance(exc, _ValueProblem):
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
@@ -222,8 +228,11 @@ def _dotted(path: str) -> str:
 
 def structure(data: object, cls: type[Any], path: str) -> Any:
     """``converter.structure`` that raises one :class:`ConfigError` naming the bad key."""
+    import cattrs  # noqa: PLC0415 - loaded by _converter
+    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415
+
     try:
-        return converter.structure(data, cls)
+        return _converter().structure(data, cls)
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:
