@@ -79,6 +79,8 @@ def check_text(field: str, value: object, *, max_length: int = 255) -> str | Non
     text = value.strip()
     if not text:
         return None
+    if text.isascii() and text.isprintable() and len(text) <= max_length:
+        return text  # printable ASCII holds neither control characters nor surrogates
     if _CONTROL.search(text):
         raise ContactError(field, "contains control characters")
     if _SURROGATE.search(text):
