@@ -70,8 +70,7 @@ def records(count: int, start: int = 0) -> Iterator[dict[str, Any]]:
 
 def cold() -> None:
     """Forget cached normalizations: every figure pays for validation in full."""
-    _normalize.normalize_email.cache_clear()
-    _normalize.normalize_phone.cache_clear()
+    _normalize.clear_caches()
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:

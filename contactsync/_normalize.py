@@ -1,7 +1,9 @@
 """Normalizers for the values whose syntax is checked by a dedicated library.
 
 Both are cached: the same address or number repeats across runs and tenants, and
-parsing is the dominant cost of building a contact. The two libraries are imported on
+parsing is the dominant cost of building a contact. The caches can also be filled from
+outside (:func:`remember_email`, :func:`remember_phone`) with what these same functions
+answered in another process (:mod:`._ahead`). The two libraries are imported on
 first use: together they take about a third of ``import contactsync``, and neither
 ``contactsync --help`` nor loading a configuration without a phone region needs them.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import zoneinfo
 
 from ._errors import ContactError
@@ -22,8 +25,71 @@ _LANGUAGE = re.compile(
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-@functools.lru_cache(maxsize=65536)
+CACHE_SIZE = 65536
+
+
+class _Cache:
+    """A bounded map, safe to fill from another thread; the oldest entry goes first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: dict[object, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> str | None:
+        return self._values.get(key)
+
+    def put(self, key: object, value: str) -> None:
+        with self._lock:
+            if len(self._values) >= self._size and key not in self._values:
+                del self._values[next(iter(self._values))]
+            self._values[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+_emails = _Cache(CACHE_SIZE)
+_phones = _Cache(CACHE_SIZE)
+
+
+def clear_caches() -> None:
+    _emails.clear()
+    _phones.clear()
+
+
 def normalize_email(value: str) -> str:
+    known = _emails.get(value)
+    if known is not None:
+        return known
+    normalized = validate_email(value)
+    _emails.put(value, normalized)
+    return normalized
+
+
+def remember_email(value: str, normalized: str) -> None:
+    """Record what :func:`validate_email` answered for ``value`` (in another process)."""
+    _emails.put(value, normalized)
+
+
+def normalize_phone(value: str, region: str | None) -> str:
+    """E.164 form of ``value``; national numbers need ``region`` (ISO 3166 alpha-2)."""
+    known = _phones.get((value, region))
+    if known is not None:
+        return known
+    normalized = validate_phone(value, region)
+    _phones.put((value, region), normalized)
+    return normalized
+
+
+def remember_phone(value: str, region: str | None, normalized: str) -> None:
+    """Record what :func:`validate_phone` answered for ``value`` (in another process)."""
+    _phones.put((value, region), normalized)
+
+
+def validate_email(value: str) -> str:
+    """The normalized form of ``value``, uncached."""
     import email_validator  # noqa: PLC0415 - see the module docstring
 
     try:
@@ -35,9 +101,8 @@ def normalize_email(value: str) -> str:
     return str(result.normalized)
 
 
-@functools.lru_cache(maxsize=65536)
-def normalize_phone(value: str, region: str | None) -> str:
-    """E.164 form of ``value``; national numbers need ``region`` (ISO 3166 alpha-2)."""
+def validate_phone(value: str, region: str | None) -> str:
+    """E.164 form of ``value``, uncached."""
     import phonenumbers  # noqa: PLC0415 - see the module docstring
 
     try:

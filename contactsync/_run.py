@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._ahead import AheadValidator, enabled
 from ._incremental import Incremental, raw_key, state_key
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, input_index
@@ -538,7 +539,8 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
-        self.pump = Pump(self._inputs, self.progress.set)
+        ahead = AheadValidator(self.engine.pipeline.tenant.default_phone_region)
+        self.pump = Pump(self._inputs, self.progress.set, reader=ahead if enabled() else None)
         try:
             while True:
                 await self._take(self.pump)
@@ -573,6 +575,7 @@ class Execution:
                 await self.incremental.finish(self.summary.to_json())
         finally:
             self.pump.stop()
+            ahead.close()
             for task in self.tasks:
                 task.cancel()
         if self.input_error is not None:
