@@ -33,6 +33,7 @@ from contactsync_yespo._flows import bulk_body
 from contactsync import AsyncClient, Client, Outcome, _normalize, load_config
 from contactsync._pipeline import Pipeline
 from contactsync._wire import encode_json
+from contactsync.testing import EmulatorApp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -208,7 +209,6 @@ def requests_per_10k() -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     ticks = iter(range(10**9))
     emulator = YespoEmulator(clock=lambda: next(ticks) * 0.001)
-    from contactsync import EmulatorApp  # noqa: PLC0415
 
     with Client(
         config("yespo"), "bench", emulator=EmulatorApp(emulator), sleep=lambda s: None

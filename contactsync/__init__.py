@@ -1,6 +1,12 @@
-"""contactsync: one contact model, one upsert call, many marketing platforms."""
+"""contactsync: one contact model, one upsert call, many marketing platforms.
 
-from typing import TYPE_CHECKING
+This is the application's API. Writing a provider: :mod:`contactsync.provider`.
+Testing offline (emulators, faults, cassettes): :mod:`contactsync.testing`.
+"""
+
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from ._config import Config, HttpSettings, Tenant, load_config
 from ._errors import (
@@ -15,24 +21,7 @@ from ._errors import (
 from ._lazy import lazy_attributes
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._provider import (
-    Capabilities,
-    Flow,
-    MappingContext,
-    NoCredentials,
-    NoOptions,
-    Prepared,
-    Provider,
-    Request,
-    Response,
-    Sleep,
-    each,
-    failed_outcome,
-    identity_keys,
-)
-from ._ratelimit import RateLimit
 from ._records import contact_from_record, contact_to_record
-from ._registry import Registry, default_registry, register
 from ._secret import Secret
 
 __all__ = [
@@ -40,7 +29,6 @@ __all__ = [
     "AsyncClient",
     "AsyncRun",
     "BatchRefused",
-    "Capabilities",
     "ChangeMode",
     "Client",
     "Config",
@@ -49,69 +37,85 @@ __all__ = [
     "ContactError",
     "ContactsyncError",
     "CustomValue",
-    "Emulator",
-    "EmulatorApp",
-    "EmulatorTransport",
     "ErrorCode",
-    "Faults",
-    "Flow",
     "HttpSettings",
-    "MappingContext",
     "MembershipChange",
-    "NoCredentials",
-    "NoOptions",
     "Outcome",
     "OutcomeError",
     "PlannedRequest",
-    "Prepared",
-    "Provider",
     "ProviderNotFound",
-    "RateLimit",
-    "Registry",
-    "Request",
     "RequestFailed",
-    "Response",
     "Run",
     "Secret",
-    "Sleep",
     "Status",
     "Subscription",
     "Summary",
     "Tenant",
     "UnsupportedFeature",
-    "WindowLimit",
     "contact_from_record",
     "contact_to_record",
-    "default_registry",
-    "each",
-    "failed_outcome",
-    "identity_keys",
     "load_config",
-    "register",
 ]
 
 __version__ = "0.1.0"
 
-# The clients, the emulator harness and plans need httpx; load them on first use so
-# that `import contactsync` (the model, config and provider interface) stays light.
+# The clients and plans need httpx; load them on first use so that `import
+# contactsync` (the model and the config) stays light.
 _LAZY = {
     "AsyncClient": "._client",
     "AsyncRun": "._client",
     "Client": "._client",
     "Run": "._client",
-    "Emulator": "._emulator",
-    "EmulatorApp": "._emulator",
-    "EmulatorTransport": "._emulator",
-    "Faults": "._emulator",
-    "WindowLimit": "._emulator",
     "PlannedRequest": "._plan",
+}
+
+# Names that used to be exported here, and the face that has them now. They stay
+# importable (with a DeprecationWarning) for one release.
+_MOVED = {
+    **dict.fromkeys(
+        (
+            "Capabilities",
+            "Flow",
+            "MappingContext",
+            "NoCredentials",
+            "NoOptions",
+            "Prepared",
+            "Provider",
+            "RateLimit",
+            "Registry",
+            "Request",
+            "Response",
+            "Sleep",
+            "default_registry",
+            "each",
+            "failed_outcome",
+            "identity_keys",
+            "register",
+        ),
+        "contactsync.provider",
+    ),
+    **dict.fromkeys(
+        ("Emulator", "EmulatorApp", "EmulatorTransport", "Faults", "WindowLimit"),
+        "contactsync.testing",
+    ),
 }
 
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncRun, Client, Run
-    from ._emulator import Emulator, EmulatorApp, EmulatorTransport, Faults, WindowLimit
     from ._plan import PlannedRequest
 
 
-__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+_lazy = lazy_attributes(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str) -> Any:
+    moved = _MOVED.get(name)
+    if moved is None:
+        return _lazy(name)
+    warnings.warn(
+        f"contactsync.{name} is deprecated; import it from {moved}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(moved), name)

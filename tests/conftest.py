@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from contactsync import default_registry
+from contactsync.provider import default_registry
 from tests.fakeprovider import FakeProvider
 
 

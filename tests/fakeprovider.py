@@ -15,24 +15,18 @@ import attrs
 import httpx
 
 from contactsync import (
-    Capabilities,
     ChangeMode,
     Contact,
     ContactError,
-    Emulator,
-    MappingContext,
     Outcome,
     OutcomeError,
-    Prepared,
-    Provider,
-    Request,
-    Response,
     Secret,
     Status,
     Subscription,
     Tenant,
 )
-from contactsync._emulator import json_response
+from contactsync.provider import Capabilities, MappingContext, Prepared, Provider, Request, Response
+from contactsync.testing import Emulator, json_response
 
 DEMO_KEY = "fake-demo-key"
 

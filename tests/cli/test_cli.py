@@ -6,9 +6,9 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 
-from contactsync import EmulatorApp, default_registry
 from contactsync._cli import main
-from contactsync._emulator import serve_in_thread
+from contactsync.provider import default_registry
+from contactsync.testing import EmulatorApp, serve_in_thread
 from tests.fakeprovider import FakeProvider
 
 CONFIG = """

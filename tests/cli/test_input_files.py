@@ -21,9 +21,8 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactsync import EmulatorApp
 from contactsync._cli import main
-from contactsync._emulator import json_response, serve_in_thread
+from contactsync.testing import EmulatorApp, json_response, serve_in_thread
 from tests.fakeprovider import DEMO_KEY, FakeEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,7 +378,7 @@ class GatedEmulator(FakeEmulator):
 
 
 CHILD = (
-    "import sys; from contactsync import default_registry; "
+    "import sys; from contactsync.provider import default_registry; "
     "from tests.fakeprovider import FakeProvider; default_registry.register(FakeProvider); "
     "from contactsync._cli import main; main(sys.argv[1:])"
 )

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
-from contactsync import EmulatorApp
-from contactsync._emulator import serve_in_thread
+from contactsync.testing import EmulatorApp, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"""

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import httpx
 from contactsync_gleantap import GleantapEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport
+from contactsync.testing import EmulatorApp, EmulatorTransport
 from tests.contract import test_gleantap, test_yespo
 from tests.contract.generate import contacts
 from tests.contract.openapi import Capture, Contract, gleantap_contract, yespo_contract

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport, Status
+from contactsync import Status
+from contactsync.testing import EmulatorApp, EmulatorTransport
 from tests.contract.conftest import require
 from tests.contract.generate import contacts
 from tests.contract.openapi import Capture, gleantap_contract, summary

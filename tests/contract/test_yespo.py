@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport, Outcome, Status
+from contactsync import Outcome, Status
+from contactsync.testing import EmulatorApp, EmulatorTransport
 from tests.contract.conftest import require
 from tests.contract.generate import contacts
 from tests.contract.openapi import Capture, summary, yespo_contract

@@ -8,8 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from contactsync import Emulator, EmulatorApp, EmulatorTransport, Faults, WindowLimit
-from contactsync._emulator import serve_in_thread
+from contactsync.testing import (
+    Emulator,
+    EmulatorApp,
+    EmulatorTransport,
+    Faults,
+    WindowLimit,
+    serve_in_thread,
+)
 
 
 class Echo(Emulator):

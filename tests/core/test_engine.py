@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contactsync import AsyncClient, Client, Contact, Faults, Outcome, Response, Status
+from contactsync import AsyncClient, Client, Contact, Outcome, Status
 from contactsync._pump import QUEUE_SIZE
 from contactsync._retry import retry_after_seconds
 from contactsync._run import read_ahead
+from contactsync.provider import Response
+from contactsync.testing import Faults
 from tests.fakeprovider import FakeEmulator, contacts, tenant_config
 
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import yaml
 
-from contactsync import Client, EmulatorApp, Secret, default_registry
-from contactsync._emulator import json_response
-from contactsync.testing import REDACTED, json_body_matcher, make_vcr
+from contactsync import Client, Secret
+from contactsync.provider import default_registry
+from contactsync.testing import REDACTED, EmulatorApp, json_body_matcher, json_response, make_vcr
 from tests.fakeprovider import FakeEmulator, FakeProvider, tenant_config
 
 SECRET = "token-5bd1c0ffee"

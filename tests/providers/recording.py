@@ -17,7 +17,7 @@ import attrs
 import httpx
 import pytest
 
-from contactsync import default_registry
+from contactsync.provider import default_registry
 
 MODE = os.environ.get("CONTACTSYNC_RECORD", "")
 

@@ -17,7 +17,7 @@ from contactsync_ivvy import IvvyEmulator
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 from contactsync_yespo import YespoEmulator
 
-from contactsync import Emulator
+from contactsync.testing import Emulator
 
 HTTP = {"backoff_base": 0.0, "backoff_max": 0.0, "max_retries": 20}
 

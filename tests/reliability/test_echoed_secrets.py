@@ -15,10 +15,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from contactsync import Client, EmulatorApp, default_registry
+from contactsync import Client
 from contactsync._cli import main
-from contactsync._emulator import Emulator, serve_in_thread
-from contactsync.testing import make_vcr
+from contactsync.provider import default_registry
+from contactsync.testing import Emulator, EmulatorApp, make_vcr, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, people
 
 IDS = [s.name for s in SCENARIOS]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from contactsync import Client, EmulatorApp, Faults, Status
-from contactsync._emulator import KINDS, SLOW, serve_in_thread
+from contactsync import Client, Status
+from contactsync._emulator import KINDS, SLOW
+from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]

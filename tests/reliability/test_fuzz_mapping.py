@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactsync import Client, Outcome, Prepared, Request, Status
+from contactsync import Client, Outcome, Status
 from contactsync._wire import encode_json
+from contactsync.provider import Prepared, Request
 from tests.providers.spec import gleantap_spec, yespo_spec
 from tests.reliability.scenarios import SCENARIOS, Scenario
 

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactsync import AsyncClient, Client, EmulatorApp, Faults, Outcome, Status
-from contactsync._emulator import KINDS, serve_in_thread
+from contactsync import AsyncClient, Client, Outcome, Status
+from contactsync._emulator import KINDS
+from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]

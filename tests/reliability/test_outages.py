@@ -14,8 +14,9 @@ import pytest
 from contactsync_yespo import DEMO_API_KEY as YESPO_KEY
 from contactsync_yespo import YespoEmulator
 
-from contactsync import Client, EmulatorApp, Faults, Status
-from contactsync._emulator import KINDS, serve_in_thread
+from contactsync import Client, Status
+from contactsync._emulator import KINDS
+from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]

@@ -15,10 +15,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
-from contactsync import EmulatorApp
 from contactsync._cli import main
-from contactsync._emulator import serve_in_thread
 from contactsync._state import StateError, open_store
+from contactsync.testing import EmulatorApp, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"""

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from contactsync import Client, EmulatorApp, Status
+from contactsync import Client, Status
+from contactsync.testing import EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 IDS = [s.name for s in SCENARIOS]

@@ -35,8 +35,7 @@ from typing import Any
 
 import httpx
 
-from contactsync import Emulator
-from contactsync._emulator import RecordStore, json_response
+from contactsync.testing import Emulator, RecordStore, json_response
 
 DEMO_API_KEY = "gleantap-demo-key"
 DEMO_SECRET_KEY = "gleantap-demo-secret"

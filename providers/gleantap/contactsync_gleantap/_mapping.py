@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import email_validator
 
-from contactsync import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import Contact, ContactError, MappingContext, Subscription
 
 # Every key newContact documents; a custom attribute may not take one of these names.
 DOCUMENTED = frozenset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 
 def _non_blank(instance: object, attribute: attrs.Attribute[str], value: str) -> None:

@@ -35,8 +35,7 @@ from typing import Any
 
 import httpx
 
-from contactsync import Emulator
-from contactsync._emulator import RecordStore, json_response
+from contactsync.testing import Emulator, RecordStore, json_response
 
 from ._signing import content_md5, signature, string_to_sign
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from contactsync import OutcomeError, Response
+from contactsync.provider import OutcomeError, Response
 
 # errorCode values worth resending: rate limited, "unknown", "failed request", server errors.
 RETRYABLE_CODES = frozenset({429, 460, 461, 500, 502, 503, 504})

@@ -6,7 +6,7 @@ import json
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from contactsync import (
+from contactsync.provider import (
     Outcome,
     OutcomeError,
     Prepared,

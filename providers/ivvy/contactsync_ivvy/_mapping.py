@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import email_validator
 
-from contactsync import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import Contact, ContactError, MappingContext, Subscription
 
 # fieldType values of getCustomFieldDefinition.
 SMALL_TEXT, LARGE_TEXT, SINGLE_SELECT, MULTI_SELECT, ADDRESS, DATE, FILE, STATIC, NUMBER = range(9)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 Region = Literal["AU", "US", "UK"]
 HOSTS: dict[str, str] = {

@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Mapping
 
 import httpx
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 API_VERSION = "1.0"
 CONTENT_TYPE = "application/json"

@@ -47,8 +47,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from contactsync import Emulator
-from contactsync._emulator import RecordStore, WindowLimit, json_response
+from contactsync.testing import Emulator, RecordStore, WindowLimit, json_response
 
 DEMO_API_KEY = "yespo-demo-key"
 """The API key every Yespo emulator accepts (never a real key)."""

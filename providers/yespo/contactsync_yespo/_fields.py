@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from contactsync import ContactError, CustomValue
+from contactsync.provider import ContactError, CustomValue
 
 from ._lenient import as_bool, as_int, one_or_many
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from attrs import evolve
 
-from contactsync import (
+from contactsync.provider import (
     BatchRefused,
     Outcome,
     OutcomeError,

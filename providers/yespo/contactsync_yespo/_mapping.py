@@ -8,7 +8,7 @@ from typing import Any, Literal
 import attrs
 import email_validator
 
-from contactsync import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import Contact, ContactError, MappingContext, Subscription
 
 from ._fields import FieldDefinition, check, serialize
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import httpx
 
-from contactsync import (
+from contactsync.provider import (
     Capabilities,
     ChangeMode,
     ConfigError,

@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from contactsync import Secret
+from contactsync.provider import Secret
 
 # The spec's dedupeOn enum, less "push" (undocumented, and contactsync carries no
 # push tokens) and "fieldId" (needs a per-request field id contactsync does not expose).

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport, Faults, Outcome
+from contactsync import Outcome
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
 from tests.providers.engines import upsert_async, upsert_sync
 from tests.providers.spec import ValidatingTransport, gleantap_spec
 

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from contactsync import Client, ConfigError, Faults, Outcome, Status, load_config
+from contactsync import Client, ConfigError, Outcome, Status, load_config
+from contactsync.testing import Faults
 from tests.providers.gleantap.conftest import Gleantap, gleantap_config
 from tests.providers.spec import require
 

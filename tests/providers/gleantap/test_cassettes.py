@@ -17,8 +17,8 @@ import pytest
 import yaml
 from contactsync_gleantap import DEMO_API_KEY, DEMO_SECRET_KEY
 
-from contactsync import AsyncClient, Client, EmulatorTransport
-from contactsync.testing import make_vcr
+from contactsync import AsyncClient, Client
+from contactsync.testing import EmulatorTransport, make_vcr
 from tests.providers.gleantap.conftest import Gleantap, gleantap_config
 from tests.providers.recording import for_real, record_mode, recording
 from tests.providers.recording import transport as recorded_transport

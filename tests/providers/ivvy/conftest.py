@@ -8,7 +8,8 @@ import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY, DEMO_API_SECRET, IvvyAuth, IvvyEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport, Faults, Outcome, Secret
+from contactsync import Outcome, Secret
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
 from tests.providers.engines import upsert_async, upsert_sync
 
 BASE = "https://api.ap-southeast-2.ivvy.com"

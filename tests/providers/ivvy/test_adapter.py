@@ -11,7 +11,8 @@ import httpx
 import pytest
 from contactsync_ivvy import IvvyEmulator
 
-from contactsync import Client, Faults, Outcome, Status
+from contactsync import Client, Outcome, Status
+from contactsync.testing import Faults
 from tests.providers.ivvy.conftest import Ivvy, ivvy_config
 
 Upsert = Callable[..., list[Outcome]]

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY, DEMO_API_SECRET
 
-from contactsync import AsyncClient, Client, EmulatorTransport
-from contactsync.testing import make_vcr
+from contactsync import AsyncClient, Client
+from contactsync.testing import EmulatorTransport, make_vcr
 from tests.providers.ivvy.conftest import Ivvy, ivvy_config
 from tests.providers.recording import for_real, record_mode, recording
 from tests.providers.recording import transport as recorded_transport

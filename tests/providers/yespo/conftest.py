@@ -8,7 +8,8 @@ import httpx
 import pytest
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
-from contactsync import Client, EmulatorApp, EmulatorTransport, Faults, Outcome
+from contactsync import Client, Outcome
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
 from tests.providers.engines import upsert_async, upsert_sync
 from tests.providers.spec import ValidatingTransport, yespo_spec
 

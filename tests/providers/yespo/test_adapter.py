@@ -11,7 +11,8 @@ import httpx
 import pytest
 from contactsync_yespo import DEMO_API_KEY
 
-from contactsync import Client, ConfigError, Faults, Outcome, Status, load_config
+from contactsync import Client, ConfigError, Outcome, Status, load_config
+from contactsync.testing import Faults
 from tests.providers.spec import require, yespo_spec
 from tests.providers.yespo.conftest import Yespo, channel, yespo_config
 

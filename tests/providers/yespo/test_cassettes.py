@@ -18,8 +18,8 @@ import pytest
 import yaml
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
-from contactsync import AsyncClient, Client, EmulatorApp, EmulatorTransport
-from contactsync.testing import make_vcr
+from contactsync import AsyncClient, Client
+from contactsync.testing import EmulatorApp, EmulatorTransport, make_vcr
 from tests.providers.recording import for_real, record_mode, recording
 from tests.providers.recording import transport as recorded_transport
 from tests.providers.spec import require, yespo_spec

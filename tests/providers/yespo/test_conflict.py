@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from contactsync import Faults, Outcome, Status
+from contactsync import Outcome, Status
+from contactsync.testing import Faults
 from tests.providers.engines import upsert_sync
 from tests.providers.yespo.conftest import Yespo, channel, direct, yespo_config
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from contactsync_yespo import DEMO_API_KEY, YespoEmulator
 
-from contactsync import EmulatorApp, EmulatorTransport
+from contactsync.testing import EmulatorApp, EmulatorTransport
 from tests.providers.yespo.conftest import channel, direct
 
 

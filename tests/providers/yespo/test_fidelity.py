@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from contactsync import Client, Status
+from contactsync.testing import EmulatorApp
 from tests.providers.yespo.conftest import Yespo, channel, direct, yespo_config
 
 
@@ -130,7 +131,6 @@ def test_segment_look_up_pages_through_the_groups() -> None:
 def test_a_refused_bulk_row_never_fails_another_row_sharing_its_email() -> None:
     # Rows sharing an email never share a bulk (the engine serializes them), so a
     # failedContacts entry can only be matched back to the row it is about.
-    from contactsync import Client, EmulatorApp  # noqa: PLC0415
     from tests.reliability.scenarios import SCENARIOS  # noqa: PLC0415
 
     scenario = SCENARIOS[0]  # Yespo bulk
