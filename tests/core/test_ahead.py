@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from contactsync_yespo import YespoEmulator
 
-from contactsync import Client, EmulatorApp, Outcome, _ahead, _normalize
+from contactsync import Client, Outcome, _ahead, _normalize
 from contactsync._ahead import AheadValidator, lookups
+from contactsync.testing import EmulatorApp
 
 
 def _records(count: int) -> list[dict[str, Any]]:
