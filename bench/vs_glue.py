@@ -154,6 +154,8 @@ def pairs(provider: str, count: int, runs: int = PAIRS) -> dict[str, Any]:
     ours, theirs = SIDES[provider]
     ratios, ours_s, glue_s = [], [], []
     requests = {}
+    for side in (theirs, ours):  # warm up: imports, first connections, not timed
+        _timed(provider, side, data[:500])
     for _ in range(runs):
         glue_time, requests["glue"], glue_stored = _timed(provider, theirs, data)
         our_time, requests["ours"], our_stored = _timed(provider, ours, data)
