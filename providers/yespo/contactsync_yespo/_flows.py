@@ -522,9 +522,12 @@ def bulk(
         return [_failed(item, error) for item in batch]
     result = response.json() if isinstance(response.json(), Mapping) else {}
 
+    # Each contact's keys, worked out once: matched against the refusals, the planned
+    # answer and the import's mapping.
+    keys = {item.index: _keys(item.payload) for item in batch}
     by_key: dict[str, list[Item]] = {}
     for item in batch:
-        for key in _keys(item.payload):
+        for key in keys[item.index]:
             by_key.setdefault(key, []).append(item)
     outcomes: dict[int, Outcome] = {}
     for failed in one_or_many(result.get("failedContacts")):
@@ -544,7 +547,7 @@ def bulk(
             outcomes[item.index] = _failed(item, OutcomeError("platform_error", message))
         return [outcomes[item.index] for item in batch]
 
-    status = yield from _poll(settings, str(session), pending, contacts)
+    status = yield from _poll(settings, str(session), pending, keys, contacts)
     state = str(status.get("status") or "").upper()
     ids: dict[str, int] = {}
     for entry in one_or_many(status.get("mapping")):
@@ -555,7 +558,7 @@ def bulk(
                     ids.setdefault(key, contact_id)
     written = []
     for item in pending:
-        found = next((ids[k] for k in _keys(item.payload) if k in ids), None)
+        found = next((ids[k] for k in keys[item.index] if k in ids), None)
         if found is None:
             message = (
                 f"import session ended with {state}: {status.get('description') or 'no detail'}"
@@ -577,12 +580,16 @@ def bulk(
 
 
 def _poll(
-    settings: YespoSettings, session: str, pending: Sequence[Item], contacts: tuple[int, ...]
+    settings: YespoSettings,
+    session: str,
+    pending: Sequence[Item],
+    keys: Mapping[int, list[str]],
+    contacts: tuple[int, ...],
 ) -> Generator[Request | Sleep, Response | None, Mapping[str, Any]]:
     planned = {
         "status": "FINISHED",
         "mapping": [
-            {"dedupeValue": _keys(item.payload)[0].split(":", 1)[1], "contactId": 0}
+            {"dedupeValue": keys[item.index][0].split(":", 1)[1], "contactId": 0}
             for item in pending
         ],
     }
