@@ -369,12 +369,14 @@ class Execution:
                 self.exhausted = True
                 return
             room = self.limit - self.scheduler.buffered
-            raws = pump.take(min(CHUNK, room))
+            wanted = min(CHUNK, room)
+            raws = pump.take(wanted)
             if pump.done:
                 self.exhausted = True
                 # Re-raised once every contact already taken has its outcome.
                 self.input_error = pump.error
             if not raws:
+                self._linger()
                 return
             chunk: list[tuple[int, ContactInput]] = []
             for raw in raws:
@@ -387,7 +389,11 @@ class Execution:
                     self._admit(self.engine.pipeline.prepare(index, raw))
             else:
                 self._fail_unprepared(chunk)
-            self._linger()
+            if len(raws) < wanted:
+                # The input is not keeping up. While it is (a list, a fast file), a
+                # batch filling slower than batch_linger is waiting for this process,
+                # not for input: sending it part-full would only cost more requests.
+                self._linger()
             await asyncio.sleep(0)  # let flows in flight move on
 
     async def _set_up(self) -> bool:
@@ -539,8 +545,11 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
-        ahead = AheadValidator(self.engine.pipeline.tenant.default_phone_region)
-        self.pump = Pump(self._inputs, self.progress.set, reader=ahead if enabled() else None)
+        pipeline = self.engine.pipeline
+        ahead = AheadValidator(pipeline.tenant.default_phone_region)
+        # Only for bulk flows: one request per contact costs far more than checking it.
+        wanted = enabled() and pipeline.max_batch > 1
+        self.pump = Pump(self._inputs, self.progress.set, reader=ahead if wanted else None)
         try:
             while True:
                 await self._take(self.pump)
