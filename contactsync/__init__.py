@@ -8,7 +8,7 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, HttpSettings, Tenant, load_config
+from ._config import Config, load_config
 from ._errors import (
     BatchRefused,
     ConfigError,
@@ -20,9 +20,10 @@ from ._errors import (
 )
 from ._lazy import lazy_attributes
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
 from ._records import contact_from_record, contact_to_record
 from ._secret import Secret
+from ._tenant import HttpSettings, Tenant
 
 __all__ = [
     "Address",
@@ -47,6 +48,7 @@ __all__ = [
     "RequestFailed",
     "Run",
     "Secret",
+    "SkipReason",
     "Status",
     "Subscription",
     "Summary",

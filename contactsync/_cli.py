@@ -18,19 +18,22 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 import attrs
 import click
 
-from ._config import EMULATOR, Config, load_config, resolve_tenant
+from ._config import Config, load_config, resolve_tenant
 from ._errors import ContactsyncError
+from ._matrix import render as render_matrix
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
+from ._tenant import EMULATOR, SYNC_MODES, SyncMode
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
     from ._client import Client
+    from ._state import StateStore
 
 # rich, the client (httpx) and the emulator harness are imported by the commands that
 # use them: together they are most of a second of start-up, and ``--help`` needs none.
@@ -67,8 +70,14 @@ def main() -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def providers(as_json: bool) -> None:
+@click.option(
+    "--markdown", is_flag=True, help="Print the capability matrix (the docs page's table)."
+)
+def providers(as_json: bool, markdown: bool) -> None:
     """List installed providers and their capabilities."""
+    if markdown:
+        click.echo(render_matrix(default_registry.get(n) for n in default_registry.names()))
+        return
     rows: list[dict[str, Any]] = []
     for name in default_registry.names():
         cls = default_registry.get(name)
@@ -152,9 +161,14 @@ def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
 
 
 def _client(
-    config_path: Path, tenant: str, base_url: str | None, state: str | None = None
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    state: str | StateStore | None = None,
+    sync_mode: SyncMode | None = None,
+    config: Config | None = None,
 ) -> Client:
-    config = _load(config_path)
+    config = config or _load(config_path)
     if base_url is not None:
         if tenant not in config.tenants:
             _fail(f"tenants.{tenant}: no such tenant")
@@ -163,7 +177,15 @@ def _client(
     from ._client import Client  # noqa: PLC0415 - see the imports
 
     with _config_errors():
-        return Client(config, tenant, state=state)
+        return Client(config, tenant, state=state, sync_mode=sync_mode)
+
+
+_sync_mode_option = click.option(
+    "--sync-mode",
+    type=click.Choice(SYNC_MODES),
+    help="upsert (default), create_only (never touch an existing contact) or update_only "
+    "(never create one); default: the tenant's sync_mode.",
+)
 
 
 _common = [
@@ -182,22 +204,61 @@ def _with_common(func: Any) -> Any:
 
 @main.command("plan")
 @_with_common
-def plan_command(config_path: Path, tenant: str, base_url: str | None, input_path: str) -> None:
+@click.option(
+    "--state",
+    "state_url",
+    help="Read this state store (never created nor migrated): contacts it says are "
+    "unchanged or skipped are not planned. Default: the config's [state].",
+)
+@_sync_mode_option
+def plan_command(
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    state_url: str | None,
+    sync_mode: SyncMode | None,
+) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
     from ._plan import PlannedRequest  # noqa: PLC0415 - see the imports
 
-    with _client(config_path, tenant, base_url) as client, _open_input(input_path) as stream:
+    config = _load(config_path)
+    if state_url is None and config.state is not None:
+        state_url = config.state.url.reveal()
+    with contextlib.ExitStack() as stack:
+        store = None if state_url is None else stack.enter_context(_read_only_store(state_url))
+        client = stack.enter_context(
+            _client(config_path, tenant, base_url, store, sync_mode, config=config)
+        )
+        stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
         for item in client.plan(_read(stream, input_path)):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
-                message = scrubber.scrub(str(item.error and item.error.message))
-                _err().print(
-                    f"input {item.index} rejected: {message}",
-                    highlight=False,
-                    markup=False,
-                )
+                _err().print(_unplanned(item, scrubber), highlight=False, markup=False)
+
+
+def _unplanned(outcome: Outcome, scrubber: Scrubber) -> str:
+    """What ``plan`` says on stderr of a contact it plans no request for."""
+    if outcome.status is Status.UNCHANGED:
+        return f"input {outcome.index} unchanged: the state store says the platform holds it"
+    if outcome.status is Status.SKIPPED:
+        return f"input {outcome.index} skipped ({outcome.reason})"
+    message = scrubber.scrub(str(outcome.error and outcome.error.message))
+    return f"input {outcome.index} {outcome.status.value}: {message}"
+
+
+@contextlib.contextmanager
+def _read_only_store(url: str) -> Iterator[StateStore]:
+    from ._state import StateError, open_store  # noqa: PLC0415 - SQLAlchemy only here
+
+    try:
+        store = open_store(url, read_only=True)
+    except StateError as exc:
+        _fail(str(exc))
+    with store:
+        yield store
 
 
 def _scrubber(client: Client) -> Scrubber:
@@ -354,6 +415,7 @@ def _open_failed(path: Path) -> BinaryIO:
     help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
 )
 @click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
+@_sync_mode_option
 def upsert(
     config_path: Path,
     tenant: str,
@@ -363,6 +425,7 @@ def upsert(
     failed_path: Path | None,
     state_url: str | None,
     full: bool,
+    sync_mode: SyncMode | None,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
@@ -372,7 +435,7 @@ def upsert(
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url, state_url))
+        client = stack.enter_context(_client(config_path, tenant, base_url, state_url, sync_mode))
         scrubber = _scrubber(client)
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)

@@ -18,17 +18,20 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
 import httpx
 
-from ._config import Config, Tenant, load_config
+from ._config import Config, load_config
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
+from ._errors import ConfigError
 from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
 from ._outcome import Outcome, Summary
 from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
 from ._provider import Provider
 from ._registry import Registry, default_registry
+from ._tenant import SYNC_MODES, SyncMode, Tenant
 
 if TYPE_CHECKING:
     from ._incremental import Incremental
@@ -136,6 +139,7 @@ class _Base:
         faults: Faults | None,
         emulator: EmulatorApp | None,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
         self.state: StateStore | None = None
@@ -147,6 +151,12 @@ class _Base:
             self.state, self._owns_state = open_store(url), True
         elif state is not None:
             self.state = state
+        if sync_mode is not None and tenant in loaded.tenants:
+            if sync_mode not in SYNC_MODES:
+                raise ConfigError("sync_mode", f"must be one of {', '.join(SYNC_MODES)}")
+            # Given here, it replaces the tenant's own (checked when the tenant resolves).
+            raw = attrs.evolve(loaded.tenants[tenant], sync_mode=sync_mode)
+            loaded = attrs.evolve(loaded, tenants={**loaded.tenants, tenant: raw})
         self.tenant: Tenant = loaded.tenant(tenant, registry or default_registry)
         provider_cls = (registry or default_registry).get(self.tenant.provider)
         self.provider: Provider[Any] = provider_cls(self.tenant)
@@ -154,7 +164,7 @@ class _Base:
         if emulator is None and self.tenant.uses_emulator:
             self.emulator_app = EmulatorApp(provider_cls.create_emulator(self.tenant), faults)
         self.base_url = (
-            (provider_cls.base_url_for(self.tenant.settings) or _EMULATOR_HOST)
+            (provider_cls.base_url_for(self.tenant.options) or _EMULATOR_HOST)
             if self.tenant.uses_emulator
             else self.tenant.base_url
         )
@@ -183,7 +193,12 @@ class _Base:
     def _planned(
         self, contacts: Iterable[ContactInput], setup: SetupResult
     ) -> Iterator[PlannedRequest | Outcome]:
-        return plan(self._pipeline, self.base_url, contacts, setup)
+        judge = None
+        if self.state is not None:
+            from ._incremental import PlanJudge  # noqa: PLC0415
+
+            judge = PlanJudge(self.state, self.provider)
+        return plan(self._pipeline, self.base_url, contacts, setup, judge)
 
 
 class Client(_Base):
@@ -210,9 +225,16 @@ class Client(_Base):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
@@ -295,9 +317,16 @@ class AsyncClient(_Base):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
-            config, tenant, registry=registry, faults=faults, emulator=emulator, state=state
+            config,
+            tenant,
+            registry=registry,
+            faults=faults,
+            emulator=emulator,
+            state=state,
+            sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)

@@ -4,78 +4,40 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 import attrs
 
 from ._errors import ConfigError
 from ._normalize import check_region
-from ._provider import OnUnsupported, Provider
+from ._provider import Provider
 from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
+from ._tenant import EMULATOR, HttpSettings, Tenant
+from ._tenant import ValueProblem as _ValueProblem
 
 if TYPE_CHECKING:
     import cattrs
 
-EMULATOR = "emulator"
+# EMULATOR, HttpSettings and Tenant live in ``_tenant`` and stay importable from here.
+__all__ = [
+    "EMULATOR",
+    "Config",
+    "HttpSettings",
+    "StateConfig",
+    "Tenant",
+    "TenantConfig",
+    "load_config",
+    "parse_config",
+    "resolve_tenant",
+    "structure",
+]
+
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-
-class _ValueProblem(ValueError):
-    """A value error whose message is meant for the user as it is.
-
-    ``key`` names the attribute at fault when the check spans a whole table.
-    """
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@attrs.frozen
-class HttpSettings:
-    timeout: float = 30.0
-    """Seconds for each phase of an attempt (connect, write, read), each."""
-    attempt_timeout: float = 60.0
-    """Overall deadline of one attempt, connect to last byte: a server trickling
-    bytes cannot hold a request longer than this."""
-    retry_for: float = 300.0
-    """Total seconds one request may take, attempts and waits included, before the
-    engine gives up on it (429, 5xx and transport errors are retried until then)."""
-    max_retries: int | None = None
-    """An extra cap on resends after the first attempt; unset: only ``retry_for`` counts."""
-    breaker_after: float = 60.0
-    """Stop sending to a platform once every attempt for this many seconds has
-    failed with a transport error (nothing succeeded in between)."""
-    concurrency: int | None = None
-    """Requests in flight at once; the provider's default when unset."""
-    requests_per_second: float | None = None
-    """Lower the provider's documented rate limit (it can never be raised above it)."""
-    backoff_base: float = 0.5
-    """First backoff ceiling in seconds; it doubles per retry (full jitter below it)."""
-    backoff_max: float = 30.0
-    """Largest backoff ceiling in seconds."""
-    batch_linger: float = 1.0
-    """Seconds an open batch waits to fill before it is sent anyway (bulk platforms)."""
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("timeout", "backoff_base", "backoff_max", "retry_for", "batch_linger"):
-            if getattr(self, name) < 0:
-                raise _ValueProblem("must not be negative", name)
-        for name in ("attempt_timeout", "breaker_after"):
-            if getattr(self, name) <= 0:
-                raise _ValueProblem("must be positive", name)
-        if self.max_retries is not None and self.max_retries < 0:
-            raise _ValueProblem("must not be negative", "max_retries")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise _ValueProblem("must be at least 1", "concurrency")
-        if self.requests_per_second is not None and self.requests_per_second <= 0:
-            raise _ValueProblem("must be positive", "requests_per_second")
 
 
 @attrs.frozen
@@ -94,6 +56,7 @@ class TenantConfig:
     base_url: str | None = None
     default_phone_region: str | None = None
     on_unsupported: Literal["error", "warn"] = "error"
+    sync_mode: Literal["upsert", "create_only", "update_only"] = "upsert"
     credentials: dict[str, Any] = attrs.field(factory=dict, repr=False)
     custom_fields: dict[str, str | int] = attrs.field(factory=dict)
     groups: dict[str, str | int] = attrs.field(factory=dict)
@@ -115,26 +78,6 @@ class Config:
             known = ", ".join(sorted(self.tenants)) or "none"
             raise ConfigError(f"tenants.{name}", f"no such tenant (configured: {known})") from None
         return resolve_tenant(name, raw, registry or default_registry)
-
-
-@attrs.frozen
-class Tenant:
-    """A tenant ready to use: what providers and the engine read."""
-
-    name: str
-    provider: str
-    base_url: str
-    default_phone_region: str | None
-    on_unsupported: OnUnsupported
-    credentials: Any = attrs.field(repr=False)
-    settings: Any
-    custom_fields: Mapping[str, str | int]
-    groups: Mapping[str, str | int]
-    http: HttpSettings
-
-    @property
-    def uses_emulator(self) -> bool:
-        return self.base_url == EMULATOR
 
 
 def _structure_secret(value: object, _: type) -> Secret:
@@ -212,48 +155,55 @@ def _message(exc: BaseException, type_: Any) -> str:
         return str(exc)  # a provider's own validator speaking to the user
     if isinstance(exc, KeyError):
         return "required key is missing"
-    if "not in literal" in str(exc):
-        allowed = ", ".join(repr(v) for v in getattr(type_, "__args__", ()))
-        return f"must be one of {allowed}"
+    if get_origin(type_) is Literal:
+        return "must be one of " + ", ".join(repr(v) for v in get_args(type_))
     return format_exception(exc, type_)
 
 
-_SUBSCRIPT = re.compile(r"\[['\"]?([^'\"\]]*)['\"]?\]")
+def _first_problem(exc: BaseException, path: str) -> tuple[BaseException, str, Any]:
+    """The first error cattrs met (in the order its own ``transform_error`` lists them),
+    the dotted path of the key at fault, and the type that key was structured as.
 
+    Read from cattrs' structured exceptions (their attribute and index notes), never
+    from message text."""
+    from cattrs.errors import (  # noqa: PLC0415 - loaded by _converter
+        AttributeValidationNote,
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+    )
 
-def _dotted(path: str) -> str:
-    """cattrs writes ``.tenants['acme'].http``; users write ``tenants.acme.http``."""
-    return _SUBSCRIPT.sub(r".\1", path).strip(".")
+    type_: Any = None
+    while isinstance(exc, ClassValidationError | IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        if with_notes:
+            exc, note = with_notes[0]
+            key = note.name if isinstance(note, AttributeValidationNote) else note.index
+            path, type_ = _join(path, str(key)), note.type
+        elif without:
+            exc, type_ = without[0], None
+        else:
+            break
+    if isinstance(exc, ForbiddenExtraKeysError):
+        path = _join(path, sorted(exc.extra_fields)[0])
+    elif isinstance(exc, _ValueProblem):
+        path = _join(path, exc.key)
+    return exc, path, type_
 
 
 def structure(data: object, cls: type[Any], path: str) -> Any:
     """``converter.structure`` that raises one :class:`ConfigError` naming the bad key."""
-    import cattrs  # noqa: PLC0415 - loaded by _converter
-    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415
-
     try:
         return _converter().structure(data, cls)
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:
-        problems = cattrs.transform_error(exc, path=path, format_exception=_message)
-        first = problems[0] if problems else f"invalid value @ {path}"
-        message, _, where = first.rpartition(" @ ")
-        leaf = _first_leaf(exc)
-        if isinstance(leaf, ForbiddenExtraKeysError):
-            where = _join(where, sorted(leaf.extra_fields)[0])
-        elif isinstance(leaf, _ValueProblem):
-            where = _join(where, leaf.key)
-        raise ConfigError(_dotted(where), message) from None
+        problem, where, type_ = _first_problem(exc, path)
+        raise ConfigError(where, _message(problem, type_)) from None
 
 
 def _join(path: str, key: str | None) -> str:
     return path if not key else f"{path}.{key}" if path else key
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    subs = getattr(exc, "exceptions", ())
-    return _first_leaf(subs[0]) if subs else exc
 
 
 def _check_base_url(value: str | None, default: str, path: str) -> str:
@@ -295,21 +245,36 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
     if raw.base_url == EMULATOR:
         for key, value in provider.demo_options.items():
             options.setdefault(key, value)
-    settings = structure(options, provider.settings_type, f"{path}.options")
+    checked = structure(options, provider.options_type, f"{path}.options")
     tenant = Tenant(
         name=name,
         provider=provider.name,
-        base_url=_check_base_url(raw.base_url, provider.base_url_for(settings), f"{path}.base_url"),
+        base_url=_check_base_url(raw.base_url, provider.base_url_for(checked), f"{path}.base_url"),
         default_phone_region=region,
         on_unsupported=raw.on_unsupported,
         credentials=_credentials(raw, provider, path),
-        settings=settings,
+        options=checked,
         custom_fields=dict(raw.custom_fields),
         groups=dict(raw.groups),
         http=raw.http,
+        sync_mode=raw.sync_mode,
     )
+    check_sync_mode(tenant, provider)
     provider.check_tenant(tenant)
     return tenant
+
+
+def check_sync_mode(tenant: Tenant, provider: type[Provider[Any]]) -> None:
+    """Refuse a sync mode the provider cannot honour (it cannot tell cheaply whether a
+    contact exists), naming the setting."""
+    allowed = provider.capabilities.sync_modes
+    if tenant.sync_mode not in allowed:
+        raise ConfigError(
+            f"tenants.{tenant.name}.sync_mode",
+            f"{provider.name} cannot tell cheaply whether a contact already exists, so it "
+            f"cannot honour sync_mode = {tenant.sync_mode!r} (it supports: "
+            f"{', '.join(sorted(allowed))})",
+        )
 
 
 def _credentials(raw: TenantConfig, provider: type[Provider[Any]], path: str) -> Any:

@@ -21,7 +21,6 @@ from typing import Any
 import attrs
 import httpx
 
-from ._config import Tenant
 from ._errors import BatchRefused, RequestFailed
 from ._incremental import Incremental
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
@@ -31,6 +30,7 @@ from ._ratelimit import RateLimit, build_limiter, with_headroom
 from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_exception
 from ._run import Execution, FlowRun
 from ._secret import MASK, Scrubber
+from ._tenant import Tenant
 from ._wire import to_httpx
 
 log = logging.getLogger("contactsync")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._outcome import Outcome, Status
-from ._provider import Prepared, Provider
+from ._outcome import Outcome, SkipReason, Status
+from ._provider import Known, Prepared, Provider
 from ._state import Confirmed, FailedEntry, StateRecord, fingerprint
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def mapping_fingerprint(provider: Provider[Any]) -> str:
     return fingerprint(
         {
             "provider": provider.name,
-            "settings": _plain(tenant.settings),
+            # The key keeps its old name: renaming it would change every stored hash.
+            "settings": _plain(tenant.options),
             "custom_fields": dict(tenant.custom_fields),
             "groups": dict(tenant.groups),
             "default_phone_region": tenant.default_phone_region,
@@ -57,23 +58,17 @@ def payload_fingerprint(payload: Any) -> str:
     return fingerprint(_plain(payload))
 
 
-def state_key(item: Prepared[Any]) -> str | None:
-    """The identity the store keys a contact by: its external id when it has one
-    (known before mapping, for the raw fast path), else its first identity key."""
-    for key in item.identity:
-        if key.startswith("external_id="):
-            return key
-    return item.identity[0] if item.identity else None
-
-
 def raw_key(record: object) -> str | None:
     """The state key of a raw input record, when it names an external id."""
-    if not isinstance(record, Mapping):
+    # ``type(...) is`` first: an ABC isinstance check per row shows in the fast path.
+    if type(record) is not dict and not isinstance(record, Mapping):
         return None
     value = record.get("external_id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+    if type(value) is str:
+        return "external_id=" + value.strip().casefold() if value else None
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return "external_id=" + str(value).strip().casefold()
+    return "external_id=" + str(value)
 
 
 @attrs.define
@@ -88,6 +83,7 @@ class Incremental:
 
     def __init__(self, store: StateStore, provider: Provider[Any], *, full: bool) -> None:
         self.store = store
+        self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
         self.full = full
@@ -104,8 +100,13 @@ class Incremental:
             self.store.begin_run, self.tenant, mapping_fingerprint=self.mapping
         )
 
+    def key_of(self, item: Prepared[Any]) -> str | None:
+        """The key the store records ``item`` under (the provider decides)."""
+        return self.provider.state_key(item)
+
     async def lookup(self, keys: list[str]) -> dict[str, StateRecord]:
-        if self.full or not keys:
+        # Looked up with ``full`` too: the identity map still saves look-ups.
+        if not keys:
             return {}
         return await asyncio.to_thread(self.store.get_many, self.tenant, keys)
 
@@ -113,11 +114,21 @@ class Incremental:
         return key in self._recent
 
     def raw_unchanged(self, record: StateRecord | None, raw: str) -> bool:
-        return record is not None and record.raw_is_current(raw, self.mapping)
+        return not self.full and record is not None and record.raw_is_current(raw, self.mapping)
 
     def unchanged(self, record: StateRecord | None, item: Prepared[Any]) -> tuple[bool, str]:
         print_ = payload_fingerprint(item.payload)
-        return record is not None and record.is_current(print_, self.mapping), print_
+        same = not self.full and record is not None and record.is_current(print_, self.mapping)
+        return same, print_
+
+    @staticmethod
+    def known(record: StateRecord | None) -> Known | None:
+        """What the identity map says about a contact: ``None`` unless a write of it
+        was confirmed once (a record only ever marked in flight, or only skipped or
+        failed, proves nothing about the platform)."""
+        if record is None or (record.fingerprint is None and record.remote_id is None):
+            return None
+        return Known(record.remote_id)
 
     async def sending(self, items: list[tuple[Prepared[Any], str, str, str | None]]) -> None:
         """Mark ``(item, key, fingerprint, raw hash)`` in flight before they are sent."""
@@ -146,8 +157,10 @@ class Incremental:
                 )
             )
         else:
-            code = outcome.error.code if outcome.error else None
-            status = "rejected" if outcome.status is Status.REJECTED else "failed"
+            code = outcome.error.code if outcome.error else outcome.reason
+            status = {Status.REJECTED: "rejected", Status.SKIPPED: "skipped"}.get(
+                outcome.status, "failed"
+            )
             self._failed.append(FailedEntry(pending.key, code, status))
 
     @property
@@ -170,3 +183,51 @@ class Incremental:
         await self.flush()
         if self.run_id is not None:
             await asyncio.to_thread(self.store.finish_run, self.run_id, counts)
+
+
+class PlanJudge:
+    """``plan`` with a state store: the store is only read. A contact the store says
+    the platform holds as mapped is ``unchanged``; under ``create_only`` one it knows
+    is ``skipped``; the rest is planned with what the identity map knows (so the plan
+    shows, e.g., iVvy writing by id without its look-up). As in a run, only a person's
+    first row is judged against the store."""
+
+    def __init__(self, store: StateStore, provider: Provider[Any]) -> None:
+        self.store = store
+        self.provider = provider
+        self.tenant = provider.tenant.name
+        self.mapping = mapping_fingerprint(provider)
+        self._seen: set[str] = set()
+
+    def __call__(self, item: Prepared[Any]) -> Prepared[Any] | Outcome:
+        key = self.provider.state_key(item)
+        if key is None:
+            return item
+        first = key not in self._seen
+        self._seen.add(key)
+        if not first:
+            return item
+        record = self.store.get_many(self.tenant, [key]).get(key)
+        print_ = payload_fingerprint(item.payload)
+        if record is not None and record.is_current(print_, self.mapping):
+            return self._outcome(item, Status.UNCHANGED, record.remote_id)
+        known = Incremental.known(record)
+        if known is None:
+            return item
+        if self.provider.tenant.sync_mode == "create_only":
+            return self._outcome(item, Status.SKIPPED, known.remote_id, SkipReason.EXISTS)
+        return attrs.evolve(item, known=known)
+
+    @staticmethod
+    def _outcome(
+        item: Prepared[Any], status: Status, remote_id: str | None, reason: str | None = None
+    ) -> Outcome:
+        return Outcome(
+            item.index,
+            status,
+            remote_id=remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings,
+            input=item.contact,
+            reason=reason,
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -55,7 +55,7 @@ class ChangeMode(enum.StrEnum):
     REPLACE = "replace"
 
 
-def _names(field: str) -> Any:
+def _names(field: str) -> Callable[[Iterable[str] | None], tuple[str, ...]]:
     def convert(values: Iterable[str] | None) -> tuple[str, ...]:
         if values is None:
             return ()
@@ -72,16 +72,21 @@ def _names(field: str) -> Any:
     return convert
 
 
+# Built once (converters run for every contact). The one-line functions around them
+# exist because attrs' type checking only follows converters that are named functions.
+_ADD, _REMOVE, _REPLACE = _names("add"), _names("remove"), _names("replace")
+
+
 def _add_names(values: Iterable[str] | None) -> tuple[str, ...]:
-    return _names("add")(values)  # type: ignore[no-any-return]
+    return _ADD(values)
 
 
 def _remove_names(values: Iterable[str] | None) -> tuple[str, ...]:
-    return _names("remove")(values)  # type: ignore[no-any-return]
+    return _REMOVE(values)
 
 
 def _replace_names(values: Iterable[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else _names("replace")(values)
+    return None if values is None else _REPLACE(values)
 
 
 @attrs.frozen
@@ -123,11 +128,12 @@ class MembershipChange:
 
 NO_CHANGE = MembershipChange()
 
+MembershipInput: TypeAlias = MembershipChange | Mapping[str, Any] | Iterable[str] | None
+"""What ``groups`` and ``tags`` accept: a change, its table, or a bare list of names."""
 
-def _membership(field: str) -> Any:
-    def convert(
-        value: MembershipChange | Mapping[str, Any] | Iterable[str] | None,
-    ) -> MembershipChange:
+
+def _membership(field: str) -> Callable[[MembershipInput], MembershipChange]:
+    def convert(value: MembershipInput) -> MembershipChange:
         if value is None:
             return NO_CHANGE
         if isinstance(value, MembershipChange):
@@ -258,7 +264,7 @@ def _phone(value: object) -> str | None:
     return text
 
 
-def _subscription(field: str) -> Any:
+def _subscription(field: str) -> Callable[[object], Subscription | None]:
     def convert(value: object) -> Subscription | None:
         if value is None or isinstance(value, Subscription):
             return value
@@ -366,7 +372,7 @@ def _birth_date(value: object) -> dt.date | None:
     raise ContactError("birth_date", "must be a date (YYYY-MM-DD)")
 
 
-def _id(field: str) -> Any:
+def _id(field: str) -> Callable[[object], str | None]:
     def convert(value: object) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
@@ -385,27 +391,27 @@ _TAGS = _membership("tags")
 
 
 def _external_id(value: object) -> str | None:
-    return _EXTERNAL_ID(value)  # type: ignore[no-any-return]
+    return _EXTERNAL_ID(value)
 
 
 def _remote_id(value: object) -> str | None:
-    return _REMOTE_ID(value)  # type: ignore[no-any-return]
+    return _REMOTE_ID(value)
 
 
 def _email_status(value: object) -> Subscription | None:
-    return _EMAIL_STATUS(value)  # type: ignore[no-any-return]
+    return _EMAIL_STATUS(value)
 
 
 def _sms_status(value: object) -> Subscription | None:
-    return _SMS_STATUS(value)  # type: ignore[no-any-return]
+    return _SMS_STATUS(value)
 
 
-def _groups(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
-    return _GROUPS(value)  # type: ignore[no-any-return]
+def _groups(value: MembershipInput) -> MembershipChange:
+    return _GROUPS(value)
 
 
-def _tags(value: MembershipChange | Mapping[str, Any] | Iterable[str] | None) -> MembershipChange:
-    return _TAGS(value)  # type: ignore[no-any-return]
+def _tags(value: MembershipInput) -> MembershipChange:
+    return _TAGS(value)
 
 
 def _language(value: object) -> str | None:

@@ -13,6 +13,8 @@ class Status(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    """Left alone by the tenant's sync mode (see :class:`SkipReason`): a success."""
     REJECTED = "rejected"
     """Invalid input or a feature the platform lacks: never sent."""
     FAILED = "failed"
@@ -51,6 +53,15 @@ class ErrorCode(enum.StrEnum):
     """Failed: the provider's own code went wrong (a bug: please report it)."""
 
 
+class SkipReason(enum.StrEnum):
+    """Why a ``skipped`` contact was left alone."""
+
+    EXISTS = "exists"
+    """``create_only``: the platform already holds this contact; it was not touched."""
+    NOT_FOUND = "not_found"
+    """``update_only``: the platform holds no such contact; none was created."""
+
+
 @attrs.frozen
 class OutcomeError:
     """Why a contact was rejected or failed, in a form a program can branch on."""
@@ -85,6 +96,8 @@ class Outcome:
     """HTTP requests (retries included) made by the flow that handled this contact."""
     input: object = attrs.field(default=None, eq=False, repr=False)
     """The contact (or raw record) this outcome is about, for re-submission."""
+    reason: str | None = None
+    """Why a ``skipped`` contact was left alone: one of :class:`SkipReason`."""
 
     @property
     def ok(self) -> bool:
@@ -98,6 +111,7 @@ class Outcome:
             "remote_id": self.remote_id,
             "warnings": list(self.warnings),
             "error": None if self.error is None else self.error.to_json(),
+            **({} if self.reason is None else {"reason": self.reason}),
         }
 
 
@@ -108,17 +122,26 @@ class Summary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0
     rejected: int = 0
     failed: int = 0
     requests: int = 0
 
     def add(self, outcome: Outcome) -> None:
-        name = outcome.status.value
+        # The member itself names the field (a str enum): ``.value`` is slow, per row.
+        name: str = outcome.status
         setattr(self, name, getattr(self, name) + 1)
 
     @property
     def total(self) -> int:
-        return self.created + self.updated + self.unchanged + self.rejected + self.failed
+        return (
+            self.created
+            + self.updated
+            + self.unchanged
+            + self.skipped
+            + self.rejected
+            + self.failed
+        )
 
     def to_json(self) -> dict[str, int]:
         return attrs.asdict(self)

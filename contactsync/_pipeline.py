@@ -12,13 +12,14 @@ from typing import Any
 
 import attrs
 
-from ._config import Tenant
 from ._errors import ContactError, RequestFailed, UnsupportedFeature
+from ._fields import FieldGuard
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
 from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
+from ._tenant import Tenant
 
 log = logging.getLogger("contactsync")
 
@@ -52,6 +53,7 @@ class Pipeline:
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
         self.max_open = 128
+        self.fields = FieldGuard(provider.name, provider.capabilities)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
         source: object = item
@@ -65,6 +67,7 @@ class Pipeline:
             source = contact
             contact = contact.with_phone_region(self.tenant.default_phone_region)
             ctx = MappingContext(self.provider.name, self.tenant)
+            contact = self.fields.check(contact, ctx)
             try:
                 payload = self.provider.prepare(contact, ctx)
             except (ContactError, UnsupportedFeature):

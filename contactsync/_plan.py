@@ -11,7 +11,7 @@ import httpx
 
 from ._outcome import Outcome, Status
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Provider, Request, Sleep
+from ._provider import Prepared, Provider, Request, Sleep
 from ._schedule import Batch, Scheduler
 
 if TYPE_CHECKING:
@@ -41,11 +41,17 @@ class PlannedRequest:
         }
 
 
+Judge = Callable[[Prepared[Any]], "Prepared[Any] | Outcome"]
+"""What a state store says of a mapped contact: an outcome that needs no request
+(``unchanged``, ``skipped``), or the contact to plan (with what the store knows)."""
+
+
 def plan(
     pipeline: Pipeline,
     base_url: str,
     inputs: Iterable[ContactInput],
     setup: SetupResult | None = None,
+    judge: Judge | None = None,
 ) -> Iterator[PlannedRequest | Outcome]:
     """Yield each request in order, and the rejected contacts' outcomes.
 
@@ -54,7 +60,8 @@ def plan(
     an upsert would report it. Contacts are scheduled as an upsert schedules them (by
     identity; see :mod:`._schedule`). A flow that needs a response continues only
     where the provider says what to assume (``Request.plan_response``, e.g. "not
-    found" for a lookup); otherwise its plan ends at that request.
+    found" for a lookup); otherwise its plan ends at that request. With ``judge`` (a
+    state store read), contacts it settles are yielded as outcomes, unplanned.
     """
     provider = pipeline.provider
     auth = provider.auth()
@@ -81,7 +88,10 @@ def plan(
                     yield Outcome(input_index(item, position), Status.FAILED, error=setup.error)
                 return
         scheduler = pipeline.scheduler()
-        for staged in pipeline.stage(inputs):
+        stages = pipeline.stage(inputs)
+        if judge is not None:
+            stages = (s if isinstance(s, Outcome) else judge(s) for s in stages)
+        for staged in stages:
             if isinstance(staged, Outcome):
                 yield staged
                 continue

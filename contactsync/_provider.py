@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -21,11 +22,11 @@ from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
 from ._ratelimit import RateLimit
+from ._tenant import SyncMode, Tenant
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._config import Tenant
     from ._emulator import Emulator
 
 PayloadT = TypeVar("PayloadT")
@@ -51,6 +52,17 @@ class Capabilities:
     distinguishes_created: bool = True
     """Whether the platform says if a write created the contact; when it does not,
     successful writes are reported as ``updated``."""
+    sync_modes: frozenset[SyncMode] = frozenset({"upsert"})
+    """The tenant ``sync_mode`` values the provider can honour. ``create_only`` and
+    ``update_only`` need to know whether a contact exists before writing it: a
+    provider lists them only when it can find out cheaply (a look-up per contact)."""
+    fields: frozenset[str] = frozenset()
+    """The neutral fields the provider maps (names as in ``contactsync providers``;
+    address parts dotted, ``address.city``). Core rejects a contact that sets any other
+    (or, with ``on_unsupported = "warn"``, clears it with a warning) before ``prepare``
+    sees it."""
+    field_notes: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    """Why a field is not mapped, or what to do instead, shown in the rejection."""
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -129,11 +141,27 @@ class Sleep:
 
 
 Step: TypeAlias = Request | Sleep
+ReturnT = TypeVar("ReturnT")
+Steps: TypeAlias = Generator[Step, Response | None, ReturnT]
+"""A part of a flow, run with ``yield from``: it yields requests and sleeps, is sent
+each request's response, and returns a ``ReturnT``. One contact's flow, as
+:func:`each` runs it, is ``Steps[Outcome]``; a provider's ``setup`` is ``Steps[None]``."""
 Flow: TypeAlias = Generator[Step | Outcome, Response | None, Sequence[Outcome]]
 """A provider flow. It yields requests (sent back their response), sleeps, and
 outcomes: an outcome yielded is final for that contact as soon as it is yielded (a
 later failure of the same flow never rewrites it), and lets the engine start the next
 row for the same person. What the flow returns completes the rest."""
+
+
+@attrs.frozen
+class Known:
+    """What the state store holds about a contact's record on the platform: it was
+    written there before (confirmed), with this id when the platform gave one."""
+
+    remote_id: str | None = None
+    """The platform's id last confirmed for this identity. It may be stale (the record
+    was deleted on the platform since): a provider that writes by it must notice the
+    platform saying the id does not exist, and find the contact again."""
 
 
 @attrs.frozen
@@ -148,6 +176,9 @@ class Prepared(Generic[PayloadT]):
     """The keys the platform will match this contact on (``"email=ann@example.com"``).
     The engine never has two contacts sharing a key in flight, and applies them in
     input order."""
+    known: Known | None = None
+    """Set by a run with a state store when this identity was confirmed written before
+    (the identity map); ``None`` when the store knows nothing (or there is no store)."""
 
 
 class MappingContext:
@@ -205,8 +236,8 @@ class Provider(Generic[PayloadT]):
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
-    settings_type: ClassVar[type[Any]] = NoOptions
-    """attrs class structured from the tenant's ``options`` table."""
+    options_type: ClassVar[type[Any]] = NoOptions
+    """attrs class structured from the tenant's ``options`` table (``Tenant.options``)."""
     credentials_type: ClassVar[type[Any]] = NoCredentials
     """attrs class structured from the tenant's ``credentials`` table (use ``Secret`` fields)."""
     default_base_url: ClassVar[str] = ""
@@ -219,13 +250,24 @@ class Provider(Generic[PayloadT]):
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        old = cls.__dict__.get("settings_type")
+        if old is not None:  # the old name, kept for one release
+            warnings.warn(
+                f"{cls.__qualname__}.settings_type is deprecated; name it options_type",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            cls.options_type = old
+
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
 
     # --- configuration ------------------------------------------------------------------
 
     @classmethod
-    def base_url_for(cls, settings: Any) -> str:
+    def base_url_for(cls, options: Any) -> str:
         """The base URL used when the tenant sets none (e.g. chosen by a region option)."""
         return cls.default_base_url
 
@@ -246,7 +288,7 @@ class Provider(Generic[PayloadT]):
         """Contacts per flow for this tenant (at most ``capabilities.max_batch_size``)."""
         return self.capabilities.max_batch_size
 
-    def setup(self) -> Generator[Step, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         """A flow run before the first contact is prepared (e.g. to read field
         definitions), or ``None``. It runs again on the next upsert after a failure;
         ``plan`` sends its requests only when all are read-only (``Request.read_only``)."""
@@ -258,6 +300,16 @@ class Provider(Generic[PayloadT]):
         both). Returning more keys than the platform uses is safe (it only serializes
         more); returning fewer risks two writes to one person at once."""
         return identity_keys(contact, self.capabilities.identity_keys)
+
+    def state_key(self, item: Prepared[PayloadT]) -> str | None:
+        """The key the state store records this contact under: its external id when it
+        has one, else its first identity key. A provider whose platform matches on
+        more than its identity keys say (e.g. email *and* first name) returns a key
+        naming all of it, so that a known record means the very record a write lands on."""
+        for key in item.identity:
+            if key.startswith("external_id="):
+                return key
+        return item.identity[0] if item.identity else None
 
     def batch_key(self, item: Prepared[PayloadT]) -> Hashable:
         """Items with different keys never share a batch."""
@@ -298,12 +350,6 @@ class Provider(Generic[PayloadT]):
         raise UnsupportedFeature(cls.name, "an emulator")
 
 
-OnUnsupported: TypeAlias = Literal["error", "warn"]
-
-OneFlow: TypeAlias = Generator[Step, Response | None, Outcome]
-"""One contact's flow, as :func:`each` runs it: it returns that contact's outcome."""
-
-
 def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
     are all set. Values are compared case-insensitively: matching more is safe."""
@@ -337,7 +383,9 @@ def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:
     )
 
 
-def each(batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], OneFlow]) -> Flow:
+def each(
+    batch: Sequence[Prepared[PayloadT]], one: Callable[[Prepared[PayloadT]], Steps[Outcome]]
+) -> Flow:
     """A batch flow that runs ``one``'s flow for each item in turn (providers whose
     platform takes one contact per call). Each outcome is reported as soon as it is
     known, and a request failing for one item fails that item only."""

@@ -18,8 +18,8 @@ from typing import Literal
 import attrs
 import httpx
 
-from ._config import HttpSettings
 from ._provider import Response
+from ._tenant import HttpSettings
 
 _RETRY_AFTER_CAP = 300.0
 log = logging.getLogger("contactsync")

@@ -2,7 +2,8 @@
 
 What a run guarantees, and where:
 
-- Rows are taken only up to the read-ahead (:func:`read_ahead`); open batches are
+- Rows are taken only up to the read-ahead (:func:`read_ahead`; with a state store,
+  plus less than one :data:`FAST_CHUNK` of rows its look-up did not settle); open batches are
   sent when full, when a row waits for one of their rows, after ``http.batch_linger``
   seconds, or when nothing else can be taken.
 - A contact that failed with a retryable error is *provisional*: it is tried once
@@ -22,14 +23,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ._ahead import AheadValidator, enabled
-from ._incremental import Incremental, raw_key, state_key
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._pipeline import ContactInput, Done, FlowStepper, input_index
+from ._incremental import Incremental, raw_key
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
+from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
 from ._records import InputLine
@@ -37,7 +38,30 @@ from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from ._provider import Provider
+    from ._tenant import HttpSettings
+
+
+class Engine(Protocol):
+    """What a run needs of the engine sending its requests (``_engine.Engine``), named
+    here so that the run does not import the engine that imports it."""
+
+    pipeline: Pipeline
+    provider: Provider[Any]
+    settings: HttpSettings
+    concurrency: int
+    sent: int
+    in_flight: int
+    max_in_flight: int
+
+    async def drive(
+        self, stepper: FlowStepper, run: FlowRun, report: Callable[[Outcome], None]
+    ) -> Done: ...
+
+    async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None: ...
+
+    def reset_breaker(self) -> None: ...
+
 
 log = logging.getLogger("contactsync")
 
@@ -50,7 +74,9 @@ PROVISIONAL_CODES = frozenset(
     }
 )
 CHUNK = 64
-"""Input rows read, prepared (and looked up in the state store) together."""
+"""Input rows read and prepared together."""
+FAST_CHUNK = 512
+"""Input rows read and looked up in the state store together, in a run with a store."""
 MAX_PROVISIONAL = 10_000
 """Contacts held for the final pass at most; later retryable failures are final at
 once (memory stays bounded through a long outage)."""
@@ -66,7 +92,7 @@ def read_ahead(concurrency: int, max_batch: int) -> int:
 
 
 def _raw_hash(record: object) -> str | None:
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         return None
     try:
         return raw_hash(record)
@@ -168,6 +194,13 @@ class Execution:
             self.incremental.outcome(outcome)
         self.progress.set()
 
+    def _emit_unchanged(self, outcomes: list[Outcome]) -> None:
+        """:meth:`_emit` for many ``unchanged`` outcomes of the raw fast path at once:
+        no error to scrub, no request, nothing pending in the store."""
+        self.summary.unchanged += len(outcomes)
+        self.emitted.extend(outcomes)
+        self.progress.set()
+
     def _is_provisional(self, outcome: Outcome) -> bool:
         error = outcome.error
         return (
@@ -200,6 +233,7 @@ class Execution:
             error=outcome.error,
             requests=run.requests[outcome.index] + self._spent.pop(outcome.index, 0),
             input=item.contact,
+            reason=outcome.reason,
         )
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
@@ -369,7 +403,10 @@ class Execution:
                 self.exhausted = True
                 return
             room = self.limit - self.scheduler.buffered
-            wanted = min(CHUNK, room)
+            # With a state store most rows are usually settled by one look-up per chunk
+            # and never held: a larger chunk makes far fewer look-ups. The rows it does
+            # not settle may overshoot the read-ahead by less than one chunk.
+            wanted = FAST_CHUNK if self.incremental is not None else min(CHUNK, room)
             raws = pump.take(wanted)
             if pump.done:
                 self.exhausted = True
@@ -423,8 +460,7 @@ class Execution:
         """Skip what the platform already holds; mark the rest in flight; schedule it."""
         incremental = self.incremental
         assert incremental is not None
-        records_of = [(raw.record if isinstance(raw, InputLine) else raw) for _, raw in chunk]
-        raws = [_raw_hash(record) for record in records_of]
+        records_of = [(raw.record if type(raw) is InputLine else raw) for _, raw in chunk]
         keys = [raw_key(record) for record in records_of]
         found = await incremental.lookup([k for k in keys if k is not None])
         seen: set[str] = set()
@@ -435,17 +471,19 @@ class Execution:
             return key not in seen and not self.scheduler.holds(key) and not incremental.recent(key)
 
         rest: list[tuple[int, ContactInput, str | None]] = []
-        for (index, raw), record, digest, key in zip(chunk, records_of, raws, keys, strict=True):
-            if (
-                key is not None
-                and digest is not None
-                and fresh(key)
-                and incremental.raw_unchanged(found.get(key), digest)
-            ):
-                seen.add(key)
-                self._emit(self._unchanged(index, record, found[key]))
-                continue
+        settled: list[Outcome] = []
+        for (index, raw), record, key in zip(chunk, records_of, keys, strict=True):
+            # Only rows with an external id have a raw fast path (and a raw hash).
+            digest = None if key is None else _raw_hash(record)
+            if key is not None and digest is not None:
+                known = found.get(key)
+                if known is not None and fresh(key) and incremental.raw_unchanged(known, digest):
+                    seen.add(key)
+                    settled.append(self._unchanged(index, record, known))
+                    continue
             rest.append((index, raw, digest))
+        if settled:
+            self._emit_unchanged(settled)
         if not rest:
             return
         if not await self._set_up():
@@ -458,26 +496,64 @@ class Execution:
                 self._emit(item)
                 continue
             prepared.append((item, digest))
-        late = [k for item, _ in prepared if (k := state_key(item)) and k not in found]
+        late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
         if late:
             found.update(await incremental.lookup(late))
+        sending, stateless = self._judge(prepared, found, fresh, seen)
+        await incremental.sending(sending)
+        for item in [*(entry[0] for entry in sending), *stateless]:
+            self._admit(item)
+
+    def _judge(
+        self,
+        prepared: list[tuple[Prepared[Any], str | None]],
+        found: Mapping[str, StateRecord],
+        fresh: Callable[[str], bool],
+        seen: set[str],
+    ) -> tuple[list[tuple[Prepared[Any], str, str, str | None]], list[Prepared[Any]]]:
+        """Emit the mapped rows the store settles (unchanged; skipped by ``create_only``
+        for a known contact); return those to send, with their state key, fingerprint
+        and raw hash, and those the store cannot key."""
+        incremental = self.incremental
+        assert incremental is not None
         sending: list[tuple[Prepared[Any], str, str, str | None]] = []
         stateless: list[Prepared[Any]] = []
-        for item, digest in prepared:
-            key = state_key(item)
+        create_only = self.engine.provider.tenant.sync_mode == "create_only"
+        for mapped, digest in prepared:
+            item = mapped
+            key = incremental.key_of(item)
             if key is None:
                 stateless.append(item)
                 continue
-            same, print_ = incremental.unchanged(found.get(key), item)
+            record = found.get(key)
+            same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
+            if fresh(key) and (known := incremental.known(record)) is not None:
+                # The identity map: the platform holds this contact (a write of it was
+                # confirmed), under this id when it gave one.
+                if create_only:
+                    seen.add(key)
+                    self._emit(self._skipped_exists(item, known.remote_id))
+                    continue
+                item = attrs.evolve(item, known=known)
             seen.add(key)
             sending.append((item, key, print_, digest))
-        await incremental.sending(sending)
-        for item in [*(entry[0] for entry in sending), *stateless]:
-            self._admit(item)
+        return sending, stateless
+
+    @staticmethod
+    def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
+        return Outcome(
+            item.index,
+            Status.SKIPPED,
+            remote_id=remote_id,
+            external_id=item.contact.external_id,
+            warnings=item.warnings,
+            input=item.contact,
+            reason=SkipReason.EXISTS,
+        )
 
     @staticmethod
     def _unchanged(

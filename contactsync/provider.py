@@ -6,7 +6,6 @@ in *Writing a provider*. A provider is sans-IO: it builds :class:`Request` steps
 reads :class:`Response` objects; the engine sends them.
 """
 
-from ._config import Tenant
 from ._errors import (
     BatchRefused,
     ConfigError,
@@ -14,11 +13,20 @@ from ._errors import (
     RequestFailed,
     UnsupportedFeature,
 )
+from ._helpers import (
+    failed,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+    platform_error,
+    street,
+)
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status
 from ._provider import (
     Capabilities,
     Flow,
+    Known,
     MappingContext,
     NoCredentials,
     NoOptions,
@@ -27,6 +35,7 @@ from ._provider import (
     Request,
     Response,
     Sleep,
+    Steps,
     each,
     failed_outcome,
     identity_keys,
@@ -34,6 +43,7 @@ from ._provider import (
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
 from ._secret import Secret
+from ._tenant import SyncMode, Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -47,6 +57,7 @@ __all__ = [
     "CustomValue",
     "ErrorCode",
     "Flow",
+    "Known",
     "MappingContext",
     "MembershipChange",
     "NoCredentials",
@@ -61,14 +72,23 @@ __all__ = [
     "RequestFailed",
     "Response",
     "Secret",
+    "SkipReason",
     "Sleep",
     "Status",
+    "Steps",
     "Subscription",
+    "SyncMode",
     "Tenant",
     "UnsupportedFeature",
     "default_registry",
     "each",
+    "failed",
     "failed_outcome",
     "identity_keys",
+    "idna_email",
+    "numeric_remote_id",
+    "passthrough_options",
+    "platform_error",
     "register",
+    "street",
 ]

@@ -37,7 +37,7 @@ class FakeCredentials:
 
 
 @attrs.frozen
-class FakeSettings:
+class FakeOptions:
     list_name: str = "main"
 
 
@@ -63,7 +63,7 @@ class FakeProvider(Provider[dict[str, Any]]):
     display_name = "Fake"
     default_base_url = "https://fake.test"
     credentials_type = FakeCredentials
-    settings_type = FakeSettings
+    options_type = FakeOptions
     secret_headers = frozenset({"x-key"})
     demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_KEY}
     capabilities = Capabilities(
@@ -73,6 +73,17 @@ class FakeProvider(Provider[dict[str, Any]]):
         group_modes=frozenset({ChangeMode.ADD, ChangeMode.REMOVE}),
         custom_fields=True,
         default_concurrency=2,
+        fields=frozenset(
+            {
+                "external_id",
+                "email",
+                "phone",
+                "first_name",
+                "email_status",
+                "groups",
+                "custom_fields",
+            }
+        ),
     )
 
     def auth(self) -> httpx.Auth:
@@ -95,8 +106,6 @@ class FakeProvider(Provider[dict[str, Any]]):
         if contact.email_status not in (None, *self.capabilities.email_statuses):
             ctx.unsupported(f"email_status {contact.email_status}")
             payload.pop("status", None)
-        if contact.sms_status is not None:
-            ctx.unsupported("sms_status")
         if contact.groups.replace is not None:
             ctx.unsupported("replacing groups")
         if contact.groups.add:
@@ -105,7 +114,7 @@ class FakeProvider(Provider[dict[str, Any]]):
             payload["fields"] = {
                 str(ctx.custom_field_id(k)): str(v) for k, v in contact.custom_fields.items()
             }
-        payload["list"] = self.tenant.settings.list_name
+        payload["list"] = self.tenant.options.list_name
         return payload
 
     def upsert(

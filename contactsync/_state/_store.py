@@ -544,49 +544,50 @@ class _Statements:
         self.get_many = sa.select(*_RECORD_COLUMNS).where(
             records.c.tenant == sa.bindparam("tenant"), keys
         )
-        key = [records.c.tenant, records.c.key]
 
-        stmt = upsert(records)
-        self.mark_in_flight = _Batch(
-            stmt.on_conflict_do_update(
-                index_elements=key,
-                set_={
-                    "in_flight": sa.true(),
-                    "run_id": stmt.excluded.run_id,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ),
+        def on_conflict(
+            changes: Callable[[Any], dict[str, Any]], columns: tuple[str, ...]
+        ) -> _Batch:
+            """An upsert of one record per row that, for a key already stored, sets
+            ``changes(excluded)`` (``excluded``: the row that was refused)."""
+            stmt = upsert(records)
+            return _Batch(
+                stmt.on_conflict_do_update(
+                    index_elements=[records.c.tenant, records.c.key],
+                    set_=changes(stmt.excluded),
+                ),
+                columns,
+            )
+
+        self.mark_in_flight = on_conflict(
+            lambda new: {
+                "in_flight": sa.true(),
+                "run_id": new.run_id,
+                "updated_at": new.updated_at,
+            },
             _MARK_COLUMNS,
         )
-        stmt = upsert(records)
-        self.confirm = _Batch(
-            stmt.on_conflict_do_update(
-                index_elements=key,
-                set_={
-                    "fingerprint": stmt.excluded.fingerprint,
-                    "mapping_fingerprint": stmt.excluded.mapping_fingerprint,
-                    "raw_hash": stmt.excluded.raw_hash,
-                    # A confirm without an id (a bulk import) keeps the id already known.
-                    "remote_id": sa.func.coalesce(stmt.excluded.remote_id, records.c.remote_id),
-                    "last_status": stmt.excluded.last_status,
-                    "last_error_code": sa.null(),
-                    "in_flight": sa.false(),
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ),
+        self.confirm = on_conflict(
+            lambda new: {
+                "fingerprint": new.fingerprint,
+                "mapping_fingerprint": new.mapping_fingerprint,
+                "raw_hash": new.raw_hash,
+                # A confirm without an id (a bulk import) keeps the id already known.
+                "remote_id": sa.func.coalesce(new.remote_id, records.c.remote_id),
+                "last_status": new.last_status,
+                "last_error_code": sa.null(),
+                "in_flight": sa.false(),
+                "updated_at": new.updated_at,
+            },
             _CONFIRM_COLUMNS,
         )
-        stmt = upsert(records)
-        self.record_failure = _Batch(
-            stmt.on_conflict_do_update(
-                index_elements=key,
-                set_={
-                    "last_status": stmt.excluded.last_status,
-                    "last_error_code": stmt.excluded.last_error_code,
-                    "in_flight": sa.false(),
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ),
+        self.record_failure = on_conflict(
+            lambda new: {
+                "last_status": new.last_status,
+                "last_error_code": new.last_error_code,
+                "in_flight": sa.false(),
+                "updated_at": new.updated_at,
+            },
             _FAILURE_COLUMNS,
         )
 

@@ -11,12 +11,17 @@ Subclass :class:`ProviderConformance` in a test module, under a name pytest coll
 Every test runs against the provider's emulator, in-process: idempotent upsert, one
 outcome per contact, unsupported features rejected (or warned), secrets never leaked,
 ``plan`` sending nothing, and the emulator keeping its own identity rules.
+
+:func:`suites` builds one such class for every installed provider (found by entry
+point), with samples drawn from its declared capabilities: a test module that does
+``globals().update(suites())`` runs the suite on each, a new provider included.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -25,8 +30,11 @@ import pytest
 
 from .._client import Client
 from .._emulator import EmulatorApp
+from .._fields import FIELDS
+from .._model import Subscription
 from .._outcome import Outcome, Status
-from .._registry import default_registry
+from .._provider import Provider
+from .._registry import Registry, default_registry
 
 SECRET_MARK = "conformance-secret-7c41e9"
 
@@ -151,3 +159,78 @@ class ProviderConformance:
             app: EmulatorApp | None = client.emulator_app
             assert app is not None
         assert all(o.ok and o.remote_id for o in outcomes)
+
+
+PEOPLE: tuple[Mapping[str, Any], ...] = tuple(
+    {
+        "external_id": f"k{n}",
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+        "email": f"k{n}@example.com",
+        "phone": f"+4479111234{n:02d}",
+    }
+    for n in range(6)
+)
+"""The people every generated suite upserts (each keeps only the fields its provider maps)."""
+
+# A value for each neutral field, to ask a provider for one it does not map.
+SAMPLES: Mapping[str, Any] = {
+    "external_id": "sample",
+    "remote_id": "12345",
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "email": "sample@example.com",
+    "phone": "+447911123499",
+    "address.line1": "1 High Street",
+    "address.line2": "Flat 2",
+    "address.city": "Leeds",
+    "address.region": "West Yorkshire",
+    "address.postal_code": "LS1 1AA",
+    "address.country": "GB",
+    "email_status": "unsubscribed",
+    "sms_status": "unsubscribed",
+    "groups": {"add": ["sample"]},
+    "tags": {"add": ["sample"]},
+    "custom_fields": {"sample": "value"},
+    "language": "en",
+    "time_zone": "Europe/London",
+    "birth_date": "1990-01-02",
+}
+
+
+def _record(person: Mapping[str, Any], field: str, value: Any) -> dict[str, Any]:
+    top, _, part = field.partition(".")
+    return {**person, top: {part: value} if part else value}
+
+
+def unsupported_samples(provider: type[Provider[Any]], limit: int = 2) -> list[dict[str, Any]]:
+    """Records asking for what ``provider`` declares it cannot express: unmapped fields,
+    and an email status outside its ``email_statuses``."""
+    caps = provider.capabilities
+    samples = {**SAMPLES, "provider_options": {provider.name: {"sample": "value"}}}
+    asks = [(f.name, samples[f.name]) for f in FIELDS if f.name not in caps.fields][:limit]
+    if "email_status" in caps.fields:
+        refused = [s for s in Subscription if s not in caps.email_statuses]
+        asks += [("email_status", s.value) for s in refused[:1]]
+    return [_record(p, name, value) for p, (name, value) in zip(PEOPLE, asks, strict=False)]
+
+
+def suite_for(provider: type[Provider[Any]]) -> type[ProviderConformance]:
+    """The conformance suite of ``provider``, on its emulator with its demo options."""
+    mapped = provider.capabilities.fields
+    attributes = {
+        "provider": provider.name,
+        "tenant": {"options": dict(provider.demo_options)},
+        "contacts": [{k: v for k, v in p.items() if k in mapped} for p in PEOPLE],
+        "unsupported": unsupported_samples(provider),
+    }
+    name = f"Test{provider.name.title().replace('_', '')}Conformance"
+    return type(name, (ProviderConformance,), attributes)
+
+
+def suites(registry: Registry | None = None) -> dict[str, type[ProviderConformance]]:
+    """A suite class for every implemented provider ``registry`` knows (by default the
+    installed ones), by test class name."""
+    registry = registry or Registry()
+    found = (registry.get(name) for name in registry.names())
+    return {cls.__name__: cls for cls in map(suite_for, (p for p in found if p.implemented))}

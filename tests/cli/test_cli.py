@@ -106,6 +106,7 @@ def test_upsert_report_failed_file_and_exit_codes(tmp_path: Path) -> None:
         "created": 2,
         "updated": 0,
         "unchanged": 0,
+        "skipped": 0,
         "rejected": 2,
         "failed": 0,
         "requests": 2,

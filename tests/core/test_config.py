@@ -26,7 +26,7 @@ def test_full_tenant_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert tenant.provider == "fake"
     assert tenant.credentials.api_key == Secret("k-123")
-    assert tenant.settings.list_name == "x"
+    assert tenant.options.list_name == "x"
     assert tenant.default_phone_region == "GB"
     assert tenant.uses_emulator
 

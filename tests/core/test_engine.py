@@ -223,7 +223,7 @@ def test_warn_policy_puts_the_warning_in_the_outcome() -> None:
             {"external_id": "c", "email": "c@example.com", "sms_status": "subscribed"}
         )
     assert outcome.status is Status.CREATED
-    assert outcome.warnings == ("fake cannot express sms_status; it was not sent",)
+    assert outcome.warnings == ("fake cannot express sms_status subscribed; it was not sent",)
 
 
 def test_national_phone_uses_the_tenant_region() -> None:

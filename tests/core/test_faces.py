@@ -10,6 +10,8 @@ import pytest
 import contactsync
 import contactsync.provider
 import contactsync.testing
+from contactsync import load_config
+from tests.fakeprovider import FakeOptions, FakeProvider, tenant_config
 
 
 @pytest.mark.parametrize("face", ["contactsync", "contactsync.provider", "contactsync.testing"])
@@ -42,3 +44,15 @@ def test_an_old_name_still_imports_with_a_deprecation_warning(name: str, face: M
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         contactsync.no_such_name  # noqa: B018
+
+
+def test_the_old_settings_names_still_work_with_a_deprecation_warning() -> None:
+    tenant = load_config(tenant_config(options={"list_name": "x"})).tenant("t")
+    with pytest.warns(DeprecationWarning, match=r"Tenant\.options"):
+        assert tenant.settings is tenant.options
+    with pytest.warns(DeprecationWarning, match="name it options_type"):
+
+        class Old(FakeProvider):
+            settings_type = FakeOptions
+
+    assert Old.options_type is FakeOptions

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from contactsync import ConfigError, load_config
-from contactsync._config import HttpSettings
+from contactsync._tenant import HttpSettings
 
 
 def http(**keys: Any) -> HttpSettings:

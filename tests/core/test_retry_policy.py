@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from contactsync._config import HttpSettings
 from contactsync._provider import Response
 from contactsync._retry import Failure, RetryPolicy, retry_after_seconds
+from contactsync._tenant import HttpSettings
 
 UNAVAILABLE = Failure("status", status_code=503)
 REFUSED = Failure("transport", exception="ConnectError")

@@ -6,8 +6,8 @@ emulator of Gleantap's documented behaviour. See ``docs/providers/gleantap.md``.
 """
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
+from ._options import GleantapCredentials, GleantapOptions
 from ._provider import GleantapProvider, HeaderAuth
-from ._settings import GleantapCredentials, GleantapSettings
 
 Provider = GleantapProvider
 
@@ -17,8 +17,8 @@ __all__ = [
     "DEMO_SECRET_KEY",
     "GleantapCredentials",
     "GleantapEmulator",
+    "GleantapOptions",
     "GleantapProvider",
-    "GleantapSettings",
     "HeaderAuth",
     "Provider",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from contactsync.provider import (
@@ -13,13 +13,16 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
-    Sleep,
+    SkipReason,
     Status,
+    Steps,
+    SyncMode,
+    failed,
+    platform_error,
 )
 
 from ._mapping import GleantapPayload
 
-Steps = Generator[Request | Sleep, Response | None, Outcome]
 API = "/v2/ExternalApi/"
 _SAVED = json.dumps({"status": "success", "_id": "planned"}).encode()
 
@@ -36,13 +39,7 @@ def written(response: Response) -> str | None:
 
 
 def _refused(item: Prepared[GleantapPayload], response: Response, what: str) -> Outcome:
-    error = OutcomeError(
-        "platform_error",
-        f"{what}: HTTP {response.status_code} {response.text[:500]}".rstrip(),
-        status_code=response.status_code,
-        detail={"body": response.text[:2000]},
-    )
-    return Outcome(item.index, Status.FAILED, error=error)
+    return failed(item, platform_error(response, what, detail=True))
 
 
 def _digits(value: Any) -> str:
@@ -84,27 +81,82 @@ def _lookup_warnings(
     return warnings
 
 
-def upsert_one(item: Prepared[GleantapPayload], lookup: bool) -> Steps:
+def _get_customers(
+    item: Prepared[GleantapPayload], key: str, value: Any
+) -> Steps[list[Mapping[str, Any]] | Outcome]:
+    """``getCustomers`` filtered on one key: its members, or the failed outcome."""
+    found = yield Request(
+        "POST",
+        API + "getCustomers",
+        json={"app_id": item.payload.body["app_id"], key: value, "limit": 10, "offset": 0},
+        contacts=(item.index,),
+        plan_response=Response(200, b'{"members": []}'),
+        read_only=True,
+    )
+    assert found is not None
+    if not found.is_success:
+        return _refused(item, found, f"looking the contact up by {key}")
+    return [m for m in (found.json() or {}).get("members") or [] if isinstance(m, Mapping)]
+
+
+def _existing(
+    item: Prepared[GleantapPayload],
+) -> Steps[str | Outcome | None]:
+    """The id of the contact ``newContact`` would update, by Gleantap's rules in their
+    order (same ``user_id``; else same email and first name; else same phone and first
+    name), ``""`` when the matching member shows none, or ``None`` when it would create
+    one. Up to three look-ups."""
+    body = item.payload.body
+    first_name = str(body["first_name"])
+    for key in ("user_id", "email", "phone"):
+        if not body.get(key):
+            continue
+        members = yield from _get_customers(item, key, body[key])
+        if isinstance(members, Outcome):
+            return members
+        for member in members:
+            if key == "user_id":
+                # Members do not carry user_id (the spec's member has none): the
+                # filter is trusted, unless a member names another one.
+                if member.get("user_id") not in (None, str(body[key])):
+                    continue
+            elif not _carries(member, key, str(body[key])) or (
+                str(member.get("firstname") or "") != first_name
+            ):
+                continue
+            return str(member.get("id") or "")  # "" when the member shows no id
+    return None
+
+
+def upsert_one(
+    item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode = "upsert"
+) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     body = dict(payload.body)
     warnings: list[str] = []
-    if lookup and "user_id" not in body:
+    if mode != "upsert":
+        # Whether the write would land on an existing contact decides: Gleantap's
+        # answer to newContact does not say whether it created one.
+        existing = yield from _existing(item)
+        if isinstance(existing, Outcome):
+            return existing
+        if existing is not None and mode == "create_only":
+            return Outcome(
+                item.index, Status.SKIPPED, remote_id=existing or None, reason=SkipReason.EXISTS
+            )
+        if existing is None and mode == "update_only":
+            return Outcome(item.index, Status.SKIPPED, reason=SkipReason.NOT_FOUND)
+    elif lookup and "user_id" not in body and item.known is None:
         # Without user_id Gleantap matches on email + first name (or phone + first
-        # name): find out whether the address is held under another first name, and say so.
+        # name): find out whether the address is held under another first name, and say
+        # so. Not needed when the identity map knows this contact: its state key is the
+        # email (or phone) *and* first name, so the record this write lands on is the
+        # one written last time.
         key = "email" if "email" in body else "phone"
-        found = yield Request(
-            "POST",
-            API + "getCustomers",
-            json={"app_id": body["app_id"], key: body[key], "limit": 10, "offset": 0},
-            contacts=contacts,
-            plan_response=Response(200, b'{"members": []}'),
-            read_only=True,
-        )
-        assert found is not None
-        if not found.is_success:
-            return _refused(item, found, f"looking the contact up by {key}")
-        members = [m for m in (found.json() or {}).get("members") or [] if isinstance(m, Mapping)]
+        members = yield from _get_customers(item, key, body[key])
+        if isinstance(members, Outcome):
+            return members
         warnings += _lookup_warnings(members, key, str(body[key]), str(body["first_name"]))
     if payload.tags_add:
         body.update(tags=",".join(payload.tags_add), tag_action="add")

@@ -9,7 +9,14 @@ from typing import Any
 import attrs
 import email_validator
 
-from contactsync.provider import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import (
+    Contact,
+    ContactError,
+    MappingContext,
+    Subscription,
+    passthrough_options,
+    street,
+)
 
 # Every key newContact documents; a custom attribute may not take one of these names.
 DOCUMENTED = frozenset(
@@ -114,12 +121,7 @@ def to_payload(
     _statuses(contact, ctx, body, sms_subscribed_sets_optin)
     if source is not None:
         body["source"] = source
-    for key, value in contact.options_for("gleantap").items():
-        if key not in PASSTHROUGH:
-            raise ContactError(
-                f"provider_options.gleantap.{key}",
-                f"not passed through (allowed: {', '.join(sorted(PASSTHROUGH))})",
-            )
+    for key, value in passthrough_options(contact, "gleantap", PASSTHROUGH).items():
         body[key] = _created_date(value) if key == "created_date" else value
     for name, custom in contact.custom_fields.items():
         # Only mapped names: Gleantap stores any extra key as a custom attribute, so an
@@ -127,14 +129,8 @@ def to_payload(
         # The mapping's keys are checked by check_tenant (not documented, valid names).
         key = str(ctx.custom_field_id(name))
         body[key] = _attribute_value(name, custom)
-    for feature, present in (
-        ("language", contact.language is not None),
-        ("time_zone", contact.time_zone is not None),
-        ("groups (Gleantap has tags, not groups)", bool(contact.groups)),
-        ("replacing all tags (use add / remove)", contact.tags.replace is not None),
-    ):
-        if present:
-            ctx.unsupported(feature)
+    if contact.tags.replace is not None:
+        ctx.unsupported("replacing all tags (use add / remove)")
     identity: dict[str, Any] = {
         k: body[k]
         for k in ("app_id", "first_name", "last_name", "user_id", "email", "phone")
@@ -153,17 +149,14 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any]) -> Non
     address = contact.address
     if address is None:
         return
-    street = ", ".join(line for line in (address.line1, address.line2) if line)
     for key, value in (
-        ("address", street or None),
+        ("address", street(address)),
         ("city", address.city),
         ("state", address.region),
         ("zip", address.postal_code),
     ):
         if value is not None:
             body[key] = value
-    if address.country is not None:
-        ctx.unsupported("address.country (Gleantap's contact has no country)")
 
 
 def _statuses(

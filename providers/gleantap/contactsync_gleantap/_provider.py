@@ -25,7 +25,7 @@ from contactsync.provider import (
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 from ._flows import upsert_one
 from ._mapping import ATTRIBUTE_NAME, DOCUMENTED, GleantapPayload, to_payload
-from ._settings import GleantapCredentials, GleantapSettings
+from ._options import GleantapCredentials, GleantapOptions
 
 
 class HeaderAuth(httpx.Auth):
@@ -45,7 +45,7 @@ class GleantapProvider(Provider[GleantapPayload]):
     display_name = "Gleantap"
     default_base_url = "https://api.gleantap.com"
     credentials_type = GleantapCredentials
-    settings_type = GleantapSettings
+    options_type = GleantapOptions
     secret_headers = frozenset({"x-api-key", "x-secret-key"})
     demo_credentials: ClassVar[Mapping[str, str]] = {
         "api_key": DEMO_API_KEY,
@@ -65,11 +65,38 @@ class GleantapProvider(Provider[GleantapPayload]):
         custom_fields=True,
         default_concurrency=8,
         distinguishes_created=False,
+        # getCustomers by user_id, email or phone says whether newContact would update.
+        sync_modes=frozenset({"upsert", "create_only", "update_only"}),
+        fields=frozenset(
+            {
+                "external_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "address.line1",
+                "address.line2",
+                "address.city",
+                "address.region",
+                "address.postal_code",
+                "email_status",
+                "sms_status",
+                "tags",
+                "custom_fields",
+                "birth_date",
+                "provider_options",
+            }
+        ),
+        field_notes={
+            "groups": "Gleantap has tags, not groups",
+            "address.country": "Gleantap's contact has no country",
+            "remote_id": "newContact matches on user_id, email or phone, never on _id",
+        },
     )
 
     def __init__(self, tenant: Tenant) -> None:
         super().__init__(tenant)
-        self.settings: GleantapSettings = tenant.settings
+        self.options: GleantapOptions = tenant.options
 
     @classmethod
     def check_tenant(cls, tenant: Tenant) -> None:
@@ -93,17 +120,26 @@ class GleantapProvider(Provider[GleantapPayload]):
         # look-up goes by email or phone alone, so rows sharing one must not overlap.
         return identity_keys(contact, ("external_id", "email", "phone"))
 
+    def state_key(self, item: Prepared[GleantapPayload]) -> str | None:
+        # Without an external id, Gleantap matches email (or phone) *and* first name: a
+        # state record under both is the very contact a write lands on, which lets the
+        # identity map stand in for the look-up.
+        keys = identity_keys(item.contact, ("external_id", "email+first_name", "phone+first_name"))
+        return keys[0] if keys else None
+
     def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
         return to_payload(
             contact,
             ctx,
-            self.settings.app_id,
-            self.settings.source,
-            sms_subscribed_sets_optin=self.settings.sms_subscribed_sets_optin,
+            self.options.app_id,
+            self.options.source,
+            sms_subscribed_sets_optin=self.options.sms_subscribed_sets_optin,
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
-        return each(batch, lambda item: upsert_one(item, self.settings.lookup))
+        return each(
+            batch, lambda item: upsert_one(item, self.options.lookup, self.tenant.sync_mode)
+        )
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> GleantapEmulator:
@@ -111,5 +147,5 @@ class GleantapProvider(Provider[GleantapPayload]):
         if tenant is not None:
             credentials: GleantapCredentials = tenant.credentials
             emulator.keys.add((credentials.api_key.reveal(), credentials.secret_key.reveal()))
-            emulator.app_ids.add(tenant.settings.app_id)
+            emulator.app_ids.add(tenant.options.app_id)
         return emulator

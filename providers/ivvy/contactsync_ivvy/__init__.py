@@ -7,8 +7,8 @@ remove), custom fields, and an emulator of iVvy's documented behaviour. See
 """
 
 from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
+from ._options import IvvyCredentials, IvvyOptions
 from ._provider import IvvyProvider
-from ._settings import IvvyCredentials, IvvySettings
 from ._signing import IvvyAuth
 
 Provider = IvvyProvider
@@ -19,7 +19,7 @@ __all__ = [
     "IvvyAuth",
     "IvvyCredentials",
     "IvvyEmulator",
+    "IvvyOptions",
     "IvvyProvider",
-    "IvvySettings",
     "Provider",
 ]

@@ -124,6 +124,14 @@ class IvvyEmulator(Emulator):
         self.records[rec["id"]] = rec
         self._reindex(rec)
 
+    def delete(self, contact_id: int) -> None:
+        """Remove a contact as if deleted in iVvy's UI: its id then names no contact."""
+        del self.records[contact_id]
+        for key in self._keys.pop(contact_id, ()):
+            self._index.get(key, set()).discard(contact_id)
+        for members in self._members.values():
+            members.discard(contact_id)
+
     def _reindex(self, rec: Mapping[str, Any]) -> None:
         contact_id = rec["id"]
         for key in self._keys.get(contact_id, ()):

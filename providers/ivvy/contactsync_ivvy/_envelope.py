@@ -10,6 +10,8 @@ from contactsync.provider import OutcomeError, Response
 # errorCode values worth resending: rate limited, "unknown", "failed request", server errors.
 RETRYABLE_CODES = frozenset({429, 460, 461, 500, 502, 503, 504})
 STALE_REQUEST = 23005
+INVALID_PARAMETER = 23016
+"""A parameter failed validation (the first bad one is named in the message)."""
 
 
 def envelope(response: Response) -> Mapping[str, Any] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from contactsync.provider import (
@@ -13,30 +13,20 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
-    Sleep,
+    SkipReason,
     Status,
+    Steps,
+    SyncMode,
+    failed,
 )
 
-from ._envelope import describe, envelope
+from ._envelope import INVALID_PARAMETER, describe, envelope
 from ._mapping import IvvyPayload
-
-Steps = Generator[Request | Sleep, Response | None, Outcome]
 
 CONTACT = "/api/1.0/contact?action="
 _NOT_FOUND = json.dumps(
     {"meta": {"totalResults": 0, "start": 0, "perPage": 10, "count": 0}, "results": []}
 )
-
-
-def _failed(
-    item: Prepared[IvvyPayload], error: OutcomeError, remote_id: int | None = None
-) -> Outcome:
-    return Outcome(
-        item.index,
-        Status.FAILED,
-        remote_id=None if remote_id is None else str(remote_id),
-        error=error,
-    )
 
 
 def _latest(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -55,14 +45,14 @@ def _unknown(exc: RequestFailed, why: str) -> OutcomeError:
 
 
 def _find(
-    external_id: str, contacts: tuple[int, ...]
-) -> Generator[Request | Sleep, Response | None, tuple[int, int] | OutcomeError | None]:
-    """The id of the (most recently modified) contact with ``external_id`` and how many
-    there are; ``None`` when there is none."""
+    where: Mapping[str, Any], contacts: tuple[int, ...]
+) -> Steps[tuple[int, int] | OutcomeError | None]:
+    """The id of the (most recently modified) contact whose properties equal ``where``
+    and how many there are; ``None`` when there is none."""
     found = yield Request(
         "POST",
         CONTACT + "getContactList",
-        json={"filter": {"externalId": external_id}, "perPage": 10, "start": 0},
+        json={"filter": dict(where), "perPage": 10, "start": 0},
         contacts=contacts,
         plan_response=Response(200, _NOT_FOUND.encode()),
         read_only=True,
@@ -70,30 +60,113 @@ def _find(
     assert found is not None
     error = envelope(found)
     if error is not None:
-        return describe(error, "looking the contact up by externalId")
+        what = "looking the contact up by " + " and ".join(where)
+        return describe(error, what)
     results = [r for r in (found.json() or {}).get("results") or [] if isinstance(r, Mapping)]
     if not results:
         return None
     return int(_latest(results)["id"]), len(results)
 
 
-def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
+def _lookup_filter(payload: IvvyPayload, mode: SyncMode) -> Mapping[str, Any] | None:
+    """What to look the contact up by when its id is not known: the external id, or,
+    when the sync mode must know whether the contact exists, the first name, last
+    name and email that ``updateIfExists`` matches on."""
+    if payload.external_id is not None:
+        return {"externalId": payload.external_id}
+    if mode != "upsert" and not payload.missing_for_create:
+        return {k: payload.body[k] for k in ("firstName", "lastName", "email")}
+    return None
+
+
+def _map_id(item: Prepared[IvvyPayload]) -> int | None:
+    """The contact id the state store's identity map holds, when it is an iVvy id."""
+    known = item.known
+    if known is None or known.remote_id is None or not known.remote_id.isdigit():
+        return None
+    return int(known.remote_id)
+
+
+def _stale_id(response: Response) -> bool:
+    """Whether iVvy refused the write because its ``id`` names no contact (23016
+    "'id' does not validate"): a stored id of a contact deleted since."""
+    error = envelope(response)
+    return (
+        error is not None
+        and error.get("specificCode") == INVALID_PARAMETER
+        and "'id'" in str(error.get("message") or "")
+    )
+
+
+def _skipped(item: Prepared[IvvyPayload], reason: SkipReason, contact_id: int | None) -> Outcome:
+    return Outcome(
+        item.index,
+        Status.SKIPPED,
+        remote_id=None if contact_id is None else str(contact_id),
+        reason=reason,
+    )
+
+
+def upsert_one(
+    item: Prepared[IvvyPayload], update_if_exists: bool, mode: SyncMode = "upsert"
+) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     contact_id = payload.remote_id
     warnings: list[str] = []
-    if contact_id is None and payload.external_id is not None:
+    from_map = False
+    if contact_id is None:
+        # The identity map: write by the id iVvy gave last time, without a look-up.
+        contact_id = _map_id(item)
+        from_map = contact_id is not None
+    if contact_id is not None and mode == "create_only":
+        return _skipped(item, SkipReason.EXISTS, contact_id)
+    if contact_id is not None:
+        outcome = yield from _write(item, update_if_exists, contact_id, warnings)
+        if not (from_map and isinstance(outcome, Response)):
+            return outcome if isinstance(outcome, Outcome) else _refusal(item, outcome)
+        # The stored id names no contact any more (deleted on iVvy): never trusted
+        # again, the contact is looked up as if the map held nothing.
+        contact_id = None
+    where = _lookup_filter(payload, mode)
+    if where is not None:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
-        found = yield from _find(payload.external_id, contacts)
+        found = yield from _find(where, contacts)
         if isinstance(found, OutcomeError):
-            return _failed(item, found)
+            return failed(item, found)
         if found is not None:
             contact_id, duplicates = found
             if duplicates > 1:
+                described = ", ".join(f"{k} {v!r}" for k, v in where.items())
                 warnings.append(
-                    f"iVvy has {duplicates} contacts with externalId {payload.external_id!r}; "
+                    f"iVvy has {duplicates} contacts with {described}; "
                     f"updated the most recently modified (id {contact_id})"
                 )
+    if contact_id is not None and mode == "create_only":
+        return _skipped(item, SkipReason.EXISTS, contact_id)
+    if contact_id is None and mode == "update_only":
+        return _skipped(item, SkipReason.NOT_FOUND, None)
+    outcome = yield from _write(item, update_if_exists, contact_id, warnings)
+    return outcome if isinstance(outcome, Outcome) else _refusal(item, outcome)
+
+
+def _refusal(item: Prepared[IvvyPayload], response: Response) -> Outcome:
+    error = envelope(response)
+    assert error is not None
+    return failed(item, describe(error, "iVvy refused the contact"))
+
+
+def _write(
+    item: Prepared[IvvyPayload],
+    update_if_exists: bool,
+    contact_id: int | None,
+    warnings: list[str],
+) -> Steps[Outcome | Response]:
+    """Write the contact (by ``contact_id`` when known, else create it) and change its
+    groups. Returns its outcome, or the refusal itself when iVvy said the ``id`` names
+    no contact (the caller decides whether that id may be repaired)."""
+    payload = item.payload
+    contacts = (item.index,)
     creating = contact_id is None
     if creating and payload.missing_for_create:
         # No contact has the external id, and iVvy cannot create one without the name
@@ -136,30 +209,32 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
             if not exc.maybe_applied:
                 raise
             if payload.external_id is None:
-                return _failed(item, _unknown(exc, "no externalId to look the contact up by"))
-            found = yield from _find(payload.external_id, contacts)
+                return failed(item, _unknown(exc, "no externalId to look the contact up by"))
+            found = yield from _find({"externalId": payload.external_id}, contacts)
             if isinstance(found, OutcomeError):
-                return _failed(item, _unknown(exc, found.message))
+                return failed(item, _unknown(exc, found.message))
             if found is not None:
                 # The lost create was applied: the look-up shows the contact it made.
                 written = Response(200, json.dumps({"success": True, "id": found[0]}).encode())
                 break
             # Not applied: sending it again is safe.
     if written is None:
-        return _failed(
+        return failed(
             item,
             OutcomeError(
                 "outcome_unknown",
                 "creating the contact: answers lost on every attempt; not sent again",
             ),
         )
+    if contact_id is not None and _stale_id(written):
+        return written
     error = envelope(written)
     if error is not None:
-        return _failed(item, describe(error, "iVvy refused the contact"), contact_id)
+        return failed(item, describe(error, "iVvy refused the contact"), contact_id)
     answer = written.json() or {}
     if answer.get("success") is False or answer.get("id") is None:
         message = str(answer.get("message") or "iVvy reported no success")
-        return _failed(item, OutcomeError("platform_error", message), contact_id)
+        return failed(item, OutcomeError("platform_error", message), contact_id)
     contact_id = int(answer["id"])
     for action, groups in (
         ("addContactsToSubscriptionGroup", payload.groups_add),
@@ -178,10 +253,10 @@ def upsert_one(item: Prepared[IvvyPayload], update_if_exists: bool) -> Steps:
             assert changed is not None
             error = envelope(changed)
             if error is not None:
-                return _failed(item, describe(error, f"{action} (group {group})"), contact_id)
+                return failed(item, describe(error, f"{action} (group {group})"), contact_id)
             statuses = [r for r in changed.json() or [] if isinstance(r, Mapping)]
             if any(r.get("status") is False for r in statuses):
-                return _failed(
+                return failed(
                     item,
                     OutcomeError("platform_error", f"{action} (group {group}) reported failure"),
                     contact_id,

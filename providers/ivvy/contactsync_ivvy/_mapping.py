@@ -7,9 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import email_validator
 
-from contactsync.provider import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import (
+    Contact,
+    ContactError,
+    MappingContext,
+    Subscription,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+)
 
 # fieldType values of getCustomFieldDefinition.
 SMALL_TEXT, LARGE_TEXT, SINGLE_SELECT, MULTI_SELECT, ADDRESS, DATE, FILE, STATIC, NUMBER = range(9)
@@ -118,7 +125,9 @@ def to_payload(
     for key, text in (
         ("firstName", contact.first_name),
         ("lastName", contact.last_name),
-        ("email", None if contact.email is None else wire_email(contact.email)),
+        # iVvy's docs only say "must be a valid email", never that a Unicode domain
+        # is accepted or matched to its ASCII form: the ASCII form goes out.
+        ("email", None if contact.email is None else idna_email(contact.email)),
         ("phone", contact.phone),
         ("externalId", contact.external_id),
     ):
@@ -150,27 +159,8 @@ def to_payload(
             {"groupId": g}
             for g in _group_ids(ctx, groups.replace, "groups.replace", groups_by_name)
         ]
-    for key, value in contact.options_for("ivvy").items():
-        if key not in _PASSTHROUGH:
-            raise ContactError(
-                f"provider_options.ivvy.{key}",
-                f"not passed through (allowed: {', '.join(sorted(_PASSTHROUGH))})",
-            )
-        body[key] = value
-    for feature, present in (
-        ("address", contact.address is not None),
-        ("language", contact.language is not None),
-        ("time_zone", contact.time_zone is not None),
-        ("birth_date (map it to a custom date field instead)", contact.birth_date is not None),
-        ("tags", bool(contact.tags)),
-    ):
-        if present:
-            ctx.unsupported(feature)
-    remote_id = None
-    if contact.remote_id is not None:
-        if not contact.remote_id.isdigit():
-            raise ContactError("remote_id", "iVvy contact ids are numbers")
-        remote_id = int(contact.remote_id)
+    body.update(passthrough_options(contact, "ivvy", _PASSTHROUGH))
+    remote_id = numeric_remote_id(contact, "iVvy")
     missing = tuple(
         f
         for f, k in (("first_name", "firstName"), ("last_name", "lastName"), ("email", "email"))
@@ -191,31 +181,3 @@ def to_payload(
         groups_add=tuple(_group_ids(ctx, groups.add, "groups.add", groups_by_name)),
         groups_remove=tuple(_group_ids(ctx, groups.remove, "groups.remove", groups_by_name)),
     )
-
-
-def _already_ascii(email: str) -> bool:
-    """Whether ``email`` is already its own ASCII form: all ASCII, a lower-case domain
-    and no punycode label. The contact's address was validated on input, and
-    validating it again costs as much as the first time (a third of mapping a contact):
-    such an address goes out as it is; any other is read again by email-validator."""
-    domain = email.rpartition("@")[2]
-    return email.isascii() and domain == domain.lower() and "xn--" not in domain
-
-
-def wire_email(email: str) -> str:
-    """``email`` with its domain IDNA-encoded (ASCII), as it goes out to iVvy.
-
-    The neutral contact holds the domain in Unicode (``ann@xn--bcher-kva.de`` is read as
-    ``ann@bücher.de``). iVvy's docs only say ``email`` "must be a valid email", never
-    that a Unicode domain is accepted or matched to its ASCII form; the ASCII form is
-    the one every mail system and validator takes, and one address written either way
-    always goes out the same. The part before the ``@`` is sent as given."""
-    if _already_ascii(email):
-        return email
-    try:
-        checked = email_validator.validate_email(
-            email, check_deliverability=False, allow_smtputf8=True
-        )
-    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
-        raise ContactError("email", f"not a valid address ({exc})") from None
-    return f"{checked.local_part}@{checked.ascii_domain}"

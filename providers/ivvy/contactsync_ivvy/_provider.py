@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -19,7 +19,7 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
-    Sleep,
+    Steps,
     Tenant,
     each,
 )
@@ -28,7 +28,7 @@ from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator
 from ._envelope import STALE_REQUEST, describe, envelope, is_retryable
 from ._flows import CONTACT, upsert_one
 from ._mapping import EMAIL_STATUS, SMS_STATUS, FieldDefinition, IvvyPayload, to_payload
-from ._settings import HOSTS, IvvyCredentials, IvvySettings
+from ._options import HOSTS, IvvyCredentials, IvvyOptions
 from ._signing import IvvyAuth
 
 
@@ -37,7 +37,7 @@ class IvvyProvider(Provider[IvvyPayload]):
     display_name = "iVvy"
     default_base_url = HOSTS["AU"]
     credentials_type = IvvyCredentials
-    settings_type = IvvySettings
+    options_type = IvvyOptions
     secret_headers = frozenset({"x-api-authorization"})
     demo_credentials: ClassVar[Mapping[str, str]] = {
         "api_key": DEMO_API_KEY,
@@ -53,19 +53,36 @@ class IvvyProvider(Provider[IvvyPayload]):
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
         default_concurrency=8,
+        # One getContactList says whether a contact exists (and the identity map often
+        # knows already).
+        sync_modes=frozenset({"upsert", "create_only", "update_only"}),
+        fields=frozenset(
+            {
+                "external_id",
+                "remote_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "email_status",
+                "sms_status",
+                "groups",
+                "custom_fields",
+                "provider_options",
+            }
+        ),
+        field_notes={"birth_date": "map it to a custom date field instead"},
     )
 
     def __init__(self, tenant: Tenant) -> None:
         super().__init__(tenant)
-        self.settings: IvvySettings = tenant.settings
+        self.options: IvvyOptions = tenant.options
         self._definitions: dict[int, FieldDefinition] = {}
         self._groups_by_name: dict[str, int] = {}
 
     @classmethod
-    def base_url_for(cls, settings: Any) -> str:
-        return (
-            HOSTS[settings.region] if isinstance(settings, IvvySettings) else cls.default_base_url
-        )
+    def base_url_for(cls, options: Any) -> str:
+        return HOSTS[options.region] if isinstance(options, IvvyOptions) else cls.default_base_url
 
     @classmethod
     def check_tenant(cls, tenant: Tenant) -> None:
@@ -102,13 +119,13 @@ class IvvyProvider(Provider[IvvyPayload]):
             error is not None and error.get("errorCode") == 429
         )
 
-    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         wants_groups = any(isinstance(v, str) for v in self.tenant.groups.values())
-        if not (wants_groups or self.settings.check_field_types):
+        if not (wants_groups or self.options.check_field_types):
             return None
         return self._discover(wants_groups)
 
-    def _discover(self, groups: bool) -> Generator[Request | Sleep, Response | None, None]:
+    def _discover(self, groups: bool) -> Steps[None]:
         if groups:
             response = yield Request(
                 "POST", CONTACT + "getSubscriptionGroupList", json={}, read_only=True
@@ -118,7 +135,7 @@ class IvvyProvider(Provider[IvvyPayload]):
             for group in response.json() or []:
                 if isinstance(group, Mapping) and "id" in group:
                     self._groups_by_name[str(group.get("groupName"))] = int(group["id"])
-        if self.settings.check_field_types:
+        if self.options.check_field_types:
             response = yield Request(
                 "POST", CONTACT + "getCustomFieldDefinition", json={}, read_only=True
             )
@@ -144,7 +161,10 @@ class IvvyProvider(Provider[IvvyPayload]):
         return to_payload(contact, ctx, self._definitions, self._groups_by_name)
 
     def upsert(self, batch: Sequence[Prepared[IvvyPayload]]) -> Flow:
-        return each(batch, lambda item: upsert_one(item, self.settings.update_if_exists))
+        return each(
+            batch,
+            lambda item: upsert_one(item, self.options.update_if_exists, self.tenant.sync_mode),
+        )
 
     @classmethod
     def create_emulator(cls, tenant: Tenant | None = None) -> IvvyEmulator:

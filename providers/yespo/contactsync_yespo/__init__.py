@@ -6,8 +6,8 @@ emulator of Yespo's documented behaviour. See ``docs/providers/yespo.md``.
 """
 
 from ._emulator import DEMO_API_KEY, YespoEmulator
+from ._options import YespoCredentials, YespoOptions
 from ._provider import YespoProvider
-from ._settings import YespoCredentials, YespoSettings
 
 Provider = YespoProvider
 
@@ -16,6 +16,6 @@ __all__ = [
     "Provider",
     "YespoCredentials",
     "YespoEmulator",
+    "YespoOptions",
     "YespoProvider",
-    "YespoSettings",
 ]

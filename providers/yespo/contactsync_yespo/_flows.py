@@ -4,7 +4,7 @@ and the follow-ups (segments, unsubscribed list) both may need."""
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -20,32 +20,22 @@ from contactsync.provider import (
     Response,
     Sleep,
     Status,
+    Steps,
+    failed,
+    platform_error,
 )
 
 from ._lenient import as_int, one_or_many
 from ._mapping import YespoPayload
-from ._settings import YespoSettings
+from ._options import YespoOptions
 
 Item = Prepared[YespoPayload]
-Sub = Generator[Request | Sleep, Response | None, Any]
 
 MAX_POLL_WAIT = 30.0
 # The documented statuses of an import still running (FINISHED and ERROR are final).
 _IN_PROGRESS = frozenset({"STARTED", "IMPORTING"})
 MAX_SEGMENT_IDS = 500
 GROUP_PAGE = 500  # maxrows of GET /api/v1/groups is at most 500
-
-
-def _platform_error(response: Response, what: str) -> OutcomeError:
-    return OutcomeError(
-        "platform_error",
-        f"{what}: HTTP {response.status_code} {response.text[:500]}".rstrip(),
-        status_code=response.status_code,
-    )
-
-
-def _failed(item: Item, error: OutcomeError, remote_id: str | None = None) -> Outcome:
-    return Outcome(item.index, Status.FAILED, remote_id=remote_id, error=error)
 
 
 # --- segments -------------------------------------------------------------------------
@@ -57,7 +47,7 @@ class SegmentIds:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
 
-    def resolve(self, name: str, contacts: tuple[int, ...]) -> Sub:
+    def resolve(self, name: str, contacts: tuple[int, ...]) -> Steps[Any]:
         if name in self._ids:
             return self._ids[name]
         start = 1
@@ -85,7 +75,9 @@ class SegmentIds:
         raise RequestFailed(f"Yespo has no segment named {name!r}", retryable=False)
 
 
-def _post_required(path: str, body: dict[str, Any], contacts: tuple[int, ...], what: str) -> Sub:
+def _post_required(
+    path: str, body: dict[str, Any], contacts: tuple[int, ...], what: str
+) -> Steps[Any]:
     """POST ``body``; anything but success fails the contacts with ``what`` (not resent:
     the engine already retried 429 / 5xx)."""
     response = yield Request(
@@ -107,7 +99,7 @@ def change_segments(
     key: str,
     ids: Sequence[int | str],
     contacts: tuple[int, ...],
-) -> Sub:
+) -> Steps[Any]:
     """Attach or detach ``ids`` (never an empty list: an empty detach empties the segment)."""
     for name in names:
         segment_id = yield from segments.resolve(name, contacts)
@@ -120,7 +112,9 @@ def change_segments(
             )
 
 
-def change_unsubscribed(action: str, emails: Sequence[str], contacts: tuple[int, ...]) -> Sub:
+def change_unsubscribed(
+    action: str, emails: Sequence[str], contacts: tuple[int, ...]
+) -> Steps[Any]:
     if emails:
         yield from _post_required(
             f"/api/v1/emails/unsubscribed/{action}",
@@ -136,7 +130,7 @@ def _follow_ups(
     ids: Mapping[int, str | None],
     *,
     with_segments: bool = True,
-) -> Sub:
+) -> Steps[Any]:
     """Segment changes (unless ``with_segments`` is false: a bulk import applied them)
     and unsubscribed-list changes for the written ``items``."""
     contacts = tuple(item.index for item in items)
@@ -172,9 +166,7 @@ def _follow_ups(
 # --- real time ------------------------------------------------------------------------
 
 
-def realtime(
-    segments: SegmentIds, item: Item
-) -> Generator[Request | Sleep, Response | None, Outcome]:
+def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     if payload.email_action == "confirm":
@@ -232,7 +224,7 @@ def realtime(
             return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
         status, remote_id = Status.UNCHANGED, confirmed
     elif not response.is_success:
-        return _failed(item, _platform_error(response, "Yespo refused the contact"))
+        return failed(item, platform_error(response, "Yespo refused the contact"))
     else:
         answer = response.json()
         found = as_int(answer.get("id")) if isinstance(answer, Mapping) else None
@@ -261,12 +253,12 @@ def realtime(
             status_code=response.status_code,
             retryable=True,
         )
-        return _failed(item, error)
+        return failed(item, error)
     warnings = tuple(notes)
     try:
         yield from _follow_ups(segments, [_replace(item, follow)], {item.index: remote})
     except RequestFailed as exc:
-        return _failed(
+        return failed(
             item, OutcomeError("platform_error", str(exc), status_code=exc.status_code), remote
         )
     return Outcome(item.index, status, remote_id=remote, warnings=warnings)
@@ -282,7 +274,7 @@ _PLAIN_KEYS = ("firstName", "lastName", "externalCustomerId", "languageCode", "t
 
 def verify_conflict(
     payload: YespoPayload, contacts: tuple[int, ...]
-) -> Generator[Request | Sleep, Response | None, tuple[str | None, str]]:
+) -> Steps[tuple[str | None, str]]:
     """Look up the contact a 409 was about; return ``(id, "")`` when Yespo holds every
     value the request set, else ``(None, why)``.
 
@@ -330,9 +322,7 @@ def verify_conflict(
     return None, "; ".join(problems)
 
 
-def _search(
-    key: str, value: str, contacts: tuple[int, ...]
-) -> Generator[Request | Sleep, Response | None, list[int]]:
+def _search(key: str, value: str, contacts: tuple[int, ...]) -> Steps[list[int]]:
     response = yield Request(
         "GET",
         f"/api/v1/contacts?{key}={quote(value)}&maxrows={MAX_CANDIDATES + 1}",
@@ -349,7 +339,7 @@ def _search(
 
 def _get_contact(
     contact_id: int, contacts: tuple[int, ...], planned: Mapping[str, Any]
-) -> Generator[Request | Sleep, Response | None, Mapping[str, Any] | None]:
+) -> Steps[Mapping[str, Any] | None]:
     response = yield Request(
         "GET",
         f"/api/v1/contact/{contact_id}",
@@ -432,7 +422,7 @@ def _replace(item: Item, payload: YespoPayload) -> Item:
 # --- bulk -----------------------------------------------------------------------------
 
 
-def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
+def bulk_body(options: YespoOptions, batch: Sequence[Item]) -> dict[str, Any]:
     first = batch[0].payload
     ext_ids = "externalCustomerId" in first.fields  # the same for every contact (batch_key)
     body: dict[str, Any] = {
@@ -441,19 +431,19 @@ def bulk_body(settings: YespoSettings, batch: Sequence[Item]) -> dict[str, Any]:
         # Yespo would match an unknown external id by email and write it onto that
         # record, even one holding another external id (two people merged), and would
         # keep the old email of a contact found by its external id (never updated).
-        "dedupeOn": "externalCustomerId" if ext_ids else settings.dedupe_on,
+        "dedupeOn": "externalCustomerId" if ext_ids else options.dedupe_on,
         # Always explicit: omitted, Yespo writes every standard field and nulls the
         # ones a contact did not carry. Every contact in a batch carries these same fields.
         "contactFields": sorted(first.fields),
         "customFieldsIDs": list(first.custom_ids),
-        "restoreDeleted": settings.restore_deleted,
+        "restoreDeleted": options.restore_deleted,
     }
     if first.groups_add:
         body["groupNames"] = list(first.groups_add)
     if first.groups_remove:
         body["groupNamesExclude"] = list(first.groups_remove)
-    if settings.event_key_for_new_contacts:
-        body["eventKeyForNewContacts"] = settings.event_key_for_new_contacts
+    if options.event_key_for_new_contacts:
+        body["eventKeyForNewContacts"] = options.event_key_for_new_contacts
     return body
 
 
@@ -501,25 +491,25 @@ def _mapped_keys(value: str) -> list[str]:
 
 
 def bulk(
-    settings: YespoSettings, segments: SegmentIds, batch: Sequence[Item]
-) -> Generator[Request | Sleep, Response | None, list[Outcome]]:
+    options: YespoOptions, segments: SegmentIds, batch: Sequence[Item]
+) -> Steps[list[Outcome]]:
     contacts = tuple(item.index for item in batch)
     planned_session = json.dumps({"asyncSessionId": "planned"}).encode()
     response = yield Request(
         "POST",
         "/api/v1/contacts",
-        json=bulk_body(settings, batch),
+        json=bulk_body(options, batch),
         contacts=contacts,
         plan_response=Response(200, planned_session),
     )
     assert response is not None
     if not response.is_success:
-        error = _platform_error(response, "Yespo refused the bulk request")
+        error = platform_error(response, "Yespo refused the bulk request")
         if 400 <= response.status_code < 500 and len(batch) > 1:
             # Refused for its body: the engine sends each half again, to find the
             # contacts Yespo objects to and write the others.
             raise BatchRefused(error.message, status_code=response.status_code)
-        return [_failed(item, error) for item in batch]
+        return [failed(item, error) for item in batch]
     result = response.json() if isinstance(response.json(), Mapping) else {}
 
     # Each contact's keys, worked out once: matched against the refusals, the planned
@@ -530,24 +520,24 @@ def bulk(
         for key in keys[item.index]:
             by_key.setdefault(key, []).append(item)
     outcomes: dict[int, Outcome] = {}
-    for failed in one_or_many(result.get("failedContacts")):
-        if not isinstance(failed, Mapping):
+    for refusal in one_or_many(result.get("failedContacts")):
+        if not isinstance(refusal, Mapping):
             continue
-        reason = str(failed.get("error") or "refused by Yespo")
-        for key in _failed_keys(failed):
+        reason = str(refusal.get("error") or "refused by Yespo")
+        for key in _failed_keys(refusal):
             for item in by_key.get(key, []):
                 outcomes.setdefault(
-                    item.index, _failed(item, OutcomeError("platform_error", reason))
+                    item.index, failed(item, OutcomeError("platform_error", reason))
                 )
     session = result.get("asyncSessionId")
     pending = [item for item in batch if item.index not in outcomes]
     if not session or not pending:
         message = str(result.get("errorMessage") or "Yespo started no import session")
         for item in pending:
-            outcomes[item.index] = _failed(item, OutcomeError("platform_error", message))
+            outcomes[item.index] = failed(item, OutcomeError("platform_error", message))
         return [outcomes[item.index] for item in batch]
 
-    status = yield from _poll(settings, str(session), pending, keys, contacts)
+    status = yield from _poll(options, str(session), pending, keys, contacts)
     state = str(status.get("status") or "").upper()
     ids: dict[str, int] = {}
     for entry in one_or_many(status.get("mapping")):
@@ -565,7 +555,7 @@ def bulk(
                 if state != "FINISHED"
                 else "Yespo's import reported no id for this contact (skipped, e.g. deleted)"
             )
-            outcomes[item.index] = _failed(item, OutcomeError("platform_error", message))
+            outcomes[item.index] = failed(item, OutcomeError("platform_error", message))
         else:
             outcomes[item.index] = Outcome(item.index, Status.UPDATED, remote_id=str(found))
             written.append(item)
@@ -575,17 +565,17 @@ def bulk(
     except RequestFailed as exc:
         error = OutcomeError("platform_error", str(exc), status_code=exc.status_code)
         for item in written:
-            outcomes[item.index] = _failed(item, error, outcomes[item.index].remote_id)
+            outcomes[item.index] = failed(item, error, outcomes[item.index].remote_id)
     return [outcomes[item.index] for item in batch]
 
 
 def _poll(
-    settings: YespoSettings,
+    options: YespoOptions,
     session: str,
     pending: Sequence[Item],
     keys: Mapping[int, list[str]],
     contacts: tuple[int, ...],
-) -> Generator[Request | Sleep, Response | None, Mapping[str, Any]]:
+) -> Steps[Mapping[str, Any]]:
     planned = {
         "status": "FINISHED",
         "mapping": [
@@ -595,7 +585,7 @@ def _poll(
     }
     # Encoded once, not per poll: a full batch's mapping is 3,000 entries.
     plan_response = Response(200, json.dumps(planned).encode())
-    delay, waited = settings.poll_interval, 0.0
+    delay, waited = options.poll_interval, 0.0
     while True:
         yield Sleep(delay)
         waited += delay
@@ -618,6 +608,6 @@ def _poll(
                     "status": "UNKNOWN",
                     "description": f"undocumented import status {state or response.text[:100]!r}",
                 }
-        if waited >= settings.poll_timeout:
+        if waited >= options.poll_timeout:
             return {"status": "TIMEOUT", "description": f"still running after {waited:.0f} s"}
         delay = min(delay * 1.5, MAX_POLL_WAIT)

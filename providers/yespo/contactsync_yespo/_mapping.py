@@ -6,9 +6,17 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
-import email_validator
 
-from contactsync.provider import Contact, ContactError, MappingContext, Subscription
+from contactsync.provider import (
+    Contact,
+    ContactError,
+    MappingContext,
+    Subscription,
+    idna_email,
+    numeric_remote_id,
+    passthrough_options,
+    street,
+)
 
 from ._fields import FieldDefinition, check, serialize
 
@@ -85,7 +93,9 @@ def to_payload(
     put("lastName", _name("last_name", contact.last_name))
     channels = []
     if contact.email is not None:
-        channels.append({"type": "email", "value": wire_email(contact.email)})
+        # Yespo's spec only calls the value an "Email address", never that a Unicode
+        # domain is accepted or matched to its ASCII form: the ASCII form goes out.
+        channels.append({"type": "email", "value": idna_email(contact.email)})
         fields.add("email")
     if contact.phone is not None:
         channels.append({"type": "sms", "value": contact.phone})
@@ -102,12 +112,7 @@ def to_payload(
     if custom:
         body["fields"] = custom
 
-    for key, value in contact.options_for("yespo").items():
-        if key not in _PASSTHROUGH:
-            raise ContactError(
-                f"provider_options.yespo.{key}",
-                f"not passed through (allowed: {', '.join(sorted(_PASSTHROUGH))})",
-            )
+    for key, value in passthrough_options(contact, "yespo", _PASSTHROUGH).items():
         if value is None:
             continue
         body[key] = value
@@ -146,13 +151,8 @@ def _custom_fields(
 def _unsupported_and_status(
     contact: Contact, ctx: MappingContext, resubscribe: bool
 ) -> EmailAction | None:
-    """Report what Yespo cannot express; return how the email status is applied."""
-    if contact.birth_date is not None:
-        ctx.unsupported("birth_date (map it to a custom date field instead)")
-    if contact.tags:
-        ctx.unsupported("tags")
-    if contact.sms_status is not None:
-        ctx.unsupported(f"sms_status {contact.sms_status.value}")
+    """Report what Yespo cannot express; return how the email status is applied.
+    (Fields Yespo does not map at all never get here: core holds them back.)"""
     if contact.groups.replace is not None:
         ctx.unsupported("replacing all groups (use add / remove)")
     if contact.email_status is None:
@@ -174,11 +174,7 @@ def _unsupported_and_status(
 
 
 def _remote_id(contact: Contact) -> int | None:
-    if contact.remote_id is None:
-        return None
-    if not contact.remote_id.isdigit():
-        raise ContactError("remote_id", "Yespo contact ids are numbers")
-    return int(contact.remote_id)
+    return numeric_remote_id(contact, "Yespo")
 
 
 def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields: set[str]) -> None:
@@ -186,9 +182,8 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields
     if address is None:
         return
     # The spec's keys (region / town / address / postcode), not the request example's.
-    street = ", ".join(line for line in (address.line1, address.line2) if line)
     parts = {
-        "address": street or None,
+        "address": street(address),
         "town": address.city,
         "region": address.region,
         "postcode": address.postal_code,
@@ -197,33 +192,3 @@ def _address(contact: Contact, ctx: MappingContext, body: dict[str, Any], fields
     if present:
         body["address"] = present
         fields.update(present)
-    if address.country is not None:
-        ctx.unsupported("address.country (Yespo's address has no country)")
-
-
-def _already_ascii(email: str) -> bool:
-    """Whether ``email`` is already its own ASCII form: all ASCII, a lower-case domain
-    and no punycode label. The contact's address was validated on input, and
-    validating it again costs as much as the first time (a third of mapping a contact):
-    such an address goes out as it is; any other is read again by email-validator."""
-    domain = email.rpartition("@")[2]
-    return email.isascii() and domain == domain.lower() and "xn--" not in domain
-
-
-def wire_email(email: str) -> str:
-    """``email`` with its domain IDNA-encoded (ASCII), as it goes out to Yespo.
-
-    The neutral contact holds the domain in Unicode (``ann@xn--bcher-kva.de`` is read as
-    ``ann@bücher.de``). Yespo's spec only calls the channel value an "Email address", and
-    never that a Unicode domain is accepted or matched to its ASCII form; the ASCII
-    form is the one every mail system and validator takes, and one address written
-    either way always goes out the same. The part before the ``@`` is sent as given."""
-    if _already_ascii(email):
-        return email
-    try:
-        checked = email_validator.validate_email(
-            email, check_deliverability=False, allow_smtputf8=True
-        )
-    except email_validator.EmailNotValidError as exc:  # pragma: no cover - checked on input
-        raise ContactError("email", f"not a valid address ({exc})") from None
-    return f"{checked.local_part}@{checked.ascii_domain}"

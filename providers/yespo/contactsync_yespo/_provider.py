@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import ClassVar
 
 import httpx
@@ -20,8 +20,7 @@ from contactsync.provider import (
     RateLimit,
     Request,
     RequestFailed,
-    Response,
-    Sleep,
+    Steps,
     Subscription,
     Tenant,
     each,
@@ -31,7 +30,7 @@ from ._emulator import DEMO_API_KEY, YespoEmulator
 from ._fields import FieldDefinition, parse_address_books
 from ._flows import SegmentIds, bulk, realtime
 from ._mapping import YespoPayload, to_payload
-from ._settings import YespoCredentials, YespoSettings
+from ._options import YespoCredentials, YespoOptions
 
 RATE_LIMITS = (
     # Every method not in Yespo's own rate-limit table shares 200 requests per second
@@ -57,7 +56,7 @@ class YespoProvider(Provider[YespoPayload]):
     display_name = "Yespo"
     default_base_url = "https://api.yespo.io"
     credentials_type = YespoCredentials
-    settings_type = YespoSettings
+    options_type = YespoOptions
     secret_headers = frozenset({"authorization"})
     demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_API_KEY}
     capabilities = Capabilities(
@@ -74,11 +73,36 @@ class YespoProvider(Provider[YespoPayload]):
         rate_limits=RATE_LIMITS,
         default_concurrency=8,
         distinguishes_created=False,
+        fields=frozenset(
+            {
+                "external_id",
+                "remote_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "address.line1",
+                "address.line2",
+                "address.city",
+                "address.region",
+                "address.postal_code",
+                "email_status",
+                "groups",
+                "custom_fields",
+                "language",
+                "time_zone",
+                "provider_options",
+            }
+        ),
+        field_notes={
+            "birth_date": "map it to a custom date field instead",
+            "address.country": "Yespo's address has no country",
+        },
     )
 
     def __init__(self, tenant: Tenant) -> None:
         super().__init__(tenant)
-        self.settings: YespoSettings = tenant.settings
+        self.options: YespoOptions = tenant.options
         self._segments = SegmentIds()
         self._definitions: dict[int, FieldDefinition] = {}
 
@@ -96,8 +120,8 @@ class YespoProvider(Provider[YespoPayload]):
                     f"tenants.{tenant.name}.custom_fields.{name}",
                     "Yespo custom fields are configured by their numeric id",
                 )
-        settings: YespoSettings = tenant.settings
-        if settings.bulk_threshold is not None:
+        options: YespoOptions = tenant.options
+        if options.bulk_threshold is not None:
             raise ConfigError(
                 f"tenants.{tenant.name}.options.bulk_threshold",
                 "no longer used: mode auto sends in bulk at every batch size (real-time "
@@ -110,15 +134,15 @@ class YespoProvider(Provider[YespoPayload]):
         return httpx.BasicAuth("contactsync", self.tenant.credentials.api_key.reveal())
 
     def batch_size(self) -> int:
-        return 1 if self.settings.mode == "realtime" else self.capabilities.max_batch_size
+        return 1 if self.options.mode == "realtime" else self.capabilities.max_batch_size
 
-    def setup(self) -> Generator[Request | Sleep, Response | None, None] | None:
+    def setup(self) -> Steps[None] | None:
         segments = sorted({str(name) for name in self.tenant.groups.values()})
-        if not (segments or self.settings.check_field_types):
+        if not (segments or self.options.check_field_types):
             return None
         return self._discover(segments)
 
-    def _discover(self, segments: list[str]) -> Generator[Request | Sleep, Response | None, None]:
+    def _discover(self, segments: list[str]) -> Steps[None]:
         # Segment ids are read once, before any contact: concurrent flows then never
         # look the same segment up twice.
         for name in segments:
@@ -128,22 +152,22 @@ class YespoProvider(Provider[YespoPayload]):
                 if exc.retryable or exc.code != "request_failed":
                     raise
                 # No such segment: only the contacts that name it fail, when they do.
-        if self.settings.check_field_types:
+        if self.options.check_field_types:
             response = yield Request("GET", "/api/v1/addressbooks")
             assert response is not None
             if response.is_success:
                 self._definitions = parse_address_books(response.json())
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> YespoPayload:
-        payload = to_payload(contact, ctx, self._definitions, self.settings.resubscribe)
-        if self.settings.mode != "realtime" and contact.external_id is None:
-            needs = _DEDUPE_NEEDS[self.settings.dedupe_on]
+        payload = to_payload(contact, ctx, self._definitions, self.options.resubscribe)
+        if self.options.mode != "realtime" and contact.external_id is None:
+            needs = _DEDUPE_NEEDS[self.options.dedupe_on]
             if not any(getattr(contact, key) is not None for key in needs):
                 # Bulk would match nothing and create the contact again on every run.
                 wanted = " or ".join(("external_id", *needs))
                 raise ContactError(
                     "external_id",
-                    f"Yespo bulk with dedupeOn={self.settings.dedupe_on} needs {wanted} "
+                    f"Yespo bulk with dedupeOn={self.options.dedupe_on} needs {wanted} "
                     "to find the contact again",
                 )
         return payload
@@ -170,12 +194,12 @@ class YespoProvider(Provider[YespoPayload]):
     def _upsert(self, batch: Sequence[Prepared[YespoPayload]]) -> Flow:
         first = batch[0].payload
         use_bulk = (
-            self.settings.mode in ("bulk", "auto")
+            self.options.mode in ("bulk", "auto")
             and first.email_action != "confirm"
             and first.remote_id is None
         )
         if use_bulk:
-            return (yield from bulk(self.settings, self._segments, batch))
+            return (yield from bulk(self.options, self._segments, batch))
         return (yield from each(batch, lambda item: realtime(self._segments, item)))
 
     @classmethod

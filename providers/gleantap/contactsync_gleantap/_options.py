@@ -21,7 +21,7 @@ class GleantapCredentials:
 
 
 @attrs.frozen
-class GleantapSettings:
+class GleantapOptions:
     app_id: str = attrs.field(validator=_non_blank)
     """The Gleantap app (account) every request names in its body."""
     lookup: bool = True

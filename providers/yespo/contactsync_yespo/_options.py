@@ -36,7 +36,7 @@ class YespoCredentials:
 
 
 @attrs.frozen
-class YespoSettings:
+class YespoOptions:
     mode: Mode = "auto"
     """``realtime``: one ``POST /api/v1/contact`` per contact. ``bulk``: ``POST
     /api/v1/contacts`` in batches of up to 3000. ``auto``: bulk at every batch size

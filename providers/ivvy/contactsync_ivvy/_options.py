@@ -23,7 +23,7 @@ class IvvyCredentials:
 
 
 @attrs.frozen
-class IvvySettings:
+class IvvyOptions:
     region: Region = "AU"
     """Which iVvy host the account lives on (ask iVvy support); ignored when base_url is set."""
     update_if_exists: bool = True
