@@ -86,6 +86,7 @@ class AheadValidator:
         self._child: subprocess.Popen[bytes] | None = None
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._lifetime = threading.Lock()  # a start racing close() never outlives it
 
     def feed(self, item: object) -> None:
         if self._closed:
@@ -117,6 +118,10 @@ class AheadValidator:
             return
 
     def _start(self) -> bool:
+        with self._lifetime:
+            return not self._closed and self._spawn()
+
+    def _spawn(self) -> bool:
         try:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "contactsync._ahead_worker"],
@@ -161,8 +166,9 @@ class AheadValidator:
 
     def close(self) -> None:
         """Stop the child (at once: what it has not answered, the run checks itself)."""
-        self._closed = True
-        child, self._child = self._child, None
+        with self._lifetime:
+            self._closed = True
+            child, self._child = self._child, None
         if child is None:
             return
         child.kill()

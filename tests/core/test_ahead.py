@@ -149,3 +149,13 @@ def test_the_child_answers_what_the_validators_do() -> None:
     finally:
         validator.close()
     assert child.poll() is not None
+
+
+def test_no_child_is_started_once_closed() -> None:
+    validator = AheadValidator(None)
+    validator.close()
+    for row in _records(_ahead.START_AFTER + 2 * _ahead.GROUP):
+        validator.feed(row)
+    validator.flush()
+    assert validator._child is None
+    assert not validator._start()
