@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -16,36 +17,44 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ._cli_scale import DistributedUpsert, ScaleProblem, run_worker
-from ._client import Client
 from ._config import Config, load_config, resolve_tenant
-from ._emulator import EmulatorApp, Faults, serve
 from ._errors import ContactsyncError
 from ._matrix import render as render_matrix
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._plan import PlannedRequest
 from ._records import InputLine, contact_to_record, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
 from ._tenant import EMULATOR, SYNC_MODES, SyncMode
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ._client import Client
     from ._state import StateStore
+
+# rich, the client (httpx) and the emulator harness are imported by the commands that
+# use them: together they are most of a second of start-up, and ``--help`` needs none.
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-err = Console(stderr=True)
+
+@functools.cache
+def _err() -> Console:
+    """The console on stderr (made on first use)."""
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+
+    return Console(stderr=True)
 
 
 def _fail(message: str) -> NoReturn:
+    from rich.markup import escape  # noqa: PLC0415 - see the imports
+
     # The message is text, not markup: "[scale]" or "[state]" must print as written.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
+    _err().print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -89,6 +98,9 @@ def providers(as_json: bool, markdown: bool) -> None:
     if as_json:
         click.echo(json.dumps({"providers": rows, "broken": broken}, indent=2))
         return
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table("provider", "distribution", "batch", "rate", "identity", "groups", "ready")
     for row in rows:
         caps = row["capabilities"]
@@ -103,7 +115,7 @@ def providers(as_json: bool, markdown: bool) -> None:
         )
     Console().print(table)
     for b in broken:
-        err.print(f"[yellow]could not load[/yellow] {b['name']}: {b['error']}")
+        _err().print(f"[yellow]could not load[/yellow] {b['name']}: {b['error']}")
 
 
 def _load(config: Path) -> Config:
@@ -166,6 +178,8 @@ def _client(
             _fail(f"tenants.{tenant}: no such tenant")
         patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
         config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
+    from ._client import Client  # noqa: PLC0415 - see the imports
+
     with _config_errors():
         return Client(config, tenant, state=state, sync_mode=sync_mode)
 
@@ -210,6 +224,8 @@ def plan_command(
     sync_mode: SyncMode | None,
 ) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
+    from ._plan import PlannedRequest  # noqa: PLC0415 - see the imports
+
     config = _load(config_path)
     if state_url is None and config.state is not None:
         state_url = config.state.url.reveal()
@@ -224,7 +240,7 @@ def plan_command(
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
-                err.print(_unplanned(item, scrubber), highlight=False, markup=False)
+                _err().print(_unplanned(item, scrubber), highlight=False, markup=False)
 
 
 def _unplanned(outcome: Outcome, scrubber: Scrubber) -> str:
@@ -318,14 +334,22 @@ class _ReportWriter:
 
 
 def _progress(total: int | None) -> Progress:
+    from rich.progress import (  # noqa: PLC0415 - see the imports
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("upserting"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=_err(),
         transient=True,
-        disable=not err.is_terminal,
+        disable=not _err().is_terminal,
     )
 
 
@@ -471,9 +495,9 @@ def upsert(
             if report is not None:
                 report.close(run.summary)
         summary = run.summary
-    err.print(_summary_line(summary), highlight=False, markup=False)
+    _err().print(_summary_line(summary), highlight=False, markup=False)
     if interrupts:
-        err.print(
+        _err().print(
             "interrupted: contacts not sent are failed with code interrupted"
             if not distributed
             else "interrupted: contacts whose chunk had not reported are failed with code "
@@ -608,6 +632,8 @@ def emulate(
             if tenant_for.provider != cls.name:
                 _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
         emulator = cls.create_emulator(tenant_for)
+    from ._emulator import EmulatorApp, Faults, serve  # noqa: PLC0415 - see the imports
+
     try:
         app = EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed), latency=latency)
         server = serve(app, host, port)
@@ -646,6 +672,11 @@ def demo(config_path: Path, input_path: Path) -> None:
     sends no request."""
     if not input_path.exists():
         _fail(f"{input_path} does not exist (run the demo from the project folder)")
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+    from rich.table import Table  # noqa: PLC0415
+
+    from ._client import Client  # noqa: PLC0415
+
     config = _load(config_path) if config_path.exists() else Config(tenants={})
     console = Console()
     stack = contextlib.ExitStack()

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-)
-from cattrs.v import format_exception
 
 from ._errors import ConfigError
 from ._normalize import check_region
@@ -26,6 +19,9 @@ from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
 from ._tenant import EMULATOR, HttpSettings, Tenant
 from ._tenant import ValueProblem as _ValueProblem
+
+if TYPE_CHECKING:
+    import cattrs
 
 # EMULATOR, HttpSettings and Tenant live in ``_tenant`` and stay importable from here.
 __all__ = [
@@ -145,7 +141,12 @@ def _structure_secret(value: object, _: type) -> Secret:
     return Secret(value)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Built on the first configuration read: cattrs is a sixth of ``import contactsync``,
+    and ``contactsync --help`` never reads one."""
+    import cattrs  # noqa: PLC0415 - see the docstring
+
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(Secret, _structure_secret)
 
@@ -182,10 +183,10 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-converter = _make_converter()
-
-
 def _message(exc: BaseException, type_: Any) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415 - loaded by _converter
+    from cattrs.v import format_exception  # noqa: PLC0415
+
     if isinstance(exc, _ValueProblem):
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
@@ -205,6 +206,13 @@ def _first_problem(exc: BaseException, path: str) -> tuple[BaseException, str, A
 
     Read from cattrs' structured exceptions (their attribute and index notes), never
     from message text."""
+    from cattrs.errors import (  # noqa: PLC0415 - loaded by _converter
+        AttributeValidationNote,
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+    )
+
     type_: Any = None
     while isinstance(exc, ClassValidationError | IterableValidationError):
         with_notes, without = exc.group_exceptions()
@@ -226,7 +234,7 @@ def _first_problem(exc: BaseException, path: str) -> tuple[BaseException, str, A
 def structure(data: object, cls: type[Any], path: str) -> Any:
     """``converter.structure`` that raises one :class:`ConfigError` naming the bad key."""
     try:
-        return converter.structure(data, cls)
+        return _converter().structure(data, cls)
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:
