@@ -82,3 +82,16 @@ def test_every_provider_folder_page_of_this_repository_is_in_the_nav() -> None:
     folder_pages = {f"providers/{p.name}" for p in ROOT.glob("providers/*/docs/*.md")}
     assert folder_pages
     assert folder_pages <= listed
+
+
+def test_the_template_folders_page_is_listed_once_the_folder_is_copied(tmp_path: Path) -> None:
+    config = site(tmp_path)
+    page = ROOT / "examples" / "provider-template" / "docs" / "template.md"
+    write(tmp_path / "providers" / "template" / "docs" / "template.md", page.read_text("utf-8"))
+
+    nav = navigation(config)
+
+    assert [uri for _, uri in provider_titles(nav)] == [
+        "providers/index.md",
+        "providers/template.md",
+    ]
