@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 import attrs
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._cli_scale import DistributedUpsert, ScaleProblem, run_worker
 from ._client import Client
 from ._config import Config, load_config, resolve_tenant
 from ._emulator import EmulatorApp, Faults, serve
@@ -42,7 +44,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # The message is text, not markup: "[scale]" or "[state]" must print as written.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -392,6 +395,11 @@ def _open_failed(path: Path) -> BinaryIO:
     help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
 )
 @click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
+)
 @_sync_mode_option
 def upsert(
     config_path: Path,
@@ -403,6 +411,7 @@ def upsert(
     state_url: str | None,
     full: bool,
     sync_mode: SyncMode | None,
+    distributed: bool = False,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
@@ -411,9 +420,20 @@ def upsert(
             _fail(f"{option} {path} is the input file: it would be overwritten")
     if report_path and failed_path and _same_file(report_path, failed_path):
         _fail("--report and --failed name the same file")
+    if distributed and (base_url, state_url, sync_mode) != (None, None, None):
+        _fail(
+            "--distributed takes neither --base-url, --state nor --sync-mode: "
+            "the workers read the config they share"
+        )
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url, state_url, sync_mode))
-        scrubber = _scrubber(client)
+        distributed_run = _distributed(config_path, tenant) if distributed else None
+        if distributed_run is None:
+            client = stack.enter_context(
+                _client(config_path, tenant, base_url, state_url, sync_mode)
+            )
+            scrubber = _scrubber(client)
+        else:
+            scrubber = distributed_run.scrubber
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)
         report = failed = None
@@ -424,7 +444,11 @@ def upsert(
         total = _count_lines(input_path)
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total)
-        run = client.upsert_many(lines, full=full)
+        run: Any = (
+            client.upsert_many(lines, full=full)
+            if distributed_run is None
+            else distributed_run.start(lines, full)
+        )
         interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
@@ -449,7 +473,13 @@ def upsert(
         summary = run.summary
     err.print(_summary_line(summary), highlight=False, markup=False)
     if interrupts:
-        err.print("interrupted: contacts not sent are failed with code interrupted", markup=False)
+        err.print(
+            "interrupted: contacts not sent are failed with code interrupted"
+            if not distributed
+            else "interrupted: contacts whose chunk had not reported are failed with code "
+            "outcome_unknown (a worker may still apply them)",
+            markup=False,
+        )
         raise SystemExit(EXIT_INTERRUPTED)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
@@ -546,6 +576,13 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
 @click.option("--port", default=0, type=int, help="0 picks a free port.")
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1), show_default=True)
 @click.option("--seed", type=int, help="Seed for the fault injection.")
+@click.option(
+    "--latency",
+    default=0.0,
+    type=click.FloatRange(0),
+    show_default=True,
+    help="Seconds every answer waits (a platform far away).",
+)
 def emulate(
     provider_name: str,
     config_path: Path | None,
@@ -554,6 +591,7 @@ def emulate(
     port: int,
     fail_rate: float,
     seed: int | None,
+    latency: float = 0.0,
 ) -> None:
     """Serve PROVIDER's emulator on loopback until interrupted."""
     with _config_errors():
@@ -571,7 +609,8 @@ def emulate(
                 _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
         emulator = cls.create_emulator(tenant_for)
     try:
-        server = serve(EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed)), host, port)
+        app = EmulatorApp(emulator, Faults(rate=fail_rate, seed=seed), latency=latency)
+        server = serve(app, host, port)
     except (OSError, ValueError) as exc:
         _fail(f"cannot listen on {host}:{port}: {exc}")
     bound_host, bound_port = server.server_address[:2]
@@ -643,3 +682,28 @@ def demo(config_path: Path, input_path: Path) -> None:
             stored = len(client.emulator_app.emulator.contacts())
             console.print(f"contacts stored on the emulator: {stored}\n")
     stack.close()
+
+
+def _distributed(config_path: Path, tenant: str) -> DistributedUpsert:
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            return DistributedUpsert(config, tenant)
+    except ScaleProblem as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+)
+@click.option("--loglevel", default="WARNING", show_default=True)
+def worker(config_path: Path, concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker on the config's [scale] broker (N worker processes)."""
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            run_worker(config, concurrency, loglevel)
+    except ScaleProblem as exc:
+        _fail(str(exc))

@@ -139,6 +139,7 @@ class _Base:
         faults: Faults | None,
         emulator: EmulatorApp | None,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
@@ -169,6 +170,14 @@ class _Base:
             else self.tenant.base_url
         )
         self._pipeline = Pipeline(self.tenant, self.provider)
+        # With a [scale] table every process running this tenant shares one window.
+        self._limiter_storage = (
+            limiter_storage
+            if limiter_storage is not None
+            else loaded.scale.redis_url.reveal()
+            if loaded.scale is not None
+            else "memory://"
+        )
 
     def _httpx_options(self) -> dict[str, Any]:
         return {
@@ -225,6 +234,7 @@ class Client(_Base):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
@@ -234,6 +244,7 @@ class Client(_Base):
             faults=faults,
             emulator=emulator,
             state=state,
+            limiter_storage=limiter_storage,
             sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
@@ -253,6 +264,7 @@ class Client(_Base):
             self._http,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
             clock=clock,
+            limiter_storage=self._limiter_storage,
         )
 
     @property
@@ -287,6 +299,7 @@ class Client(_Base):
     def close(self) -> None:
         if not self._loop.loop.is_closed():
             self._loop.run(self._http.aclose())
+            self._loop.run(self._engine.limiter.aclose())
         self._loop.close()
         self._close_state()
 
@@ -317,6 +330,7 @@ class AsyncClient(_Base):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
@@ -326,12 +340,20 @@ class AsyncClient(_Base):
             faults=faults,
             emulator=emulator,
             state=state,
+            limiter_storage=limiter_storage,
             sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep, clock=clock)
+        self._engine = Engine(
+            self.tenant,
+            self.provider,
+            self._http,
+            sleep=sleep,
+            clock=clock,
+            limiter_storage=self._limiter_storage,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -357,6 +379,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._engine.limiter.aclose()
         self._close_state()
 
     async def __aenter__(self) -> Self:

@@ -53,6 +53,44 @@ class StateConfig:
 
 
 @attrs.frozen
+class ScaleConfig:
+    """``[scale]``: where distributed runs (``contactsync.celery``) meet.
+
+    ``broker`` is the Celery broker (``redis://host:6379/0``); ``result_backend`` where
+    chunk results wait for the producer and ``redis`` where every process keeps the
+    shared rate-limit windows and shard leases: both default to the broker. Each may
+    be ``env:NAME`` (the URL carries a password; it is never printed)."""
+
+    broker: Secret
+    result_backend: Secret | None = None
+    redis: Secret | None = None
+    chunk_size: int = 500
+    shards: int = 16
+    """Shards the input is split into (one person always lands in one shard)."""
+    """Input rows per task at most (the rows of one shard are split in order)."""
+    visibility_timeout: float = 30.0
+    """Seconds after which a chunk taken by a worker that died is handed to another
+    (the broker's redelivery); a live worker holds its shard's lease meanwhile, so a
+    chunk running longer is never run twice at once."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise _ValueProblem("must be at least 1", "chunk_size")
+        if self.shards < 1:
+            raise _ValueProblem("must be at least 1", "shards")
+        if self.visibility_timeout < 5:
+            raise _ValueProblem("must be at least 5 seconds", "visibility_timeout")
+
+    @property
+    def redis_url(self) -> Secret:
+        return self.redis or self.broker
+
+    @property
+    def backend_url(self) -> Secret:
+        return self.result_backend or self.broker
+
+
+@attrs.frozen
 class TenantConfig:
     """A ``[tenants.NAME]`` table as written."""
 
@@ -73,6 +111,8 @@ class Config:
     tenants: dict[str, TenantConfig]
     state: StateConfig | None = None
     """The top-level ``[state]`` table: where incremental runs keep their state."""
+    scale: ScaleConfig | None = None
+    """The top-level ``[scale]`` table: broker and shared Redis of distributed runs."""
 
     def tenant(self, name: str, registry: Registry | None = None) -> Tenant:
         """Resolve one tenant: provider found, credentials read, options checked."""

@@ -207,7 +207,13 @@ class EmulatorApp:
         rate_limits: Sequence[WindowLimit] | None = None,
         enforce_rate_limits: bool = True,
         clock: Callable[[], float] | None = None,
+        latency: float = 0.0,
     ) -> None:
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.latency = latency
+        """Seconds every answer waits before it is sent (a platform far away); requests
+        are served concurrently meanwhile."""
         self.emulator = emulator
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
@@ -285,6 +291,8 @@ class EmulatorApp:
             raise LostResponse("response lost after the request was applied", request=request)
         if fault == SLOW:
             time.sleep(self.faults.slow_seconds)
+        if self.latency:
+            time.sleep(self.latency)
         return response
 
     def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:

@@ -99,11 +99,17 @@ class Limiter(Protocol):
     async def acquire(self, method: str, path: str) -> None:
         """Wait until every limit matching the request allows one more, then count it."""
 
+    async def aclose(self) -> None:
+        """Close the storage's connections (call it on the loop that used them)."""
+
 
 class NoLimiter:
     """For a platform that documents no limit."""
 
     async def acquire(self, method: str, path: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -134,6 +140,7 @@ class WindowLimiter:
         from limits.aio.strategies import MovingWindowRateLimiter  # noqa: PLC0415
 
         self.limits = tuple(limits)
+        self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
             (
@@ -162,6 +169,14 @@ class WindowLimiter:
                         return
                     wait = _RECHECK
                 await self._sleep(wait)
+
+    async def aclose(self) -> None:
+        # The library has no close of its own: its Redis storage keeps a redis-py
+        # asyncio client (``bridge.storage``) whose connections belong to this loop.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _wait_for(self, matching: tuple[int, ...]) -> float:
         """Seconds until every matching window has room (0 when they have now)."""
@@ -202,7 +217,8 @@ def build_limiter(
     """The limiter for one tenant (``key``, e.g. the tenant name).
 
     ``storage_uri`` is a ``limits`` storage: ``memory://`` (this process) or e.g.
-    ``redis://host:6379`` (shared by every worker; needs the ``redis`` package).
+    ``redis://host:6379`` (shared by every process on every machine: the window is
+    kept in Redis; needs the ``redis`` package, e.g. the ``celery`` extra).
     ``sleep`` is injectable for tests; the window clock is the library's.
     """
     if not limits:
@@ -210,7 +226,11 @@ def build_limiter(
     from limits.aio.storage import Storage  # noqa: PLC0415 - see the imports
     from limits.storage import storage_from_string  # noqa: PLC0415
 
-    storage = storage_from_string(_async_storage_uri(storage_uri))
+    uri = _async_storage_uri(storage_uri)
+    # The Redis client is redis-py (the ``celery`` extra installs it, and Celery's broker
+    # uses it too); the library's own default would be another package.
+    options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+    storage = storage_from_string(uri, **options)
     if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
         raise TypeError(f"{storage_uri} is not an async storage")
     return WindowLimiter(limits, key=key, storage=storage, sleep=sleep)

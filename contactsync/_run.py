@@ -465,15 +465,27 @@ class Execution:
 
         rest: list[tuple[int, ContactInput, str | None]] = []
         settled: list[Outcome] = []
+        ahead: set[str] = set()
+        """Keys of rows going on to be prepared: a later row of the same person must not
+        be judged against the store before them (the earlier row may change what the
+        platform holds: with rows A, B and B confirmed by an earlier run, B is not
+        ``unchanged`` once A is sent)."""
         for (index, raw), record, key in zip(chunk, records_of, keys, strict=True):
             # Only rows with an external id have a raw fast path (and a raw hash).
             digest = None if key is None else _raw_hash(record)
             if key is not None and digest is not None:
                 known = found.get(key)
-                if known is not None and fresh(key) and incremental.raw_unchanged(known, digest):
+                if (
+                    known is not None
+                    and key not in ahead
+                    and fresh(key)
+                    and incremental.raw_unchanged(known, digest)
+                ):
                     seen.add(key)
                     settled.append(self._unchanged(index, record, known))
                     continue
+            if key is not None:
+                ahead.add(key)
             rest.append((index, raw, digest))
         if settled:
             self._emit_unchanged(settled)
