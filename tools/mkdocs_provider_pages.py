@@ -40,7 +40,12 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 def _list_in_nav(files: Files, config: MkDocsConfig) -> None:
     section = _section(config.nav or [])
-    named = {entry if isinstance(entry, str) else next(iter(entry.values())) for entry in section}
+    named = {
+        target
+        for entry in section
+        for target in ([entry] if isinstance(entry, str) else list(entry.values()))
+        if isinstance(target, str)  # a nested section under Providers names no page itself
+    }
     found = sorted(
         f.src_uri
         for f in files.documentation_pages()

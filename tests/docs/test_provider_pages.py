@@ -95,3 +95,19 @@ def test_the_template_folders_page_is_listed_once_the_folder_is_copied(tmp_path:
         "providers/index.md",
         "providers/template.md",
     ]
+
+
+def test_a_page_the_nav_already_names_is_not_listed_twice(tmp_path: Path) -> None:
+    write(
+        tmp_path / "mkdocs.yml",
+        NAV + "      - Zeta by hand: providers/zeta.md\n      - More:\n          - index.md\n",
+    )
+    write(tmp_path / "docs" / "index.md", "# Home\n")
+    write(tmp_path / "docs" / "providers" / "index.md", "# Matrix\n")
+    write(tmp_path / "providers" / "zeta" / "docs" / "zeta.md", "# Zeta\n")
+    config = load_config(config_file=str(tmp_path / "mkdocs.yml"))
+
+    nav = navigation(config)
+
+    assert [uri for _, uri in provider_titles(nav)] == ["providers/index.md", "providers/zeta.md"]
+    assert [title for title, _ in provider_titles(nav)][1] == "Zeta by hand"
