@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup test lint pytest demo bench bench-large fmt docs
+.PHONY: setup test lint pytest demo bench bench-large bench-scale fmt docs
 
 $(UV):
 	python3 -m venv .tools
@@ -35,6 +35,10 @@ bench: setup
 
 bench-large: setup
 	$(RUN) python bench/memory.py
+
+# 1, 2 and 3 Celery workers (needs redis-server and PostgreSQL).
+bench-scale: setup
+	$(RUN) python bench/scale.py
 
 fmt: setup
 	$(RUN) ruff format .

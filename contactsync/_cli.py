@@ -17,19 +17,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from ._cli_check import check_command
 from ._cli_console import Verbosity, err, say, set_verbosity, settings, stdout_console
@@ -46,23 +33,27 @@ from ._cli_options import config_errors as _config_errors
 from ._cli_options import fail as _fail
 from ._cli_options import load as _load
 from ._cli_options import open_client as _client
+from ._cli_scale import DistributedUpsert, ScaleProblem, run_worker
 from ._cli_summary import ProblemTally, totals_line
-from ._client import Client
 from ._config import Config, load_config, resolve_tenant
-from ._emulator import KINDS as FAULT_KINDS
-from ._emulator import SLOW as SLOW_FAULT
-from ._emulator import EmulatorApp, Faults, serve
+from ._fault_kinds import KINDS as FAULT_KINDS
+from ._fault_kinds import SLOW as SLOW_FAULT
 from ._matrix import render as render_matrix
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
-from ._plan import PlannedRequest
 from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
 from ._tenant import EMULATOR, SYNC_MODES, SyncMode
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ._client import Client
     from ._state import StateStore
+
+# rich, the client (httpx) and the emulator harness are imported by the commands that
+# use them: together they are most of a second of start-up, and ``--help`` needs none.
 
 _MAIN_EPILOG = """\b
 Examples:
@@ -124,6 +115,8 @@ def providers(as_json: bool, markdown: bool) -> None:
     if as_json:
         click.echo(json.dumps({"providers": rows, "broken": broken}, indent=2))
         return
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table("provider", "distribution", "batch", "rate", "identity", "groups", "ready")
     for row in rows:
         caps = row["capabilities"]
@@ -215,6 +208,8 @@ def plan_command(
 ) -> None:
     """Print, as JSON lines, every request an upsert would send. Sends nothing."""
     rejected = 0
+    from ._plan import PlannedRequest  # noqa: PLC0415 - see the imports
+
     config = _load(config_path)
     if state_url is None and config.state is not None:
         state_url = config.state.url.reveal()
@@ -334,28 +329,10 @@ class _ReportWriter:
         self._stream.flush()
 
 
-class _RateColumn(ProgressColumn):
-    """Contacts per second over the last seconds of the run."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-/s" if speed is None else f"{speed:,.0f}/s")
-
-
 def _progress(total: int | None) -> Progress:
-    return Progress(
-        TextColumn("upserting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TextColumn("{task.fields[failed]} not written"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal or settings.verbosity is Verbosity.QUIET,
-    )
+    from ._cli_progress import progress_bar  # noqa: PLC0415 - rich only for a run
+
+    return progress_bar(total, console=err(), disable=settings.verbosity is Verbosity.QUIET)
 
 
 def _count_lines(path: str) -> int | None:
@@ -435,6 +412,11 @@ Exit codes:
     help="State store URL (sqlite:///PATH or postgresql://...); default: the config's [state].",
 )
 @click.option("--full", is_flag=True, help="With a state store: send every contact anyway.")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
+)
 @_sync_mode_option
 def upsert(
     config_path: Path,
@@ -446,17 +428,24 @@ def upsert(
     state_url: str | None,
     full: bool,
     sync_mode: SyncMode | None,
+    distributed: bool = False,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
-    outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
-    for path, option in outputs:
-        if input_path != "-" and _same_file(path, input_path):
-            _fail(f"{option} {path} is the input file: it would be overwritten")
-    if report_path and failed_path and _same_file(report_path, failed_path):
-        _fail("--report and --failed name the same file")
+    _check_outputs(input_path, report_path, failed_path)
+    if distributed and (base_url, state_url, sync_mode) != (None, None, None):
+        _fail(
+            "--distributed takes neither --base-url, --state nor --sync-mode: "
+            "the workers read the config they share"
+        )
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_client(config_path, tenant, base_url, state_url, sync_mode))
-        scrubber = _scrubber(client)
+        distributed_run = _distributed(config_path, tenant) if distributed else None
+        if distributed_run is None:
+            client = stack.enter_context(
+                _client(config_path, tenant, base_url, state_url, sync_mode)
+            )
+            scrubber = _scrubber(client)
+        else:
+            scrubber = distributed_run.scrubber
         stream = stack.enter_context(_open_input(input_path))
         lines = _read(stream, input_path)
         report = failed = None
@@ -468,7 +457,11 @@ def upsert(
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total, failed=0)
         tally = ProblemTally()
-        run = client.upsert_many(lines, full=full)
+        run: Any = (
+            client.upsert_many(lines, full=full)
+            if distributed_run is None
+            else distributed_run.start(lines, full)
+        )
         interrupts = stack.enter_context(_interruptible(run))
         try:
             for outcome in run:
@@ -494,12 +487,39 @@ def upsert(
             if report is not None:
                 report.close(run.summary)
         summary = run.summary
+    _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
+
+
+def _check_outputs(input_path: str, report_path: Path | None, failed_path: Path | None) -> None:
+    """Refuse output files that would overwrite the input or each other."""
+    outputs = [(p, o) for p, o in ((report_path, "--report"), (failed_path, "--failed")) if p]
+    for path, option in outputs:
+        if input_path != "-" and _same_file(path, input_path):
+            _fail(f"{option} {path} is the input file: it would be overwritten")
+    if report_path and failed_path and _same_file(report_path, failed_path):
+        _fail("--report and --failed name the same file")
+
+
+def _finish(
+    summary: Summary,
+    tally: ProblemTally,
+    scrubber: Scrubber,
+    *,
+    interrupted: bool,
+    distributed: bool,
+) -> None:
+    """The totals and the top problems on stderr, then the exit code."""
     if settings.verbosity is not Verbosity.QUIET:
         say(totals_line(summary, tally))
         for line in tally.lines(scrubber):
             say(line)
-    if interrupts:
-        say("interrupted: contacts not sent are failed with code interrupted")
+    if interrupted:
+        say(
+            "interrupted: contacts not sent are failed with code interrupted"
+            if not distributed
+            else "interrupted: contacts whose chunk had not reported are failed with code "
+            "outcome_unknown (a worker may still apply them)"
+        )
         raise SystemExit(EXIT_INTERRUPTED)
     if summary.rejected or summary.failed:
         raise SystemExit(EXIT_SOME_FAILED)
@@ -614,6 +634,13 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
     multiple=True,
     help="A fault kind to draw from (repeat for several); default: every kind but slow.",
 )
+@click.option(
+    "--latency",
+    default=0.0,
+    type=click.FloatRange(0),
+    show_default=True,
+    help="Seconds every answer waits (a platform far away).",
+)
 def emulate(
     provider_name: str,
     config_path: Path | None,
@@ -623,6 +650,7 @@ def emulate(
     fail_rate: float,
     seed: int | None,
     fault_kinds: tuple[str, ...],
+    latency: float = 0.0,
 ) -> None:
     """Serve PROVIDER's emulator on loopback until interrupted."""
     with _config_errors():
@@ -639,14 +667,15 @@ def emulate(
             if tenant_for.provider != cls.name:
                 _fail(f"tenants.{tenant}.provider is {tenant_for.provider}, not {cls.name}")
         emulator = cls.create_emulator(tenant_for)
+    from ._emulator import EmulatorApp, Faults, serve  # noqa: PLC0415 - see the imports
+
     try:
-        server = serve(
-            EmulatorApp(
-                emulator, Faults(rate=fail_rate, seed=seed, kinds=fault_kinds or FAULT_KINDS)
-            ),
-            host,
-            port,
+        app = EmulatorApp(
+            emulator,
+            Faults(rate=fail_rate, seed=seed, kinds=fault_kinds or FAULT_KINDS),
+            latency=latency,
         )
+        server = serve(app, host, port)
     except (OSError, ValueError) as exc:
         _fail(f"cannot listen on {host}:{port}: {exc}")
     bound_host, bound_port = server.server_address[:2]
@@ -693,6 +722,11 @@ def _shipped(name: str) -> contextlib.AbstractContextManager[Path]:
 def _demo(config_path: Path, input_path: Path) -> None:
     if not input_path.exists():
         _fail(f"{input_path} does not exist")
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+    from rich.table import Table  # noqa: PLC0415
+
+    from ._client import Client  # noqa: PLC0415
+
     config = _load(config_path) if config_path.exists() else Config(tenants={})
     console = Console()
     stack = contextlib.ExitStack()
@@ -734,3 +768,28 @@ def _demo(config_path: Path, input_path: Path) -> None:
 main.add_command(check_command)
 main.add_command(fields_command)
 main.add_command(groups_command)
+
+
+def _distributed(config_path: Path, tenant: str) -> DistributedUpsert:
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            return DistributedUpsert(config, tenant)
+    except ScaleProblem as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+)
+@click.option("--loglevel", default="WARNING", show_default=True)
+def worker(config_path: Path, concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker on the config's [scale] broker (N worker processes)."""
+    config = _load(config_path)
+    try:
+        with _config_errors():
+            run_worker(config, concurrency, loglevel)
+    except ScaleProblem as exc:
+        _fail(str(exc))

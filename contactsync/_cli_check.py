@@ -10,7 +10,6 @@ import click
 
 from ._cli_console import say, say_error
 from ._cli_options import CONFIG_OPTION, EXIT_USAGE, load
-from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, ContactsyncError, RequestFailed
 from ._secret import Scrubber
@@ -49,6 +48,8 @@ def _quick(config: Config, name: str) -> Config:
 
 def _online(config: Config, name: str) -> str | None:
     """Why the tenant's platform refused the cheapest authenticated call, or ``None``."""
+    from ._client import Client  # noqa: PLC0415 - httpx only for --online
+
     try:
         with Client(_quick(config, name), name) as client:
             scrubber = Scrubber.for_credentials(client.tenant.credentials)

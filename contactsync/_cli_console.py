@@ -9,15 +9,26 @@ a line of it. Nothing is wrapped: a piped stderr keeps each message on one line.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import re
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
-err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
+# rich is imported on first output, not with the module: ``--help`` needs none of it.
+
+
+@functools.cache
+def err() -> Console:
+    """The console on stderr (made on first use)."""
+    from rich.console import Console  # noqa: PLC0415 - see above
+
+    return Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
+
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -30,16 +41,22 @@ def printable(text: object) -> str:
 
 def say(message: object, *, style: str | None = None) -> None:
     """One line on stderr, in ``style`` when stderr is a terminal."""
-    err.print(Text(printable(message), style=style or ""))
+    from rich.text import Text  # noqa: PLC0415 - see above
+
+    err().print(Text(printable(message), style=style or ""))
 
 
 def say_error(message: object) -> None:
-    err.print(Text("error: ", style="red") + Text(printable(message)))
+    from rich.text import Text  # noqa: PLC0415 - see above
+
+    err().print(Text("error: ", style="red") + Text(printable(message)))
 
 
 def stdout_console() -> Console:
     """A console for tables on stdout: as wide as the terminal, unbounded when piped
     (a pipe gets whole columns, not columns cut at 80)."""
+    from rich.console import Console  # noqa: PLC0415 - see above
+
     console = Console(highlight=False, markup=False, emoji=False)
     if not console.is_terminal:
         console = Console(highlight=False, markup=False, emoji=False, width=10_000)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from ._cli_console import stdout_console
 from ._cli_options import (
@@ -18,10 +18,16 @@ from ._cli_options import (
     fail,
     open_client,
 )
-from ._client import Client
 from ._discovery import NotListed, RemoteField, RemoteGroup, fields_snippet, groups_snippet
 from ._errors import RequestFailed
 from ._secret import Scrubber
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ._client import Client
+
+# rich and the client (httpx) are imported when a command runs: ``--help`` needs neither.
 
 
 def _listed(client: Client, read: Callable[[Client], Sequence[object]]) -> Sequence[object]:
@@ -54,7 +60,11 @@ Example:
 def fields_command(config_path: Path, tenant: str, base_url: str | None) -> None:
     """List the platform's custom fields (ids, types) and print a custom_fields table."""
     with open_client(config_path, tenant, base_url) as client, config_errors():
-        fields = [f for f in _listed(client, Client.list_fields) if isinstance(f, RemoteField)]
+        fields = [
+            f for f in _listed(client, type(client).list_fields) if isinstance(f, RemoteField)
+        ]
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     table = Table("id", "name", "platform type", "declared type")
     for field in fields:
         table.add_row(str(field.id), field.name, field.platform_type, field.type or "-")
@@ -74,7 +84,11 @@ Example:
 def groups_command(config_path: Path, tenant: str, base_url: str | None) -> None:
     """List the platform's groups, lists or segments and print a groups table."""
     with open_client(config_path, tenant, base_url) as client, config_errors():
-        groups = [g for g in _listed(client, Client.list_groups) if isinstance(g, RemoteGroup)]
+        groups = [
+            g for g in _listed(client, type(client).list_groups) if isinstance(g, RemoteGroup)
+        ]
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     table = Table("mapping value", "name", "kind")
     for group in groups:
         table.add_row(str(group.ref), group.name, group.kind)

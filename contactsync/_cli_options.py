@@ -12,12 +12,12 @@ import attrs
 import click
 
 from ._cli_console import say, say_error
-from ._client import Client
 from ._config import Config, load_config
 from ._errors import ConfigError, ContactsyncError
 from ._tenant import SyncMode
 
 if TYPE_CHECKING:
+    from ._client import Client
     from ._state import StateStore
 
 EXIT_OK, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,6 +100,8 @@ def open_client(
             fail(f"tenants.{tenant}: no such tenant")
         patched = attrs.evolve(config.tenants[tenant], base_url=base_url)
         config = attrs.evolve(config, tenants={**config.tenants, tenant: patched})
+    from ._client import Client  # noqa: PLC0415 - httpx only for commands that send
+
     with config_errors():
         return Client(config, tenant, state=state, sync_mode=sync_mode)
 

@@ -175,6 +175,7 @@ class _Base:
         faults: Faults | None,
         emulator: EmulatorApp | None,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
@@ -205,6 +206,14 @@ class _Base:
             else self.tenant.base_url
         )
         self._pipeline = Pipeline(self.tenant, self.provider)
+        # With a [scale] table every process running this tenant shares one window.
+        self._limiter_storage = (
+            limiter_storage
+            if limiter_storage is not None
+            else loaded.scale.redis_url.reveal()
+            if loaded.scale is not None
+            else "memory://"
+        )
 
     def _httpx_options(self) -> dict[str, Any]:
         return {
@@ -261,6 +270,7 @@ class Client(_Base):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
@@ -270,6 +280,7 @@ class Client(_Base):
             faults=faults,
             emulator=emulator,
             state=state,
+            limiter_storage=limiter_storage,
             sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
@@ -289,6 +300,7 @@ class Client(_Base):
             self._http,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
             clock=clock,
+            limiter_storage=self._limiter_storage,
         )
 
     @property
@@ -349,6 +361,7 @@ class Client(_Base):
     def close(self) -> None:
         if not self._loop.loop.is_closed():
             self._loop.run(self._http.aclose())
+            self._loop.run(self._engine.limiter.aclose())
         self._loop.close()
         self._close_state()
 
@@ -379,6 +392,7 @@ class AsyncClient(_Base):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         state: str | StateStore | None = None,
+        limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
     ) -> None:
         super().__init__(
@@ -388,12 +402,20 @@ class AsyncClient(_Base):
             faults=faults,
             emulator=emulator,
             state=state,
+            limiter_storage=limiter_storage,
             sync_mode=sync_mode,
         )
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         self._http = httpx.AsyncClient(transport=transport, **self._httpx_options())
-        self._engine = Engine(self.tenant, self.provider, self._http, sleep=sleep, clock=clock)
+        self._engine = Engine(
+            self.tenant,
+            self.provider,
+            self._http,
+            sleep=sleep,
+            clock=clock,
+            limiter_storage=self._limiter_storage,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -421,6 +443,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._engine.limiter.aclose()
         self._close_state()
 
     async def __aenter__(self) -> Self:

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-)
-from cattrs.v import format_exception
 
 from ._errors import ConfigError
 from ._field_types import CustomFieldSpec, FieldType
@@ -29,6 +22,9 @@ from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
 from ._tenant import EMULATOR, HttpSettings, Tenant
 from ._tenant import ValueProblem as _ValueProblem
+
+if TYPE_CHECKING:
+    import cattrs
 
 # EMULATOR, HttpSettings and Tenant live in ``_tenant`` and stay importable from here.
 __all__ = [
@@ -57,6 +53,44 @@ class StateConfig:
 
 
 @attrs.frozen
+class ScaleConfig:
+    """``[scale]``: where distributed runs (``contactsync.celery``) meet.
+
+    ``broker`` is the Celery broker (``redis://host:6379/0``); ``result_backend`` where
+    chunk results wait for the producer and ``redis`` where every process keeps the
+    shared rate-limit windows and shard leases: both default to the broker. Each may
+    be ``env:NAME`` (the URL carries a password; it is never printed)."""
+
+    broker: Secret
+    result_backend: Secret | None = None
+    redis: Secret | None = None
+    chunk_size: int = 500
+    shards: int = 16
+    """Shards the input is split into (one person always lands in one shard)."""
+    """Input rows per task at most (the rows of one shard are split in order)."""
+    visibility_timeout: float = 30.0
+    """Seconds after which a chunk taken by a worker that died is handed to another
+    (the broker's redelivery); a live worker holds its shard's lease meanwhile, so a
+    chunk running longer is never run twice at once."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise _ValueProblem("must be at least 1", "chunk_size")
+        if self.shards < 1:
+            raise _ValueProblem("must be at least 1", "shards")
+        if self.visibility_timeout < 5:
+            raise _ValueProblem("must be at least 5 seconds", "visibility_timeout")
+
+    @property
+    def redis_url(self) -> Secret:
+        return self.redis or self.broker
+
+    @property
+    def backend_url(self) -> Secret:
+        return self.result_backend or self.broker
+
+
+@attrs.frozen
 class TenantConfig:
     """A ``[tenants.NAME]`` table as written."""
 
@@ -78,6 +112,8 @@ class Config:
     tenants: dict[str, TenantConfig]
     state: StateConfig | None = None
     """The top-level ``[state]`` table: where incremental runs keep their state."""
+    scale: ScaleConfig | None = None
+    """The top-level ``[scale]`` table: broker and shared Redis of distributed runs."""
 
     def tenant(self, name: str, registry: Registry | None = None) -> Tenant:
         """Resolve one tenant: provider found, credentials read, options checked."""
@@ -110,7 +146,12 @@ def _structure_secret(value: object, _: type) -> Secret:
     return Secret(value)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Built on the first configuration read: cattrs is a sixth of ``import contactsync``,
+    and ``contactsync --help`` never reads one."""
+    import cattrs  # noqa: PLC0415 - see the docstring
+
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(Secret, _structure_secret)
 
@@ -169,10 +210,10 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-converter = _make_converter()
-
-
 def _message(exc: BaseException, type_: Any) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415 - loaded by _converter
+    from cattrs.v import format_exception  # noqa: PLC0415
+
     if isinstance(exc, _ValueProblem):
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
@@ -192,6 +233,13 @@ def _problems(exc: BaseException, path: str, type_: Any = None) -> Iterator[tupl
 
     Read from cattrs' structured exceptions (their attribute and index notes), never
     from message text."""
+    from cattrs.errors import (  # noqa: PLC0415 - loaded by _converter
+        AttributeValidationNote,
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+    )
+
     if isinstance(exc, ClassValidationError | IterableValidationError):
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
@@ -221,7 +269,7 @@ def structure(data: object, cls: type[Any], path: str) -> Any:
     """``converter.structure`` that raises a :class:`ConfigError` naming the bad key,
     with every problem found (``ConfigError.problems``), not only the first."""
     try:
-        return converter.structure(data, cls)
+        return _converter().structure(data, cls)
     except _ValueProblem as exc:
         raise ConfigError(_join(path, exc.key), str(exc)) from None
     except Exception as exc:

@@ -20,6 +20,8 @@ from typing import Any, TypeVar, overload
 import attrs
 import httpx
 
+from ._fault_kinds import KINDS, SLOW
+
 INSPECT_PREFIX = "/__emulator__/"
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
@@ -164,13 +166,6 @@ class LostResponse(httpx.ReadError):
     """The emulator applied the request, then lost the response."""
 
 
-KINDS = ("429", "429-hinted", "500", "503", "drop", "lost")
-"""The default fault kinds: 429 without and with ``Retry-After``, 500, 503, a dropped
-connection, and a request applied whose response is then lost."""
-SLOW = "slow"
-"""Opt-in kind: the request is applied, then the response waits ``slow_seconds``."""
-
-
 @attrs.frozen
 class Faults:
     """With probability ``rate`` a request is faulted, the kind drawn evenly from ``kinds``."""
@@ -207,7 +202,13 @@ class EmulatorApp:
         rate_limits: Sequence[WindowLimit] | None = None,
         enforce_rate_limits: bool = True,
         clock: Callable[[], float] | None = None,
+        latency: float = 0.0,
     ) -> None:
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.latency = latency
+        """Seconds every answer waits before it is sent (a platform far away); requests
+        are served concurrently meanwhile."""
         self.emulator = emulator
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
@@ -285,6 +286,8 @@ class EmulatorApp:
             raise LostResponse("response lost after the request was applied", request=request)
         if fault == SLOW:
             time.sleep(self.faults.slow_seconds)
+        if self.latency:
+            time.sleep(self.latency)
         return response
 
     def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:

@@ -74,6 +74,7 @@ class Engine:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limiter_storage: str = "memory://",
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
@@ -82,7 +83,11 @@ class Engine:
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
         # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
-        self.limiter = build_limiter(rate_limits(tenant, provider), key=tenant.name)
+        # ``limiter_storage`` is where the windows live: this process (memory://), or
+        # Redis, shared by every process that runs this tenant.
+        self.limiter = build_limiter(
+            rate_limits(tenant, provider), key=tenant.name, storage_uri=limiter_storage
+        )
         self._clock = clock
         self.policy = RetryPolicy(tenant.http, clock=clock)
         self.breaker = Breaker(tenant.http.breaker_after, clock)

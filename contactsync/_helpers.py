@@ -42,12 +42,23 @@ def street(address: Address) -> str | None:
     return ", ".join(line for line in (address.line1, address.line2) if line) or None
 
 
+def already_ascii(email: str) -> bool:
+    """Whether ``email`` is already its own ASCII form: all ASCII, a lower-case domain
+    and no punycode label. The contact's address was validated on input, and
+    validating it again costs as much as the first time (a third of mapping a contact):
+    such an address goes out as it is; any other is read again by email-validator."""
+    domain = email.rpartition("@")[2]
+    return email.isascii() and domain == domain.lower() and "xn--" not in domain
+
+
 def idna_email(email: str) -> str:
     """``email`` with its domain IDNA-encoded (ASCII), the part before the ``@`` as given.
 
     The neutral contact holds the domain in Unicode; the ASCII form is the one every
     mail system and validator takes, so one address written either way always goes
     out the same."""
+    if already_ascii(email):
+        return email
     try:
         checked = email_validator.validate_email(
             email, check_deliverability=False, allow_smtputf8=True

@@ -230,20 +230,35 @@ def _address(value: Address | Mapping[str, Any] | None) -> Address | None:
         raise exc.nested("address") from None
 
 
+def check_email_text(value: object) -> str | None:
+    return check_text("email", value, max_length=320)
+
+
 def _email(value: object) -> str | None:
-    text = check_text("email", value, max_length=320)
+    text = check_email_text(value)
     return None if text is None else normalize_email(text)
 
 
-def _phone(value: object) -> str | None:
-    text = check_text("phone", value, max_length=64)
-    if text is None or is_e164(text):
-        return text if text is None else normalize_phone(text, None)
+def check_phone_text(value: object) -> str | None:
+    return check_text("phone", value, max_length=64)
+
+
+def international_form(text: str) -> str | None:
+    """The number ``text`` (checked) is normalized from without a region; None for a
+    national number, which waits for the tenant's region."""
     if text.startswith("00"):
         # The international call prefix used by most of the world.
-        return normalize_phone("+" + text[2:], None)
-    if text.startswith("+"):
-        return normalize_phone(text, None)
+        return "+" + text[2:]
+    return text if text.startswith("+") else None
+
+
+def _phone(value: object) -> str | None:
+    text = check_phone_text(value)
+    if text is None:
+        return None
+    international = international_form(text)
+    if international is not None:
+        return normalize_phone(international, None)
     # National format: kept as written until the tenant's region is known.
     if not any(ch.isdigit() for ch in text):
         raise ContactError("phone", "contains no digits")

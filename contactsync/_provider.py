@@ -10,6 +10,7 @@ responses.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
@@ -371,10 +372,21 @@ def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     are all set. Values are compared case-insensitively: matching more is safe."""
     keys = []
     for spec in specs:
-        values = [getattr(contact, part, None) for part in spec.split("+")]
+        parts = _spec_parts(spec)
+        if len(parts) == 1:  # the usual case, without the lists
+            value = getattr(contact, spec, None)
+            if value is not None and value != "":
+                keys.append(spec + "=" + str(value).strip().casefold())
+            continue
+        values = [getattr(contact, part, None) for part in parts]
         if all(v is not None and v != "" for v in values):
             keys.append(spec + "=" + "\x1f".join(str(v).strip().casefold() for v in values))
     return tuple(keys)
+
+
+@functools.cache
+def _spec_parts(spec: str) -> tuple[str, ...]:
+    return tuple(spec.split("+"))
 
 
 def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:

@@ -14,11 +14,22 @@ import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 _END = object()
 QUEUE_SIZE = 256
 """Items a pump reads ahead of the run at most (on top of the run's own read-ahead)."""
+LOOK_AHEAD = 2048
+"""How far ahead of the run a list's items are shown to the :class:`Reader` (a list
+is all there already; an iterator's items are shown as they are read)."""
+
+
+class Reader(Protocol):
+    """Shown every item once, in order, as it is read (:class:`._ahead.AheadValidator`)."""
+
+    def feed(self, item: object) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class _Raised:
@@ -39,8 +50,12 @@ class Pump:
         wake: Callable[[], None],
         *,
         size: int = QUEUE_SIZE,
+        reader: Reader | None = None,
     ) -> None:
         self.done = False
+        self._reader = reader
+        self._sequence: Sequence[Any] = ()
+        self._fed = self._taken = 0
         self.error: BaseException | None = None
         self._wake = wake
         self._direct: Iterator[Any] | None = None
@@ -53,6 +68,7 @@ class Pump:
         self._held: list[Any] = []
         if isinstance(inputs, Sequence):
             self._direct = iter(inputs)
+            self._sequence = inputs
         elif isinstance(inputs, AsyncIterable):
             self._task = asyncio.ensure_future(self._pull_async(inputs))
         else:
@@ -81,6 +97,8 @@ class Pump:
         assert self._iterator is not None
         try:
             for item in self._iterator:
+                if self._reader is not None:
+                    self._reader.feed(item)
                 if not self._put(item):
                     self._held.append(item)  # read, never queued: rest() gives it back
                     return
@@ -88,12 +106,16 @@ class Pump:
         except BaseException as exc:  # handed to the run, raised there
             self._put(_Raised(exc))
         else:
+            if self._reader is not None:
+                self._reader.flush()
             self._put(_END)
         self._signal()
 
     async def _pull_async(self, inputs: AsyncIterable[Any]) -> None:
         try:
             async for item in inputs:
+                if self._reader is not None:
+                    self._reader.feed(item)
                 while not self._stop.is_set():
                     try:
                         self._queue.put_nowait(item)
@@ -106,6 +128,8 @@ class Pump:
         except Exception as exc:
             self._queue.put(_Raised(exc))
         else:
+            if self._reader is not None:
+                self._reader.flush()
             self._queue.put(_END)
         self._wake()
 
@@ -119,8 +143,11 @@ class Pump:
             for item in self._direct:
                 items.append(item)
                 if len(items) >= limit:
-                    return items
-            self.done = True
+                    break
+            else:
+                self.done = True
+            self._taken += len(items)
+            self._show_ahead()
             return items
         while len(items) < limit:
             try:
@@ -135,6 +162,16 @@ class Pump:
                 break
             items.append(item)
         return items
+
+    def _show_ahead(self) -> None:
+        if self._reader is None:
+            return
+        end = min(len(self._sequence), self._taken + LOOK_AHEAD)
+        while self._fed < end:
+            self._reader.feed(self._sequence[self._fed])
+            self._fed += 1
+        if self._fed == len(self._sequence):
+            self._reader.flush()
 
     def stop(self) -> None:
         """Take nothing more (the reader stops after the item it is reading)."""

@@ -7,7 +7,6 @@ ANY ``per``-second window, no start-up burst), matched per HTTP method and path.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import math
 import time
@@ -99,11 +98,17 @@ class Limiter(Protocol):
     async def acquire(self, method: str, path: str) -> None:
         """Wait until every limit matching the request allows one more, then count it."""
 
+    async def aclose(self) -> None:
+        """Close the storage's connections (call it on the loop that used them)."""
+
 
 class NoLimiter:
     """For a platform that documents no limit."""
 
     async def acquire(self, method: str, path: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -128,12 +133,15 @@ class WindowLimiter:
         *,
         key: str,
         storage: Storage,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
+        import asyncio  # noqa: PLC0415 - asyncio is ~30 ms of import contactsync otherwise
+
         from limits import RateLimitItemPerSecond  # noqa: PLC0415 - see the imports
         from limits.aio.strategies import MovingWindowRateLimiter  # noqa: PLC0415
 
         self.limits = tuple(limits)
+        self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
             (
@@ -142,14 +150,17 @@ class WindowLimiter:
             )
             for limit in self.limits
         ]
-        self._sleep = sleep
+        self._sleep = asyncio.sleep if sleep is None else sleep
+        self._lock = asyncio.Lock
         self._queues: dict[tuple[int, ...], asyncio.Lock] = {}
 
     async def acquire(self, method: str, path: str) -> None:
         matching = tuple(i for i, limit in enumerate(self.limits) if limit.matches(method, path))
         if not matching:
             return
-        queue = self._queues.setdefault(matching, asyncio.Lock())
+        queue = self._queues.get(matching)
+        if queue is None:
+            queue = self._queues[matching] = self._lock()
         async with queue:
             while True:
                 wait = await self._wait_for(matching)
@@ -162,6 +173,14 @@ class WindowLimiter:
                         return
                     wait = _RECHECK
                 await self._sleep(wait)
+
+    async def aclose(self) -> None:
+        # The library has no close of its own: its Redis storage keeps a redis-py
+        # asyncio client (``bridge.storage``) whose connections belong to this loop.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _wait_for(self, matching: tuple[int, ...]) -> float:
         """Seconds until every matching window has room (0 when they have now)."""
@@ -197,20 +216,26 @@ def build_limiter(
     *,
     key: str,
     storage_uri: str = "memory://",
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> Limiter:
     """The limiter for one tenant (``key``, e.g. the tenant name).
 
     ``storage_uri`` is a ``limits`` storage: ``memory://`` (this process) or e.g.
-    ``redis://host:6379`` (shared by every worker; needs the ``redis`` package).
-    ``sleep`` is injectable for tests; the window clock is the library's.
+    ``redis://host:6379`` (shared by every process on every machine: the window is
+    kept in Redis; needs the ``redis`` package, e.g. the ``celery`` extra).
+    ``sleep`` (``asyncio.sleep`` when None) is injectable for tests; the window clock is
+    the library's.
     """
     if not limits:
         return NoLimiter()
     from limits.aio.storage import Storage  # noqa: PLC0415 - see the imports
     from limits.storage import storage_from_string  # noqa: PLC0415
 
-    storage = storage_from_string(_async_storage_uri(storage_uri))
+    uri = _async_storage_uri(storage_uri)
+    # The Redis client is redis-py (the ``celery`` extra installs it, and Celery's broker
+    # uses it too); the library's own default would be another package.
+    options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+    storage = storage_from_string(uri, **options)
     if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
         raise TypeError(f"{storage_uri} is not an async storage")
     return WindowLimiter(limits, key=key, storage=storage, sleep=sleep)

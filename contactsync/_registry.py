@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from importlib.metadata import entry_points
 from typing import Any
 
 import attrs
@@ -50,6 +49,10 @@ class Registry:
             if self._found is None:
                 found: dict[str, tuple[ProviderClass, str | None]] = {}
                 if self._discover:
+                    # Imported here: importlib.metadata costs ~20 ms, paid only by a run
+                    # that looks a provider up.
+                    from importlib.metadata import entry_points  # noqa: PLC0415
+
                     for ep in entry_points(group=ENTRY_POINT_GROUP):
                         dist = ep.dist.name if ep.dist is not None else None
                         try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from ._ahead import AheadValidator, enabled
 from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
@@ -403,12 +404,14 @@ class Execution:
             # With a state store most rows are usually settled by one look-up per chunk
             # and never held: a larger chunk makes far fewer look-ups. The rows it does
             # not settle may overshoot the read-ahead by less than one chunk.
-            raws = pump.take(FAST_CHUNK if self.incremental is not None else min(CHUNK, room))
+            wanted = FAST_CHUNK if self.incremental is not None else min(CHUNK, room)
+            raws = pump.take(wanted)
             if pump.done:
                 self.exhausted = True
                 # Re-raised once every contact already taken has its outcome.
                 self.input_error = pump.error
             if not raws:
+                self._linger()
                 return
             chunk: list[tuple[int, ContactInput]] = []
             for raw in raws:
@@ -421,7 +424,11 @@ class Execution:
                     self._admit(self.engine.pipeline.prepare(index, raw))
             else:
                 self._fail_unprepared(chunk)
-            self._linger()
+            if len(raws) < wanted:
+                # The input is not keeping up. While it is (a list, a fast file), a
+                # batch filling slower than batch_linger is waiting for this process,
+                # not for input: sending it part-full would only cost more requests.
+                self._linger()
             await asyncio.sleep(0)  # let flows in flight move on
 
     async def _set_up(self) -> bool:
@@ -463,15 +470,27 @@ class Execution:
 
         rest: list[tuple[int, ContactInput, str | None]] = []
         settled: list[Outcome] = []
+        ahead: set[str] = set()
+        """Keys of rows going on to be prepared: a later row of the same person must not
+        be judged against the store before them (the earlier row may change what the
+        platform holds: with rows A, B and B confirmed by an earlier run, B is not
+        ``unchanged`` once A is sent)."""
         for (index, raw), record, key in zip(chunk, records_of, keys, strict=True):
             # Only rows with an external id have a raw fast path (and a raw hash).
             digest = None if key is None else _raw_hash(record)
             if key is not None and digest is not None:
                 known = found.get(key)
-                if known is not None and fresh(key) and incremental.raw_unchanged(known, digest):
+                if (
+                    known is not None
+                    and key not in ahead
+                    and fresh(key)
+                    and incremental.raw_unchanged(known, digest)
+                ):
                     seen.add(key)
                     settled.append(self._unchanged(index, record, known))
                     continue
+            if key is not None:
+                ahead.add(key)
             rest.append((index, raw, digest))
         if settled:
             self._emit_unchanged(settled)
@@ -612,7 +631,11 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
-        self.pump = Pump(self._inputs, self.progress.set)
+        pipeline = self.engine.pipeline
+        ahead = AheadValidator(pipeline.tenant.default_phone_region)
+        # Only for bulk flows: one request per contact costs far more than checking it.
+        wanted = enabled() and pipeline.max_batch > 1
+        self.pump = Pump(self._inputs, self.progress.set, reader=ahead if wanted else None)
         try:
             while True:
                 await self._take(self.pump)
@@ -647,6 +670,7 @@ class Execution:
                 await self.incremental.finish(self.summary.to_json())
         finally:
             self.pump.stop()
+            ahead.close()
             for task in self.tasks:
                 task.cancel()
         if self.input_error is not None:

@@ -253,3 +253,92 @@ def postgres_server() -> Iterator[PostgresServer]:
         raise LookupError(INSTALL_HINT)
     with PostgresServer(bindir) as server:
         yield server
+
+
+REDIS_INSTALL_HINT: Final = (
+    "redis-server not found: install it with `apt-get install redis-server` "
+    "(Debian/Ubuntu) to run the scale-out tests (.ci/run does)"
+)
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` on a free loopback port: no persistence, no
+    Unix socket, stopped at the end."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._root: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self._root = Path(tempfile.mkdtemp(prefix="contactsync-redis-"))
+        for _attempt in range(5):
+            self.port = free_port()
+            self._process = subprocess.Popen(
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self._root),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + _START_TIMEOUT
+            while time.monotonic() < deadline and self._process.poll() is None:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn,
+                ):
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return self
+                time.sleep(0.05)
+            self._terminate()
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def _terminate(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._terminate()
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """A running ``redis-server``, or :class:`LookupError` with :data:`REDIS_INSTALL_HINT`."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise LookupError(REDIS_INSTALL_HINT)
+    with RedisServer(binary) as server:
+        yield server

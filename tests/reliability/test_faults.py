@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contactsync import Client, Status
-from contactsync._emulator import KINDS, SLOW
+from contactsync._fault_kinds import KINDS, SLOW
 from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contactsync import AsyncClient, Client, Outcome, Status
-from contactsync._emulator import KINDS
+from contactsync._fault_kinds import KINDS
 from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 

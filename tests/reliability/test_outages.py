@@ -15,7 +15,7 @@ from contactsync_yespo import DEMO_API_KEY as YESPO_KEY
 from contactsync_yespo import YespoEmulator
 
 from contactsync import Client, Status
-from contactsync._emulator import KINDS
+from contactsync._fault_kinds import KINDS
 from contactsync.testing import EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 

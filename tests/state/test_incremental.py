@@ -86,3 +86,26 @@ def test_failed_rows_are_resent_on_the_next_run_and_only_they(scenario: Scenario
     second, _ = _run(scenario, app, url, records)
     assert [o.index for o in second if o.status is not Status.UNCHANGED] == [4, 17]
     assert all(o.ok for o in second)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_a_row_confirmed_before_is_resent_after_an_earlier_row_of_that_person(
+    scenario: Scenario, url: str
+) -> None:
+    # A run sent B (confirmed in the store). A later run gets A then B for the same
+    # person: A changes what the platform holds, so B must be sent again, not judged
+    # unchanged against the store (the platform would be left with A).
+    app = EmulatorApp(scenario.emulator())
+    (row,) = people(1)
+    newer = {**row, "last_name": "Newer"}
+    _run(scenario, app, url, [newer])
+    outcomes, _ = _run(scenario, app, url, [row, copy.deepcopy(newer)])
+    assert outcomes[1].status is not Status.UNCHANGED
+    stored = [scenario.view(c) for c in app.emulator.contacts()]
+    if outcomes[1].ok:
+        assert stored == [expected(newer)]
+    else:
+        # Yespo refuses a request repeated within a minute (409): B fails, retryable,
+        # and says so; it is not reported written.
+        assert outcomes[1].error is not None
+        assert outcomes[1].error.retryable

@@ -2,7 +2,7 @@
 
 ``newContact`` upserts with header auth, the first-name identity rules made safe by a
 look-up, opt-in / opt-out booleans, tags, custom attributes, SMS double opt-in, and an
-emulator of Gleantap's documented behaviour. See ``docs/providers/gleantap.md``.
+emulator of Gleantap's documented behaviour. See ``docs/gleantap.md``.
 """
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator

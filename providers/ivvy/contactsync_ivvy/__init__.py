@@ -3,7 +3,7 @@
 IWS-signed requests, contact id resolution by external id (so ``addOrUpdateContact``
 never duplicates), integer email / SMS statuses, subscription groups (replace, add,
 remove), custom fields, and an emulator of iVvy's documented behaviour. See
-``docs/providers/ivvy.md``.
+``docs/ivvy.md``.
 """
 
 from ._emulator import DEMO_API_KEY, DEMO_API_SECRET, IvvyEmulator

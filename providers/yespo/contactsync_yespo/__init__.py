@@ -2,7 +2,7 @@
 
 Real-time (``POST /api/v1/contact``) and bulk (``POST /api/v1/contacts`` with its
 import session) upserts, segments, the unsubscribed list and double opt-in, plus an
-emulator of Yespo's documented behaviour. See ``docs/providers/yespo.md``.
+emulator of Yespo's documented behaviour. See ``docs/yespo.md``.
 """
 
 from ._emulator import DEMO_API_KEY, YespoEmulator

@@ -125,12 +125,17 @@ def change_unsubscribed(
 
 
 def _follow_ups(
-    segments: SegmentIds, items: Sequence[Item], ids: Mapping[int, str | None]
+    segments: SegmentIds,
+    items: Sequence[Item],
+    ids: Mapping[int, str | None],
+    *,
+    with_segments: bool = True,
 ) -> Steps[Any]:
-    """Segment changes and unsubscribed-list changes for the written ``items``."""
+    """Segment changes (unless ``with_segments`` is false: a bulk import applied them)
+    and unsubscribed-list changes for the written ``items``."""
     contacts = tuple(item.index for item in items)
     by_segment: dict[tuple[str, str], dict[str, list[int | str]]] = {}
-    for item in items:
+    for item in items if with_segments else ():
         payload = item.payload
         ext = payload.body.get("externalCustomerId")
         remote = ids.get(item.index)
@@ -507,9 +512,12 @@ def bulk(
         return [failed(item, error) for item in batch]
     result = response.json() if isinstance(response.json(), Mapping) else {}
 
+    # Each contact's keys, worked out once: matched against the refusals, the planned
+    # answer and the import's mapping.
+    keys = {item.index: _keys(item.payload) for item in batch}
     by_key: dict[str, list[Item]] = {}
     for item in batch:
-        for key in _keys(item.payload):
+        for key in keys[item.index]:
             by_key.setdefault(key, []).append(item)
     outcomes: dict[int, Outcome] = {}
     for refusal in one_or_many(result.get("failedContacts")):
@@ -529,7 +537,7 @@ def bulk(
             outcomes[item.index] = failed(item, OutcomeError("platform_error", message))
         return [outcomes[item.index] for item in batch]
 
-    status = yield from _poll(options, str(session), pending, contacts)
+    status = yield from _poll(options, str(session), pending, keys, contacts)
     state = str(status.get("status") or "").upper()
     ids: dict[str, int] = {}
     for entry in one_or_many(status.get("mapping")):
@@ -540,7 +548,7 @@ def bulk(
                     ids.setdefault(key, contact_id)
     written = []
     for item in pending:
-        found = next((ids[k] for k in _keys(item.payload) if k in ids), None)
+        found = next((ids[k] for k in keys[item.index] if k in ids), None)
         if found is None:
             message = (
                 f"import session ended with {state}: {status.get('description') or 'no detail'}"
@@ -551,10 +559,9 @@ def bulk(
         else:
             outcomes[item.index] = Outcome(item.index, Status.UPDATED, remote_id=str(found))
             written.append(item)
-    # groupNames / groupNamesExclude already applied the segment changes.
-    statuses_only = [_replace(i, _no_groups(i.payload)) for i in written]
     try:
-        yield from _follow_ups(segments, statuses_only, {})
+        # groupNames / groupNamesExclude already applied the segment changes.
+        yield from _follow_ups(segments, written, {}, with_segments=False)
     except RequestFailed as exc:
         error = OutcomeError("platform_error", str(exc), status_code=exc.status_code)
         for item in written:
@@ -562,20 +569,22 @@ def bulk(
     return [outcomes[item.index] for item in batch]
 
 
-def _no_groups(payload: YespoPayload) -> YespoPayload:
-    return evolve(payload, groups_add=(), groups_remove=())
-
-
 def _poll(
-    options: YespoOptions, session: str, pending: Sequence[Item], contacts: tuple[int, ...]
+    options: YespoOptions,
+    session: str,
+    pending: Sequence[Item],
+    keys: Mapping[int, list[str]],
+    contacts: tuple[int, ...],
 ) -> Steps[Mapping[str, Any]]:
     planned = {
         "status": "FINISHED",
         "mapping": [
-            {"dedupeValue": _keys(item.payload)[0].split(":", 1)[1], "contactId": 0}
+            {"dedupeValue": keys[item.index][0].split(":", 1)[1], "contactId": 0}
             for item in pending
         ],
     }
+    # Encoded once, not per poll: a full batch's mapping is 3,000 entries.
+    plan_response = Response(200, json.dumps(planned).encode())
     delay, waited = options.poll_interval, 0.0
     while True:
         yield Sleep(delay)
@@ -584,7 +593,7 @@ def _poll(
             "GET",
             f"/api/v1/importstatus/{quote(session)}",
             contacts=contacts,
-            plan_response=Response(200, json.dumps(planned).encode()),
+            plan_response=plan_response,
         )
         assert response is not None
         if response.is_success:

@@ -1,0 +1,244 @@
+"""The producer: shard a tenant's input, enqueue it as Celery tasks, gather one
+outcome per input row.
+
+No canvas: the producer sends a shard's first chunk, and each next chunk only
+once the previous one has reported, so a shard's chunks run in order and rows for one
+person keep theirs; shards run in parallel. A ``chain`` would do the same until a
+chunk is redelivered: every copy of a link that completes sends the next link again.
+The producer waits on each chunk's task id (set up front) rather than a ``chord``,
+whose callback would hold every outcome of the run in one result.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+from celery import Celery
+from celery.result import AsyncResult
+
+from .._client import ConfigSource
+from .._config import Config, load_config
+from .._model import Contact
+from .._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from .._pipeline import ContactInput, Pipeline, input_index
+from .._records import InputLine, contact_to_record
+from .._registry import Registry, default_registry
+from .._scale._shard import Row, chunks, shard
+from .._scale._wire import outcome_from_wire
+from .._scale._worker import check_distributed_state
+from ._app import TASK_NAME
+
+
+class DistributedRun(Iterator[Outcome]):
+    """Outcomes of :func:`upsert_distributed` as chunks finish (each with its input
+    ``index``); ``summary`` holds the running totals. Nothing is enqueued until it is
+    iterated."""
+
+    def __init__(self, outcomes: Iterator[Outcome], summary: Summary, stop: Callable[[], None]):
+        self._outcomes = outcomes
+        self.summary = summary
+        self._stop = stop
+
+    def __next__(self) -> Outcome:
+        return next(self._outcomes)
+
+    def rest(self) -> Iterator[Any]:
+        """Nothing: a distributed run takes its whole input before it sends."""
+        return iter(())
+
+    def cancel(self, force: bool = False) -> None:
+        """Stop waiting (safe from a signal handler). Chunks not started are revoked;
+        rows whose chunk had not reported come out ``failed`` with code
+        ``outcome_unknown``: a worker may still have applied them."""
+        self._stop()
+
+    def drain(self) -> Summary:
+        for _ in self._outcomes:
+            pass
+        return self.summary
+
+
+def upsert_distributed(
+    app: Celery,
+    config: ConfigSource,
+    tenant: str,
+    inputs: Iterable[ContactInput],
+    *,
+    full: bool = False,
+    shards: int | None = None,
+    chunk_size: int | None = None,
+    poll: float = 0.05,
+    registry: Registry | None = None,
+) -> DistributedRun:
+    """Upsert ``inputs`` for ``tenant`` on the workers of ``app`` (yours or
+    :func:`create_app`'s; its workers must have :func:`register` ed the task with the
+    same config). ``shards`` and ``chunk_size`` default to the ``[scale]`` table's."""
+    loaded = config if isinstance(config, Config) else load_config(config)
+    check_distributed_state(loaded)
+    assert loaded.scale is not None
+    summary = Summary()
+    stopped: list[bool] = []
+    outcomes = _run(
+        app,
+        loaded,
+        tenant,
+        inputs,
+        full=full,
+        shards=shards or loaded.scale.shards,
+        chunk_size=chunk_size or loaded.scale.chunk_size,
+        poll=poll,
+        registry=registry or default_registry,
+        summary=summary,
+        stopped=stopped,
+    )
+    return DistributedRun(outcomes, summary, lambda: stopped.append(True))
+
+
+def _record(item: ContactInput) -> Any:
+    if isinstance(item, InputLine):
+        return item.record
+    if isinstance(item, Contact):
+        return contact_to_record(item)
+    return dict(item)
+
+
+def _source(item: ContactInput) -> object:
+    return item.record if isinstance(item, InputLine) else item
+
+
+def _run(
+    app: Celery,
+    config: Config,
+    tenant: str,
+    inputs: Iterable[ContactInput],
+    *,
+    full: bool,
+    shards: int,
+    chunk_size: int,
+    poll: float,
+    registry: Registry,
+    summary: Summary,
+    stopped: list[bool],
+) -> Iterator[Outcome]:
+    resolved = config.tenant(tenant, registry)
+    provider = registry.get(resolved.provider)(resolved)
+    # Prepared here only to learn each row's identity keys (and to reject what can
+    # never be sent); the worker prepares the row again, after the provider's setup.
+    pipeline = Pipeline(resolved, provider)
+    sources: dict[int, object] = {}
+    rows: list[Row] = []
+    for position, item in enumerate(inputs):
+        prepared = pipeline.prepare(input_index(item, position), item)
+        if isinstance(prepared, Outcome):
+            summary.add(prepared)
+            yield prepared
+            continue
+        sources[prepared.index] = _source(item)
+        rows.append(Row(prepared.index, _record(item), prepared.identity))
+    run_id = uuid.uuid4().hex
+    queues: list[deque[_Chunk]] = []
+    number = 0
+    for shard_number, shard_rows in enumerate(shard(rows, shards)):
+        queue: deque[_Chunk] = deque()
+        for chunk_rows in chunks(shard_rows, chunk_size):
+            queue.append(_Chunk(f"{run_id}-{number}", shard_number, number, chunk_rows))
+            number += 1
+        queues.append(queue)
+
+    def send(item: _Chunk) -> None:
+        rows_ = [(row.index, row.record) for row in item.rows]
+        args = (run_id, tenant, item.shard, item.number, rows_, full)
+        app.send_task(TASK_NAME, args=args, task_id=item.task_id)
+
+    for queue in queues:
+        send(queue[0])
+    while any(queues):
+        progressed = False
+        for queue in queues:
+            if not queue or stopped:
+                continue
+            result = AsyncResult(queue[0].task_id, app=app)
+            if not result.ready():
+                continue
+            done = queue.popleft()
+            progressed = True
+            if queue:
+                send(queue[0])  # the shard's next chunk, only now: rows keep their order
+            for outcome in _chunk_outcomes(result, done.rows, sources, summary):
+                summary.add(outcome)
+                yield outcome
+        if stopped:
+            yield from _abandoned(app, queues, sources, summary)
+            return
+        if not progressed:
+            time.sleep(poll)
+
+
+@attrs.frozen
+class _Chunk:
+    task_id: str
+    shard: int
+    number: int
+    rows: list[Row]
+
+
+def _chunk_outcomes(
+    result: AsyncResult,
+    rows: list[Row],
+    sources: Mapping[int, object],
+    summary: Summary,
+) -> Iterator[Outcome]:
+    """Exactly one outcome per row of the chunk, whatever the task returned."""
+    value = result.result if result.successful() else None
+    result.forget()
+    seen: set[int] = set()
+    wanted = {row.index for row in rows}
+    if isinstance(value, Mapping):
+        summary.requests += int(value.get("requests") or 0)
+        for data in value.get("outcomes") or ():
+            index = int(data["index"])
+            if index in wanted and index not in seen:
+                seen.add(index)
+                yield outcome_from_wire(data, sources.get(index))
+    # A task that raised may have sent part of its chunk: the outcome is unknown.
+    error = (
+        OutcomeError(ErrorCode.PROVIDER_ERROR, "the worker returned no outcome for it")
+        if isinstance(value, Mapping)
+        else OutcomeError(
+            ErrorCode.OUTCOME_UNKNOWN,
+            f"its chunk task failed ({type(result.result).__name__}); it may have been sent",
+            retryable=True,
+        )
+    )
+    for row in rows:
+        if row.index not in seen:
+            yield Outcome(row.index, Status.FAILED, error=error, input=sources.get(row.index))
+
+
+def _abandoned(
+    app: Celery,
+    queues: list[deque[_Chunk]],
+    sources: Mapping[int, object],
+    summary: Summary,
+) -> Iterator[Outcome]:
+    error = OutcomeError(
+        ErrorCode.OUTCOME_UNKNOWN,
+        "the run stopped waiting: a worker may still apply it",
+        retryable=True,
+    )
+    for queue in queues:
+        for position, item in enumerate(queue):
+            if position == 0:
+                app.control.revoke(item.task_id)  # only a shard's head was sent
+            for row in item.rows:
+                outcome = Outcome(
+                    row.index, Status.FAILED, error=error, input=sources.get(row.index)
+                )
+                summary.add(outcome)
+                yield outcome
+        queue.clear()
