@@ -5,7 +5,10 @@ to the same JSON with sorted keys have the same fingerprint, whatever their key 
 Values orjson cannot write natively are given a tagged, unambiguous form first: bytes
 (``["\\x00bytes", base64]``), decimals (``["\\x00decimal", str]``), sets (sorted by
 their encoded elements) and attrs instances (their fields). Integers beyond 64 bits,
-which orjson refuses, go through the standard library with the same rules.
+which orjson refuses, go through the standard library with the same rules. Non-finite
+floats are outside the domain: JSON has no way to write them (orjson writes ``null``),
+and the model refuses them in every field (``must be a finite number``), so no payload
+holds one.
 
 Both hashes are BLAKE2b with a 16-byte digest (32 hex characters), personalized so a
 fingerprint and a raw hash of the same bytes never coincide.
