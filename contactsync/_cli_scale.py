@@ -8,8 +8,8 @@ Celery is imported only when one of them runs. Problems are raised as
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ._config import Config
 from ._pipeline import ContactInput
@@ -70,8 +70,37 @@ class DistributedUpsert:
         self.tenant = tenant
         self.scrubber = Scrubber.for_credentials(config.tenant(tenant).credentials)
         self.app = create_app(config)
+        _check_broker(self.app)
 
     def start(self, lines: Iterable[ContactInput], full: bool) -> DistributedRun:
         from .celery import upsert_distributed  # noqa: PLC0415
 
         return upsert_distributed(self.app, self.config, self.tenant, lines, full=full)
+
+
+def _check_broker(app: Any) -> None:
+    """Fail before any input is read when the broker or the result backend refuses us
+    (down, wrong address, wrong password): nothing has been sent yet. Only the error's
+    type is said, never its message, which may carry the URL."""
+    from .celery._outage import CONNECTION_ERRORS  # noqa: PLC0415
+
+    def broker() -> None:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+
+    def result_backend() -> None:
+        app.backend.client.ping()
+
+    checks: tuple[tuple[str, Callable[[], None]], ...] = (
+        ("broker", broker),
+        ("result_backend", result_backend),
+    )
+    unreachable: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OSError)
+    for key, check in checks:
+        try:
+            check()
+        except unreachable as exc:
+            raise ScaleProblem(
+                f"cannot reach the [scale] {key} ({type(exc).__name__}): "
+                "check its address and password"
+            ) from None

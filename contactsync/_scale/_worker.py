@@ -130,9 +130,11 @@ class ChunkRunner:
                 scrub(f"the worker could not run this chunk: {type(exc).__name__}: {exc}"),
                 retryable=True,
             )
-            for position, index in enumerate(indexes):
+            for position, (index, record) in enumerate(rows):
                 if position not in outcomes:
-                    failed = Outcome(position, Status.FAILED, error=error)
+                    failed = Outcome(
+                        position, Status.FAILED, external_id=_external_id(record), error=error
+                    )
                     outcomes[position] = outcome_to_wire(failed, index)
         return {"outcomes": [outcomes[p] for p in sorted(outcomes)], "requests": requests}
 
@@ -141,6 +143,13 @@ class ChunkRunner:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+
+def _external_id(record: object) -> str | None:
+    """The row's own external_id, so that even a chunk that could not run says whose
+    rows failed."""
+    value = record.get("external_id") if isinstance(record, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def _scrubber(config: Config, tenant: str) -> Any:

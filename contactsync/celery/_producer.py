@@ -11,6 +11,8 @@ whose callback would hold every outcome of the run in one result.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import uuid
 from collections import deque
@@ -32,6 +34,7 @@ from .._scale._shard import Row, chunks, shard
 from .._scale._wire import outcome_from_wire
 from .._scale._worker import check_distributed_state
 from ._app import TASK_NAME
+from ._outage import CONNECTION_ERRORS, BrokerLost, OutageGuard
 
 
 class DistributedRun(Iterator[Outcome]):
@@ -141,6 +144,54 @@ def _run(
         sources[prepared.index] = _source(item)
         rows.append(Row(prepared.index, _record(item), prepared.identity))
     run_id = uuid.uuid4().hex
+    queues = _queues(run_id, rows, shards, chunk_size)
+    assert config.scale is not None
+    guard = OutageGuard(config.scale.visibility_timeout)
+    sent: set[str] = set()
+
+    def send(item: _Chunk) -> None:
+        rows_ = [(row.index, row.record) for row in item.rows]
+        args = (run_id, tenant, item.shard, item.number, rows_, full)
+        sent.add(item.task_id)  # from here on it may be queued: its rows are unknown
+        guard.call(lambda: app.send_task(TASK_NAME, args=args, task_id=item.task_id))
+
+    try:
+        for queue in queues:
+            send(queue[0])
+        while any(queues):
+            progressed = False
+            outages = guard.outages
+            for queue in queues:
+                if not queue or stopped:
+                    continue
+                result = AsyncResult(queue[0].task_id, app=app)
+                if not guard.call(result.ready):
+                    continue
+                done = queue.popleft()
+                progressed = True
+                if queue:
+                    send(queue[0])  # the shard's next chunk, only now: rows keep their order
+                for outcome in _chunk_outcomes(result, done.rows, sources, summary):
+                    summary.add(outcome)
+                    yield outcome
+            if stopped:
+                yield from _abandoned(app, queues, sources, summary, guard)
+                return
+            if guard.outages != outages:
+                # Redis came back, maybe empty: send every waiting head again. A copy of
+                # a chunk already done or running finds its result or its shard's lease,
+                # and the state store keeps a row sent twice from being written twice.
+                for queue in queues:
+                    if queue:
+                        send(queue[0])
+            elif not progressed:
+                time.sleep(poll)
+    except BrokerLost as lost:
+        yield from _lost(queues, sent, sources, summary, str(lost))
+
+
+def _queues(run_id: str, rows: list[Row], shards: int, chunk_size: int) -> list[deque[_Chunk]]:
+    """Each shard's chunks, in input order; task ids are known before anything is sent."""
     queues: list[deque[_Chunk]] = []
     number = 0
     for shard_number, shard_rows in enumerate(shard(rows, shards)):
@@ -149,34 +200,7 @@ def _run(
             queue.append(_Chunk(f"{run_id}-{number}", shard_number, number, chunk_rows))
             number += 1
         queues.append(queue)
-
-    def send(item: _Chunk) -> None:
-        rows_ = [(row.index, row.record) for row in item.rows]
-        args = (run_id, tenant, item.shard, item.number, rows_, full)
-        app.send_task(TASK_NAME, args=args, task_id=item.task_id)
-
-    for queue in queues:
-        send(queue[0])
-    while any(queues):
-        progressed = False
-        for queue in queues:
-            if not queue or stopped:
-                continue
-            result = AsyncResult(queue[0].task_id, app=app)
-            if not result.ready():
-                continue
-            done = queue.popleft()
-            progressed = True
-            if queue:
-                send(queue[0])  # the shard's next chunk, only now: rows keep their order
-            for outcome in _chunk_outcomes(result, done.rows, sources, summary):
-                summary.add(outcome)
-                yield outcome
-        if stopped:
-            yield from _abandoned(app, queues, sources, summary)
-            return
-        if not progressed:
-            time.sleep(poll)
+    return queues
 
 
 @attrs.frozen
@@ -194,8 +218,11 @@ def _chunk_outcomes(
     summary: Summary,
 ) -> Iterator[Outcome]:
     """Exactly one outcome per row of the chunk, whatever the task returned."""
+    # Ready results are cached by ``ready()``: only forgetting touches Redis again, and
+    # a result not forgotten merely expires.
     value = result.result if result.successful() else None
-    result.forget()
+    with contextlib.suppress(*CONNECTION_ERRORS):
+        result.forget()
     seen: set[int] = set()
     wanted = {row.index for row in rows}
     if isinstance(value, Mapping):
@@ -217,7 +244,7 @@ def _chunk_outcomes(
     )
     for row in rows:
         if row.index not in seen:
-            yield Outcome(row.index, Status.FAILED, error=error, input=sources.get(row.index))
+            yield _failed(row, error, sources)
 
 
 def _abandoned(
@@ -225,6 +252,7 @@ def _abandoned(
     queues: list[deque[_Chunk]],
     sources: Mapping[int, object],
     summary: Summary,
+    guard: OutageGuard,
 ) -> Iterator[Outcome]:
     error = OutcomeError(
         ErrorCode.OUTCOME_UNKNOWN,
@@ -234,11 +262,46 @@ def _abandoned(
     for queue in queues:
         for position, item in enumerate(queue):
             if position == 0:
-                app.control.revoke(item.task_id)  # only a shard's head was sent
+                # Only a shard's head was sent; a broker that is away cannot revoke it.
+                with contextlib.suppress(BrokerLost):
+                    guard.call(functools.partial(app.control.revoke, item.task_id))
             for row in item.rows:
-                outcome = Outcome(
-                    row.index, Status.FAILED, error=error, input=sources.get(row.index)
-                )
+                outcome = _failed(row, error, sources)
                 summary.add(outcome)
                 yield outcome
         queue.clear()
+
+
+def _lost(
+    queues: list[deque[_Chunk]],
+    sent: set[str],
+    sources: Mapping[int, object],
+    summary: Summary,
+    why: str,
+) -> Iterator[Outcome]:
+    """One outcome for each row not reported when the broker is given up on: unknown
+    if its chunk was (maybe) queued, not sent if it never was."""
+    unknown = OutcomeError(
+        ErrorCode.OUTCOME_UNKNOWN, f"{why}: its chunk was queued and may apply", retryable=True
+    )
+    unsent = OutcomeError(ErrorCode.NOT_SENT, f"{why}: its chunk was never queued", retryable=True)
+    for queue in queues:
+        for item in queue:
+            error = unknown if item.task_id in sent else unsent
+            for row in item.rows:
+                outcome = _failed(row, error, sources)
+                summary.add(outcome)
+                yield outcome
+        queue.clear()
+
+
+def _failed(row: Row, error: OutcomeError, sources: Mapping[int, object]) -> Outcome:
+    record = row.record
+    external_id = record.get("external_id") if isinstance(record, Mapping) else None
+    return Outcome(
+        row.index,
+        Status.FAILED,
+        external_id=external_id if isinstance(external_id, str) else None,
+        error=error,
+        input=sources.get(row.index),
+    )

@@ -1,0 +1,74 @@
+"""Broker and result-backend calls that ride out a short Redis outage.
+
+A restart of Redis is a moment of refused connections; the producer retries each of
+its calls until a time budget runs out, then gives up with :class:`BrokerLost` so that
+every row not yet reported still gets its outcome. It also remembers that an outage
+happened: a Redis without persistence comes back empty, so chunks sent before it may
+be gone from the queue and must be sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import kombu.exceptions
+import redis.exceptions
+
+T = TypeVar("T")
+
+# What a Redis that is down, restarting or refusing us raises through redis-py or kombu.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    kombu.exceptions.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class BrokerLost(Exception):
+    """The broker or the result backend stayed unreachable for the whole budget."""
+
+
+class OutageGuard:
+    """Runs broker calls, retrying connection errors for up to ``budget`` seconds of
+    one continuous outage."""
+
+    def __init__(
+        self,
+        budget: float,
+        *,
+        pause: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.budget = budget
+        self._pause = pause
+        self._clock = clock
+        self._sleep = sleep
+        self.outages = 0
+        """How many outages were ridden out (each may have emptied the queue)."""
+
+    def call(self, action: Callable[[], T]) -> T:
+        deadline: float | None = None
+        while True:
+            try:
+                value = action()
+            except CONNECTION_ERRORS as exc:
+                now = self._clock()
+                if deadline is None:
+                    deadline = now + self.budget
+                if now >= deadline:
+                    # The type only: a message could carry the broker URL.
+                    raise BrokerLost(
+                        f"the [scale] broker stayed unreachable for {self.budget:g}s "
+                        f"({type(exc).__name__})"
+                    ) from None
+                self._sleep(self._pause)
+                continue
+            if deadline is not None:
+                self.outages += 1
+            return value
