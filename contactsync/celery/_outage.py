@@ -29,6 +29,19 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_outage(exc: BaseException) -> bool:
+    """A connection error, or an error raised while handling one: Celery's result
+    consumer gives up reconnecting its subscription with a bare ``RuntimeError``."""
+    seen: BaseException | None = exc
+    for _depth in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, CONNECTION_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class BrokerLost(Exception):
     """The broker or the result backend stayed unreachable for the whole budget."""
 
@@ -57,7 +70,9 @@ class OutageGuard:
         while True:
             try:
                 value = action()
-            except CONNECTION_ERRORS as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 now = self._clock()
                 if deadline is None:
                     deadline = now + self.budget

@@ -1,0 +1,109 @@
+"""The producer's side of a Redis outage, without Redis: broker calls are retried
+within their budget, then given up on; every row not reported then gets one outcome
+that says whether its chunk was queued."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+import redis.exceptions
+
+from contactsync import Status, Summary
+from contactsync._scale._shard import Row
+from contactsync.celery._outage import BrokerLost, OutageGuard
+from contactsync.celery._producer import _Chunk, _lost
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _flaky(failures: int, message: str = "Connection refused") -> object:
+    calls: list[int] = []
+
+    def action() -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise redis.exceptions.ConnectionError(message)
+        return "done"
+
+    return action
+
+
+def test_an_outage_shorter_than_the_budget_is_ridden_out_and_counted() -> None:
+    clock = _Clock()
+    guard = OutageGuard(5.0, pause=0.5, clock=clock, sleep=clock.sleep)
+    assert guard.call(_flaky(3)) == "done"  # type: ignore[arg-type]
+    assert guard.outages == 1
+    assert guard.call(lambda: "again") == "again"
+    assert guard.outages == 1  # a call that never failed is no outage
+
+
+def test_an_outage_longer_than_the_budget_gives_up_without_the_message() -> None:
+    clock = _Clock()
+    guard = OutageGuard(2.0, pause=0.5, clock=clock, sleep=clock.sleep)
+    secret = "redis://:Hunter2-pw  @127.0.0.1:1/0"
+    with pytest.raises(BrokerLost) as raised:
+        guard.call(_flaky(100, f"Error connecting to {secret}"))  # type: ignore[arg-type]
+    assert "Hunter2" not in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+    assert clock.now >= 2.0
+
+
+def test_an_error_raised_while_handling_a_connection_error_is_an_outage() -> None:
+    clock = _Clock()
+    guard = OutageGuard(5.0, pause=0.5, clock=clock, sleep=clock.sleep)
+    calls: list[int] = []
+
+    def gave_up_reconnecting() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            try:
+                raise redis.exceptions.ConnectionError("refused")
+            except redis.exceptions.ConnectionError:
+                raise RuntimeError("Retry limit exceeded") from None
+        return "done"
+
+    assert guard.call(gave_up_reconnecting) == "done"
+    assert guard.outages == 1
+
+
+def test_other_errors_are_not_retried() -> None:
+    guard = OutageGuard(5.0, sleep=lambda _: pytest.fail("slept"))
+
+    def broken() -> None:
+        raise ValueError("not an outage")
+
+    with pytest.raises(ValueError, match="not an outage"):
+        guard.call(broken)
+
+
+def _chunk(number: int, *indexes: int) -> _Chunk:
+    rows = [Row(i, {"external_id": f"x{i}", "email": f"x{i}@example.com"}) for i in indexes]
+    return _Chunk(f"run-{number}", 0, number, rows)
+
+
+def test_rows_of_queued_chunks_are_unknown_and_of_the_others_not_sent() -> None:
+    queues = [deque([_chunk(0, 1, 2), _chunk(2, 5)]), deque([_chunk(1, 3)]), deque()]
+    summary = Summary()
+    outcomes = list(_lost(queues, {"run-0", "run-1"}, {}, summary, "gone"))
+    codes = {o.index: o.error.code for o in outcomes if o.error}
+    assert codes == {
+        1: "outcome_unknown",
+        2: "outcome_unknown",
+        5: "not_sent",
+        3: "outcome_unknown",
+    }
+    assert all(o.status is Status.FAILED and o.error and o.error.retryable for o in outcomes)
+    assert [o.external_id for o in outcomes] == ["x1", "x2", "x5", "x3"]
+    assert summary.failed == 4
+    assert not any(queues)
