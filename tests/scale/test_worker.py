@@ -5,6 +5,7 @@ when it runs again after its result was lost."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from contactsync._emulator import EmulatorApp, serve_in_thread
 from contactsync._scale._lease import ShardLease
 from contactsync._scale._worker import ChunkRunner, ShardBusy, done_key, lease_key
 from tests.scale.cluster import write_config
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, free_port
 
 pytestmark = pytest.mark.scale_out
 
@@ -130,3 +131,29 @@ def test_a_rerun_after_a_lost_result_sends_only_what_was_not_confirmed(
     assert statuses == {10: "unchanged", 11: "unchanged", 12: "updated", 13: "updated"}
     assert app.stats()["requests"] > sent
     assert len(app.emulator.contacts()) == 4
+
+
+def test_a_chunk_that_cannot_run_keeps_each_rows_external_id(
+    tmp_path: Path, client: redis.Redis, platform: tuple[EmulatorApp, str]
+) -> None:
+    # A state store nobody listens on: the chunk as a whole cannot run.
+    path = write_config(
+        tmp_path / "c.toml",
+        redis_url=f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0",
+        state_url=f"postgresql://u:PgSecret-9912@127.0.0.1:{free_port()}/db",
+        tenant="shop",
+        provider="yespo",
+        base_url=platform[1],
+        credentials={"api_key": DEMO_API_KEY},
+    )
+    chunk_runner = ChunkRunner(load_config(path), redis_client=client)
+    rows = [*_rows(3), (13, {"email": "none@example.com"})]
+    try:
+        result = chunk_runner.run(run_id="r-pg", tenant="shop", shard=0, chunk=0, rows=rows)
+    finally:
+        chunk_runner.close()
+    outcomes = result["outcomes"]
+    assert [o["index"] for o in outcomes] == [10, 11, 12, 13]
+    assert [o["external_id"] for o in outcomes] == ["w-0", "w-1", "w-2", None]
+    assert {o["error"]["code"] for o in outcomes} == {"request_failed"}
+    assert "PgSecret" not in json.dumps(result)
