@@ -59,7 +59,9 @@ def _upsert(config: Path, source: Path, report: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _config(path: Path, broker: str, state: str, base_url: str) -> Path:
+def _config(
+    path: Path, broker: str, state: str, base_url: str, visibility_timeout: float = 10
+) -> Path:
     return write_config(
         path,
         redis_url=broker,
@@ -69,7 +71,7 @@ def _config(path: Path, broker: str, state: str, base_url: str) -> Path:
         base_url=base_url,
         options={"poll_interval": 0.1},
         credentials={"api_key": "yespo-demo-key"},
-        scale={"chunk_size": 100, "shards": 4, "visibility_timeout": 10},
+        scale={"chunk_size": 100, "shards": 4, "visibility_timeout": visibility_timeout},
     )
 
 
@@ -150,3 +152,42 @@ def test_redis_restarted_mid_run_leaves_one_outcome_per_row(
         if outcome["status"] == "failed":
             assert outcome["error"]["code"] in {"outcome_unknown", "request_failed"}, outcome
             assert outcome["error"]["retryable"], outcome
+
+
+@pytest.mark.scale_out
+@pytest.mark.timeout(400)
+def test_redis_gone_for_good_ends_the_run_with_every_row_accounted_for(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    port = free_port()
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    report = tmp_path / "report.json"
+    state = postgres.create_database("redis_gone")
+    with emulate("yespo") as url:
+        config = _config(tmp_path / "c.toml", f"redis://127.0.0.1:{port}/0", state, url, 5)
+        with _redis(port, tmp_path) as server, workers(config, tmp_path, count=2) as pool:
+            run = _upsert(config, source, report)
+            deadline = time.monotonic() + 180
+            while not any(redis.Redis(port=port).scan_iter("contactsync:done:*")):
+                assert time.monotonic() < deadline, pool.logs()
+                assert run.poll() is None, pool.logs()
+                time.sleep(0.05)
+            server.terminate()
+            server.wait(timeout=10)
+            try:
+                _, stderr = run.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                pytest.fail("the producer did not give up")
+    assert run.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    assert "not_sent" in stderr  # the summary names the rows never queued
+    outcomes = json.loads(report.read_text())["outcomes"]
+    assert Counter(o["index"] for o in outcomes) == Counter(range(len(ROWS)))
+    codes = Counter(o["error"]["code"] for o in outcomes if o["status"] == "failed")
+    assert codes["outcome_unknown"] > 0
+    assert codes["not_sent"] > 0
+    assert set(codes) <= {"outcome_unknown", "not_sent", "request_failed"}
+    by_index = {o["index"]: o for o in outcomes}
+    assert all(by_index[i]["external_id"] == row["external_id"] for i, row in enumerate(ROWS))
