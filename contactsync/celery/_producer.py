@@ -238,13 +238,20 @@ def _chunk_outcomes(
         if isinstance(value, Mapping)
         else OutcomeError(
             ErrorCode.OUTCOME_UNKNOWN,
-            f"its chunk task failed ({type(result.result).__name__}); it may have been sent",
+            f"its chunk task failed ({_why(result)}); it may have been sent",
             retryable=True,
         )
     )
     for row in rows:
         if row.index not in seen:
             yield _failed(row, error, sources)
+
+
+def _why(result: AsyncResult) -> str:
+    """The exception's type, or the task's state when no exception came back (a
+    result lost with its Redis)."""
+    failure = result.result
+    return type(failure).__name__ if isinstance(failure, BaseException) else str(result.state)
 
 
 def _abandoned(

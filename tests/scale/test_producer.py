@@ -14,6 +14,7 @@ class _Result:
         self.result = value
         self._ok = ok
         self.forgotten = False
+        self.state = "SUCCESS" if ok else "FAILURE"
 
     def successful(self) -> bool:
         return self._ok
@@ -52,3 +53,13 @@ def test_a_failed_task_leaves_its_rows_unknown_not_unsent() -> None:
     assert [o.index for o in outcomes] == [4, 5, 6]
     assert {o.error.code for o in outcomes if o.error} == {"outcome_unknown"}
     assert all(o.error and o.error.retryable for o in outcomes)
+    error = outcomes[0].error
+    assert error is not None
+    assert "RuntimeError" in error.message
+
+
+def test_a_failure_without_an_exception_names_the_state_and_keeps_external_ids() -> None:
+    outcomes = list(_chunk_outcomes(_Result(None, ok=False), ROWS, SOURCES, Summary()))
+    assert [o.external_id for o in outcomes] == ["4", "5", "6"]
+    assert all(o.error and "FAILURE" in o.error.message for o in outcomes)
+    assert all(o.error and "NoneType" not in o.error.message for o in outcomes)
