@@ -57,8 +57,10 @@ class OutageGuard:
         pause: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self.budget = budget
+        self._stopped = stopped
         self._pause = pause
         self._clock = clock
         self._sleep = sleep
@@ -76,6 +78,12 @@ class OutageGuard:
                 now = self._clock()
                 if deadline is None:
                     deadline = now + self.budget
+                if self._stopped():
+                    # Interrupted while waiting for Redis: give up now, not at the deadline.
+                    raise BrokerLost(
+                        "the run was stopped while the [scale] broker was unreachable "
+                        f"({type(exc).__name__})"
+                    ) from None
                 if now >= deadline:
                     # The type only: a message could carry the broker URL.
                     raise BrokerLost(

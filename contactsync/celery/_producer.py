@@ -146,7 +146,7 @@ def _run(
     run_id = uuid.uuid4().hex
     queues = _queues(run_id, rows, shards, chunk_size)
     assert config.scale is not None
-    guard = OutageGuard(config.scale.visibility_timeout)
+    guard = OutageGuard(config.scale.visibility_timeout, stopped=lambda: bool(stopped))
     sent: set[str] = set()
 
     def send(item: _Chunk) -> None:

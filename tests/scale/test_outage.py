@@ -77,6 +77,20 @@ def test_an_error_raised_while_handling_a_connection_error_is_an_outage() -> Non
     assert guard.outages == 1
 
 
+def test_a_stop_during_an_outage_gives_up_at_once() -> None:
+    clock = _Clock()
+    stops: list[bool] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        stops.append(True)  # interrupted during the first pause
+
+    guard = OutageGuard(60.0, pause=0.5, clock=clock, sleep=sleep, stopped=lambda: bool(stops))
+    with pytest.raises(BrokerLost, match="stopped"):
+        guard.call(_flaky(100))  # type: ignore[arg-type]
+    assert clock.now == 0.5
+
+
 def test_other_errors_are_not_retried() -> None:
     guard = OutageGuard(5.0, sleep=lambda _: pytest.fail("slept"))
 
