@@ -221,6 +221,7 @@ def _chunk_outcomes(
     # Ready results are cached by ``ready()``: only forgetting touches Redis again, and
     # a result not forgotten merely expires.
     value = result.result if result.successful() else None
+    why = "" if isinstance(value, Mapping) else _why(result)  # forget() drops the cache
     with contextlib.suppress(*CONNECTION_ERRORS):
         result.forget()
     seen: set[int] = set()
@@ -238,7 +239,7 @@ def _chunk_outcomes(
         if isinstance(value, Mapping)
         else OutcomeError(
             ErrorCode.OUTCOME_UNKNOWN,
-            f"its chunk task failed ({_why(result)}); it may have been sent",
+            f"its chunk task failed ({why}); it may have been sent",
             retryable=True,
         )
     )

@@ -20,7 +20,9 @@ class _Result:
         return self._ok
 
     def forget(self) -> None:
+        # Like AsyncResult.forget: the cached state and result are gone with it.
         self.forgotten = True
+        self.result, self.state = None, "PENDING"
 
 
 ROWS = [Row(i, {"external_id": str(i)}) for i in (4, 5, 6)]
