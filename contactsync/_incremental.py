@@ -66,7 +66,9 @@ def raw_key(record: object) -> str | None:
         return None
     value = record.get("external_id")
     if type(value) is str:
-        return "external_id=" + value.strip().casefold() if value else None
+        # Exact, like record_keys: "abc" and "ABC" are two people (see there).
+        stripped = value.strip()
+        return "external_id=" + stripped if stripped else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return "external_id=" + str(value)

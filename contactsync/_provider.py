@@ -323,10 +323,8 @@ class Provider(Generic[PayloadT]):
         has one, else its first identity key. A provider whose platform matches on
         more than its identity keys say (e.g. email *and* first name) returns a key
         naming all of it, so that a known record means the very record a write lands on."""
-        for key in item.identity:
-            if key.startswith("external_id="):
-                return key
-        return item.identity[0] if item.identity else None
+        keys = record_keys(item.contact, ("external_id", *self.capabilities.identity_keys))
+        return keys[0] if keys else None
 
     def batch_key(self, item: Prepared[PayloadT]) -> Hashable:
         """Items with different keys never share a batch."""
@@ -369,18 +367,32 @@ class Provider(Generic[PayloadT]):
 
 def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
-    are all set. Values are compared case-insensitively: matching more is safe."""
+    are all set. Values are compared case-insensitively: matching more is safe for
+    ordering rows (two people who only look alike merely wait for each other)."""
+    return _keys(contact, specs, fold_all=True)
+
+
+def record_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
+    """Like :func:`identity_keys`, but exact except for email (compared without case
+    by every platform): the key a state store records a contact under must name the
+    very record a write lands on. External ids ``abc`` and ``ABC`` are two people
+    until a platform documents otherwise; folding them together would hand one the
+    other's platform id and overwrite that record."""
+    return _keys(contact, specs, fold_all=False)
+
+
+def _keys(contact: Contact, specs: Sequence[str], *, fold_all: bool) -> tuple[str, ...]:
     keys = []
     for spec in specs:
         parts = _spec_parts(spec)
-        if len(parts) == 1:  # the usual case, without the lists
-            value = getattr(contact, spec, None)
-            if value is not None and value != "":
-                keys.append(spec + "=" + str(value).strip().casefold())
-            continue
         values = [getattr(contact, part, None) for part in parts]
-        if all(v is not None and v != "" for v in values):
-            keys.append(spec + "=" + "\x1f".join(str(v).strip().casefold() for v in values))
+        if not all(v is not None and v != "" for v in values):
+            continue
+        texts = [
+            str(v).strip().casefold() if fold_all or part == "email" else str(v).strip()
+            for part, v in zip(parts, values, strict=True)
+        ]
+        keys.append(spec + "=" + "\x1f".join(texts))
     return tuple(keys)
 
 

@@ -466,7 +466,12 @@ class Execution:
         def fresh(key: str) -> bool:
             # Only a person's first row here, with nothing of theirs pending in the
             # run, may be judged against the store.
-            return key not in seen and not self.scheduler.holds(key) and not incremental.recent(key)
+            # The scheduler's keys fold case (identity_keys); the store's do not.
+            return (
+                key not in seen
+                and not self.scheduler.holds(key.casefold())
+                and not incremental.recent(key)
+            )
 
         rest: list[tuple[int, ContactInput, str | None]] = []
         settled: list[Outcome] = []

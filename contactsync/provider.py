@@ -41,6 +41,7 @@ from ._provider import (
     each,
     failed_outcome,
     identity_keys,
+    record_keys,
 )
 from ._ratelimit import RateLimit
 from ._registry import ENTRY_POINT_GROUP, Registry, default_registry, register
@@ -94,6 +95,7 @@ __all__ = [
     "numeric_remote_id",
     "passthrough_options",
     "platform_error",
+    "record_keys",
     "register",
     "street",
 ]

@@ -34,7 +34,7 @@ def parse(text: str) -> URL:
     if not isinstance(text, str):
         raise TypeError("a state store URL must be a string")
     try:
-        url = sa.make_url(text)
+        url = sa.make_url(_escape_at_signs(text))
     except Exception:  # the library's message quotes the whole URL, password included
         raise StateError(
             "not a valid state store URL (expected sqlite:///path or "
@@ -59,6 +59,25 @@ def parse(text: str) -> URL:
     raise StateError(
         f"{masked(url)}: unsupported state store (expected sqlite:/// or postgresql://)"
     )
+
+
+def _escape_at_signs(text: str) -> str:
+    """``text`` with each ``@`` of its user part written ``%40``.
+
+    A password holding a raw ``@`` (``postgresql://user:p@ss@host/db``) is invalid
+    as a URL, but people write it; read literally, everything after the first ``@``
+    would become the host and be shown in errors as if it were not secret. The user
+    part ends at the last ``@`` before the query, so that is where it is cut (a
+    database name holding ``@`` would need its own ``%40``).
+    """
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    head, question, query = rest.partition("?")
+    if head.count("@") < 2:
+        return text
+    user_part, _, host_part = head.rpartition("@")
+    return f"{scheme}://{user_part.replace('@', '%40')}@{host_part}{question}{query}"
 
 
 def scrub(message: str, url: URL) -> str:

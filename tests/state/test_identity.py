@@ -108,3 +108,22 @@ def test_a_known_external_id_moves_to_its_new_email_or_phone(
     assert [o.index for o in outcomes if o.status is not Status.UNCHANGED] == [3, 7]
     stored = sorted(scenario.view(c) for c in app.emulator.contacts())
     assert stored == sorted(map(expected, moved))  # one contact each, the new value
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_external_ids_differing_only_in_case_are_two_people(url: str, scenario: Scenario) -> None:
+    # No platform document says external ids ignore case, so "abc" and "ABC" are two
+    # people: the store must not hand one the other's platform id (on iVvy that wrote
+    # Bob over Alice's record) nor call the second one unchanged.
+    app = EmulatorApp(scenario.emulator())
+    alice = {**people(1)[0], "external_id": "abc", "first_name": "Alice"}
+    bob = {**people(2)[1], "external_id": "ABC", "first_name": "Bob"}
+    _run(scenario, app, url, [alice])
+    second, sent = _run(scenario, app, url, [bob])
+    assert second[0].ok
+    assert sent >= 1
+    held = sorted(scenario.view(c) for c in app.emulator.contacts())
+    assert held == sorted([expected(alice), expected(bob)])
+    third, sent = _run(scenario, app, url, [alice, bob])
+    assert sent == 0
+    assert {o.status for o in third} == {Status.UNCHANGED}

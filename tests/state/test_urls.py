@@ -104,6 +104,19 @@ def test_an_unreachable_server(postgres: PostgresServer) -> None:
     assert PASSWORD not in str(info.value)
 
 
+@pytest.mark.parametrize("password", ["x@Zq7xW9pLm", "p@ss@w0rd", "@lead", "trail@"])
+def test_a_raw_at_sign_in_the_password_stays_in_the_password(password: str) -> None:
+    # Invalid as a URL, but written by people: read literally, the part after the first
+    # "@" became the host and was shown in the error.
+    url = _url.parse(f"postgresql://u:{password}@127.0.0.1:1/db?application_name=a")
+    assert (url.password, url.host, url.port, url.database) == (password, "127.0.0.1", 1, "db")
+    with pytest.raises(StateError, match="open failed") as info:
+        open_store(f"postgresql://u:{password}@127.0.0.1:1/db")
+    secret = password.strip("@").split("@")[-1]
+    assert secret not in str(info.value)
+    assert password not in str(info.value)
+
+
 def test_statement_errors_never_show_parameters(tmp_path: Path) -> None:
     # An identity key is personal data: a failing statement must not quote it.
     with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:

@@ -23,6 +23,7 @@ from contactsync.provider import (
     Tenant,
     each,
     identity_keys,
+    record_keys,
 )
 
 from ._emulator import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
@@ -146,7 +147,7 @@ class GleantapProvider(Provider[GleantapPayload]):
         # Without an external id, Gleantap matches email (or phone) *and* first name: a
         # state record under both is the very contact a write lands on, which lets the
         # identity map stand in for the look-up.
-        keys = identity_keys(item.contact, ("external_id", "email+first_name", "phone+first_name"))
+        keys = record_keys(item.contact, ("external_id", "email+first_name", "phone+first_name"))
         return keys[0] if keys else None
 
     def prepare(self, contact: Contact, ctx: MappingContext) -> GleantapPayload:
