@@ -373,7 +373,7 @@ class GatedEmulator(FakeEmulator):
             self.calls += 1
             return json_response(400, {"error": "refused by the test"})
         if b"block" in request.content:
-            self.release.wait(120)
+            self.release.wait(290)
         return super().handle(request)
 
 
@@ -392,7 +392,13 @@ def test_sigkill_mid_run_leaves_whole_re_upsertable_failed_lines(tmp_path: Path)
     contacts = tmp_path / "in.jsonl"
     contacts.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = tmp_path / "c.toml"
-    config.write_text(LOOPBACK + "[tenants.t.http]\nmax_retries = 0\n")
+    # The held batch must still be in flight at the kill however slow the machine: no
+    # read timeout or attempt deadline may fail it first, and no backoff may delay the
+    # refused contacts' outcomes (both once let the held batch fail before the kill).
+    config.write_text(
+        LOOPBACK + "[tenants.t.http]\nmax_retries = 0\ntimeout = 600\nattempt_timeout = 600\n"
+        "backoff_base = 0.0\n"
+    )
     failed = tmp_path / "failed.jsonl"
     emulator = GatedEmulator()
     server, url = serve_in_thread(EmulatorApp(emulator))
