@@ -16,6 +16,7 @@ from ._errors import (
 )
 from ._field_types import FieldType
 from ._helpers import (
+    already_ascii,
     failed,
     idna_email,
     numeric_remote_id,
@@ -86,6 +87,7 @@ __all__ = [
     "SyncMode",
     "Tenant",
     "UnsupportedFeature",
+    "already_ascii",
     "default_registry",
     "each",
     "failed",

@@ -14,6 +14,7 @@ from contactsync.provider import (
     ContactError,
     MappingContext,
     Subscription,
+    already_ascii,
     passthrough_options,
     street,
 )
@@ -202,20 +203,11 @@ def _statuses(
         ctx.unsupported(f"sms_status {sms.value}")
 
 
-def _already_ascii(email: str) -> bool:
-    """Whether ``email`` is already its own ASCII form: all ASCII, a lower-case domain
-    and no punycode label. The contact's address was validated on input, and
-    validating it again costs as much as the first time (a third of mapping a contact):
-    such an address goes out as it is; any other is read again by email-validator."""
-    domain = email.rpartition("@")[2]
-    return email.isascii() and domain == domain.lower() and "xn--" not in domain
-
-
 def ascii_email(email: str) -> str:
     """``email`` as Gleantap's ``format: email`` takes it: the domain IDNA-encoded (an
     ``xn--`` domain stays as it is, never turned into Unicode). The neutral contact keeps
     the address as normalized; only what goes out to Gleantap is ASCII."""
-    if _already_ascii(email):
+    if already_ascii(email):
         return email
     try:
         checked = email_validator.validate_email(
