@@ -383,22 +383,29 @@ def record_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
 
 def _keys(contact: Contact, specs: Sequence[str], *, fold_all: bool) -> tuple[str, ...]:
     keys = []
-    for spec in specs:
-        parts = _spec_parts(spec)
-        values = [getattr(contact, part, None) for part in parts]
-        if not all(v is not None and v != "" for v in values):
-            continue
-        texts = [
-            str(v).strip().casefold() if fold_all or part == "email" else str(v).strip()
-            for part, v in zip(parts, values, strict=True)
-        ]
-        keys.append(spec + "=" + "\x1f".join(texts))
+    for spec, parts in _key_plan(tuple(specs), fold_all):
+        texts = []
+        for name, fold in parts:
+            value = getattr(contact, name, None)
+            if value is None or value == "":
+                break
+            text = str(value).strip()
+            texts.append(text.casefold() if fold else text)
+        else:
+            keys.append(spec + "=" + "\x1f".join(texts))
     return tuple(keys)
 
 
 @functools.cache
-def _spec_parts(spec: str) -> tuple[str, ...]:
-    return tuple(spec.split("+"))
+def _key_plan(
+    specs: tuple[str, ...], fold_all: bool
+) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
+    """Each spec with its fields, and whether each field's value is compared without
+    case (worked out once: every contact asks)."""
+    return tuple(
+        (spec, tuple((part, fold_all or part == "email") for part in spec.split("+")))
+        for spec in specs
+    )
 
 
 def failed_outcome(item: Prepared[Any], exc: RequestFailed) -> Outcome:

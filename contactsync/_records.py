@@ -21,7 +21,7 @@ import attrs
 
 from ._csv_header import HeaderProblem, match_header, sniff_delimiter
 from ._errors import ContactError, ContactsyncError, UnknownField
-from ._model import CONTACT_FIELDS, Address, Contact, MembershipChange
+from ._model import CONTACT_FIELDS, Address, Contact, MembershipChange, contact_from_fields
 
 _FIELDS = frozenset(a.name for a in attrs.fields(Contact))
 
@@ -45,10 +45,7 @@ def contact_from_record(record: object) -> Contact:
             raise ContactError(
                 field, 'must be a list or an object with "add" / "remove" / "replace"'
             )
-    try:
-        return Contact(**record)
-    except TypeError as exc:  # pragma: no cover - guarded by the key check above
-        raise ContactError("<record>", str(exc)) from None
+    return contact_from_fields(record)
 
 
 def _plain(value: object) -> object:

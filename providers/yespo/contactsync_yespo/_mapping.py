@@ -81,16 +81,17 @@ def to_payload(
     definitions: Mapping[int, FieldDefinition],
     resubscribe: bool = False,
 ) -> YespoPayload:
+    # Written out field by field, without helpers: this runs for every contact.
     body: dict[str, Any] = {}
     fields: set[str] = set()
-
-    def put(key: str, value: Any, field: str | None = None) -> None:
-        if value is not None:
-            body[key] = value
-            fields.add(field or key)
-
-    put("firstName", _name("first_name", contact.first_name))
-    put("lastName", _name("last_name", contact.last_name))
+    first_name = _name("first_name", contact.first_name)
+    if first_name is not None:
+        body["firstName"] = first_name
+        fields.add("firstName")
+    last_name = _name("last_name", contact.last_name)
+    if last_name is not None:
+        body["lastName"] = last_name
+        fields.add("lastName")
     channels = []
     if contact.email is not None:
         # Yespo's spec only calls the value an "Email address", never that a Unicode
@@ -103,33 +104,44 @@ def to_payload(
     if not channels:
         raise ContactError("email", "Yespo needs an email or a phone (every contact has a channel)")
     body["channels"] = channels
-    _address(contact, ctx, body, fields)
-    put("externalCustomerId", contact.external_id)
-    put("languageCode", contact.language)
-    put("timeZone", contact.time_zone)
-
-    custom, custom_ids = _custom_fields(contact, ctx, definitions)
-    if custom:
-        body["fields"] = custom
-
-    for key, value in passthrough_options(contact, "yespo", _PASSTHROUGH).items():
-        if value is None:
-            continue
-        body[key] = value
-        # Only standard fields go in contactFields (addressBookId is not one of them).
-        if key in CONTACT_FIELDS:
+    if contact.address is not None:
+        _address(contact, ctx, body, fields)
+    for key, value in (
+        ("externalCustomerId", contact.external_id),
+        ("languageCode", contact.language),
+        ("timeZone", contact.time_zone),
+    ):
+        if value is not None:
+            body[key] = value
             fields.add(key)
 
-    email_action = _unsupported_and_status(contact, ctx, resubscribe)
+    custom_ids: tuple[int, ...] = ()
+    if contact.custom_fields:
+        custom, ids = _custom_fields(contact, ctx, definitions)
+        body["fields"] = custom
+        custom_ids = tuple(sorted(ids))
 
+    if contact.provider_options:
+        for key, value in passthrough_options(contact, "yespo", _PASSTHROUGH).items():
+            if value is None:
+                continue
+            body[key] = value
+            # Only standard fields go in contactFields (addressBookId is not one of them).
+            if key in CONTACT_FIELDS:
+                fields.add(key)
+
+    email_action = _unsupported_and_status(contact, ctx, resubscribe)
+    groups = contact.groups
     return YespoPayload(
         body=body,
         fields=frozenset(fields),
-        custom_ids=tuple(sorted(custom_ids)),
-        groups_add=tuple(_segment(ctx, g, "groups.add") for g in contact.groups.add),
-        groups_remove=tuple(_segment(ctx, g, "groups.remove") for g in contact.groups.remove),
+        custom_ids=custom_ids,
+        groups_add=tuple(_segment(ctx, g, "groups.add") for g in groups.add) if groups.add else (),
+        groups_remove=(
+            tuple(_segment(ctx, g, "groups.remove") for g in groups.remove) if groups.remove else ()
+        ),
         email_action=email_action,
-        remote_id=_remote_id(contact),
+        remote_id=None if contact.remote_id is None else _remote_id(contact),
     )
 
 
