@@ -35,6 +35,7 @@ bench: setup
 
 bench-large: setup
 	$(RUN) python bench/memory.py
+	$(RUN) python bench/nightly.py
 
 # 1, 2 and 3 Celery workers (needs redis-server and PostgreSQL).
 bench-scale: setup
