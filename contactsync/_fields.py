@@ -139,17 +139,23 @@ _declared_once()
 class FieldGuard:
     """Holds back, for one provider, every set field it does not map."""
 
-    __slots__ = ("_notes", "_provider", "_unmapped")
+    __slots__ = ("_notes", "_provider", "_tops", "_unmapped")
 
     def __init__(self, provider: str, capabilities: Capabilities) -> None:
         self._provider = provider
         self._notes = capabilities.field_notes
         self._unmapped = tuple(f for f in FIELDS if f.name not in capabilities.fields)
+        self._tops = tuple(dict.fromkeys(f.name.partition(".")[0] for f in self._unmapped))
+        """The attributes holding an unmapped field (``address`` for its parts)."""
 
     def check(self, contact: Contact, ctx: MappingContext) -> Contact:
         """``contact`` with nothing the provider does not map: raises
         ``UnsupportedFeature`` for the first such field that is set, or (when the tenant
         allows it) clears each one with a warning."""
+        # Most contacts leave every unmapped attribute at its default: one cheap look
+        # at each settles them (an empty mapping or membership change is falsy).
+        if not any(getattr(contact, top) for top in self._tops):
+            return contact
         for field in self._unmapped:
             if field.is_set(contact, self._provider):
                 ctx.unsupported(field.feature(contact, self._provider, self._notes))

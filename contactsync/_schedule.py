@@ -63,8 +63,12 @@ class Scheduler:
             raise ValueError(f"input index {item.index} was given twice")
         self._rows[item.index] = item
         ready = True
+        queues = self._queues
         for key in item.identity:
-            queue = self._queues.setdefault(key, deque())
+            queue = queues.get(key)
+            if queue is None:
+                queues[key] = deque((item.index,))
+                continue
             if queue:
                 ready = False
                 # Whoever heads that queue holds us up: if it is still sitting in an
