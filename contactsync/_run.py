@@ -29,7 +29,7 @@ import attrs
 from ._ahead import AheadValidator, enabled
 from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
-from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
@@ -580,19 +580,21 @@ class Execution:
     def _unchanged(
         index: int, source: object, record: StateRecord, item: Prepared[Any] | None = None
     ) -> Outcome:
-        external_id = None
         if item is not None:
-            external_id = item.contact.external_id
-        elif isinstance(source, Mapping) and source.get("external_id") is not None:
-            external_id = str(source["external_id"])
-        return Outcome(
-            index,
-            Status.UNCHANGED,
-            remote_id=record.remote_id,
-            external_id=external_id,
-            warnings=item.warnings if item is not None else (),
-            input=source,
-        )
+            return Outcome(
+                index,
+                Status.UNCHANGED,
+                remote_id=record.remote_id,
+                external_id=item.contact.external_id,
+                warnings=item.warnings,
+                input=source,
+            )
+        external_id = None
+        if (type(source) is dict or isinstance(source, Mapping)) and (
+            value := source.get("external_id")
+        ) is not None:
+            external_id = str(value)
+        return unchanged(index, record.remote_id, external_id, source)
 
     @staticmethod
     def _not_prepared(index: int, raw: ContactInput, error: OutcomeError) -> Outcome:
