@@ -44,7 +44,16 @@ ENV = "CONTACTSYNC_VALIDATION_PROCESS"
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0" and (os.cpu_count() or 1) > 1
+    return os.environ.get(ENV, "1") != "0" and usable_cores() > 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one
+    (``taskset -c 1``, a container's cpuset), not the machine's count. The child
+    inherits the affinity, so on one core it would only compete with the run."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 Lookups = tuple[list[str], list[tuple[str, str | None]]]
@@ -86,13 +95,20 @@ class AheadValidator:
         self._child: subprocess.Popen[bytes] | None = None
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._paused = False
         self._lifetime = threading.Lock()  # a start racing close() never outlives it
+
+    def pause(self, paused: bool) -> None:
+        """While paused, records fed are not validated ahead (nor is the child
+        started): a run with a state store pauses it while the store settles most
+        rows unchanged by their raw hash, since those are never validated at all."""
+        self._paused = paused
 
     def feed(self, item: object) -> None:
         if self._closed:
             return
         self._seen += 1
-        if self._seen <= START_AFTER:
+        if self._seen <= START_AFTER or self._paused:
             return
         if self._child is None and not self._start():
             return

@@ -29,7 +29,7 @@ import attrs
 from ._ahead import AheadValidator, enabled
 from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
-from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
@@ -171,6 +171,8 @@ class Execution:
         self.forced = False
         self.incremental = incremental
         self._set_up_done = False
+        self._ahead: AheadValidator | None = None
+        """The validation process, when a run with a store may pause it."""
         self._spent: dict[int, int] = {}
         """Requests already made for a contact in attempts whose outcome was not
         kept (a refused batch before its split, a first pass before the final one)."""
@@ -497,6 +499,10 @@ class Execution:
             if key is not None:
                 ahead.add(key)
             rest.append((index, raw, digest))
+        if self._ahead is not None:
+            # Rows settled by their raw hash are never validated: while they are most
+            # of the input, validating ahead is wasted work (nothing is checked less).
+            self._ahead.pause(len(settled) * 2 > len(chunk))
         if settled:
             self._emit_unchanged(settled)
         if not rest:
@@ -574,19 +580,21 @@ class Execution:
     def _unchanged(
         index: int, source: object, record: StateRecord, item: Prepared[Any] | None = None
     ) -> Outcome:
-        external_id = None
         if item is not None:
-            external_id = item.contact.external_id
-        elif isinstance(source, Mapping) and source.get("external_id") is not None:
-            external_id = str(source["external_id"])
-        return Outcome(
-            index,
-            Status.UNCHANGED,
-            remote_id=record.remote_id,
-            external_id=external_id,
-            warnings=item.warnings if item is not None else (),
-            input=source,
-        )
+            return Outcome(
+                index,
+                Status.UNCHANGED,
+                remote_id=record.remote_id,
+                external_id=item.contact.external_id,
+                warnings=item.warnings,
+                input=source,
+            )
+        external_id = None
+        if (type(source) is dict or isinstance(source, Mapping)) and (
+            value := source.get("external_id")
+        ) is not None:
+            external_id = str(value)
+        return unchanged(index, record.remote_id, external_id, source)
 
     @staticmethod
     def _not_prepared(index: int, raw: ContactInput, error: OutcomeError) -> Outcome:
@@ -640,6 +648,10 @@ class Execution:
         ahead = AheadValidator(pipeline.tenant.default_phone_region)
         # Only for bulk flows: one request per contact costs far more than checking it.
         wanted = enabled() and pipeline.max_batch > 1
+        if wanted and self.incremental is not None:
+            # Until the store's first look-up tells whether rows need checking at all.
+            ahead.pause(True)
+            self._ahead = ahead
         self.pump = Pump(self._inputs, self.progress.set, reader=ahead if wanted else None)
         try:
             while True:

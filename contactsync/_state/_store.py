@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
-from ._schema import records, runs, tenants
+from ._schema import records, runs, tenants, utc_from_db
 from ._types import (
     CONFIRMED_STATUSES,
     NEVER_CONFIRMED,
@@ -334,13 +334,29 @@ class StateStore:
         found: dict[str, StateRecord] = {}
         if not wanted:
             return found
-        stmt = self._statements.get_many
+        lookup = self._statements.get_many
+        make = tuple.__new__
+        utc = utc_from_db
         with self._reading("read records") as conn:
             for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                for row in conn.execute(stmt, {"tenant": tenant, "keys": chunk}):
-                    record = StateRecord._make(row)
-                    found[record.key] = record
+                rows = lookup.rows(conn, tenant, wanted[start : start + _CHUNK])
+                for t, key, fp, mapping, raw, remote, status, code, flying, run, at in rows:
+                    found[key] = make(
+                        StateRecord,
+                        (
+                            t,
+                            key,
+                            fp,
+                            mapping,
+                            raw,
+                            remote,
+                            status,
+                            code,
+                            bool(flying),
+                            run,
+                            utc(at),
+                        ),
+                    )
         return found
 
     def mark_in_flight(self, tenant: str, run_id: str, keys: Sequence[str]) -> None:
@@ -529,21 +545,79 @@ _FAILURE_COLUMNS: Final = (
 )
 
 
+class _Lookup:
+    """:meth:`StateStore.get_many`'s query, defined once in SQLAlchemy Core, compiled
+    once per dialect (and, on SQLite, per size of its ``IN`` list), and run on the
+    connection's DB-API cursor: SQLAlchemy's expansion of an ``IN`` parameter, its
+    result rows and their per-row processing cost more than the query itself. Rows
+    come back as the driver gives them, in :class:`StateRecord`'s field order
+    (``get_many`` converts ``in_flight`` and ``updated_at``); a driver error is raised
+    as SQLAlchemy raises it.
+
+    PostgreSQL takes the keys as one array parameter (1,000 separate ones cost it 4
+    times more). On SQLite a list of ``n`` keys is padded (with its last key again, which
+    changes no answer) to the next power of two up to :data:`_CHUNK`, so a handful of
+    statements serve every size and stay in the driver's prepared-statement cache.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.array = dialect == "postgresql"
+        self._compiled: dict[tuple[str, int], tuple[str, bool]] = {}
+
+    @staticmethod
+    def _statement(size: int, array: bool) -> Any:
+        keys: Any
+        if array:
+            keys = records.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
+        else:
+            keys = records.c.key.in_([sa.bindparam(f"k{i}") for i in range(size)])
+        return sa.select(*_RECORD_COLUMNS).where(records.c.tenant == sa.bindparam("tenant"), keys)
+
+    def _compile(self, dialect: Dialect, size: int) -> tuple[str, bool]:
+        compiled = self._statement(size, self.array).compile(dialect=dialect)
+        names = ["tenant", "keys"] if self.array else ["tenant", *(f"k{i}" for i in range(size))]
+        if list(compiled.positiontup or compiled.binds) != names:
+            raise AssertionError(f"unexpected parameters in the look-up: {compiled.binds}")
+        return str(compiled), compiled.positional
+
+    def rows(self, conn: Connection, tenant: str, keys: list[str]) -> Sequence[Sequence[Any]]:
+        """The rows of ``keys`` (at most :data:`_CHUNK`, no duplicates) present for ``tenant``."""
+        size = 0 if self.array else min(1 << (len(keys) - 1).bit_length(), _CHUNK)
+        slot = (conn.dialect.name, size)
+        if slot not in self._compiled:
+            self._compiled[slot] = self._compile(conn.dialect, size)
+        sql, positional = self._compiled[slot]
+        params: Any
+        if self.array:
+            params = {"tenant": tenant, "keys": keys}
+        else:
+            padded = [tenant, *keys]
+            padded += [keys[-1]] * (size - len(keys))
+            params = (
+                tuple(padded)
+                if positional
+                else dict(zip(["tenant", *(f"k{i}" for i in range(size))], padded, strict=True))
+            )
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows: Sequence[Sequence[Any]] = cursor.fetchall()
+        except dbapi.Error as exc:  # as SQLAlchemy would raise it (the store reports those)
+            raise sa_exc.DBAPIError.instance(
+                sql, None, exc, dbapi.Error, hide_parameters=True, dialect=conn.dialect
+            ) from exc
+        finally:
+            cursor.close()
+        return rows
+
+
 class _Statements:
     """The hot statements, built once per store: building an upsert or a 1,000-value
     ``IN`` costs more than running it."""
 
     def __init__(self, dialect: str, upsert: Callable[[sa.Table], Any]) -> None:
-        if dialect == "postgresql":
-            # One array parameter: 1,000 separate ones cost PostgreSQL 4 times more.
-            keys: Any = records.c.key == sa.any_(
-                sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text))
-            )
-        else:
-            keys = records.c.key.in_(sa.bindparam("keys", expanding=True))
-        self.get_many = sa.select(*_RECORD_COLUMNS).where(
-            records.c.tenant == sa.bindparam("tenant"), keys
-        )
+        self.get_many = _Lookup(dialect)
 
         def on_conflict(
             changes: Callable[[Any], dict[str, Any]], columns: tuple[str, ...]

@@ -4,6 +4,7 @@ with it as without it, bad values included, and the child never outlives the run
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from contactsync_yespo import YespoEmulator
 
 from contactsync import Client, Outcome, _ahead, _normalize
 from contactsync._ahead import AheadValidator, lookups
+from contactsync._run import FAST_CHUNK
 from contactsync.testing import EmulatorApp
 
 
@@ -159,3 +161,73 @@ def test_no_child_is_started_once_closed() -> None:
     validator.flush()
     assert validator._child is None
     assert not validator._start()
+
+
+def test_no_child_on_one_usable_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned to one core (``taskset``, a cpuset), the child would share it with the run."""
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this system")
+    monkeypatch.delenv(_ahead.ENV, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1})
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert not _ahead.enabled()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert _ahead.enabled()
+    monkeypatch.setenv(_ahead.ENV, "0")
+    assert not _ahead.enabled()
+
+
+def test_a_paused_validator_starts_no_child_and_sends_nothing() -> None:
+    validator = AheadValidator(None)
+    try:
+        validator.pause(True)
+        for row in _records(_ahead.START_AFTER + 2 * _ahead.GROUP):
+            validator.feed(row)
+        validator.flush()
+        assert validator._child is None
+        assert validator._groups == 0
+        validator.pause(False)
+        for row in _records(_ahead.GROUP):
+            validator.feed(row)
+        assert validator._child is not None
+        assert validator._groups == 1
+    finally:
+        validator.close()
+
+
+def test_a_run_with_a_store_validates_ahead_only_rows_it_must_prepare(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A first run (nothing stored) starts the child once the store's first look-up
+    settled nothing; a repeat run whose rows are all settled by their raw hash never
+    starts it. Outcomes are the same either way."""
+    starts: list[int] = []
+
+    class Counted(AheadValidator):
+        def _start(self) -> bool:
+            starts.append(self._seen)
+            return super()._start()
+
+    monkeypatch.setattr(_ahead, "START_AFTER", 0)
+    monkeypatch.setattr(_ahead, "GROUP", 8)
+    monkeypatch.setattr("contactsync._pump.LOOK_AHEAD", 16)
+    monkeypatch.setattr("contactsync._run.AheadValidator", Counted)
+    monkeypatch.setattr("contactsync._run.enabled", lambda: True)
+    rows = [
+        {"external_id": f"p{n}", "email": f"p.{n}@example.com", "phone": f"+4420794{n:05d}"}
+        for n in range(1200)
+    ]
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ticks = iter(range(10**9))
+    app = EmulatorApp(YespoEmulator(clock=lambda: next(ticks) * 0.001))
+
+    def run() -> list[str]:
+        with Client(_config(), "t", emulator=app, sleep=lambda s: None, state=url) as client:
+            return [o.status.value for o in client.upsert_many(json.loads(json.dumps(rows)))]
+
+    assert set(run()) == {"updated"}
+    assert len(starts) == 1
+    # Started after the first look-up: the rows shown before it were not sent ahead.
+    assert starts[0] > FAST_CHUNK
+    assert run() == ["unchanged"] * len(rows)
+    assert len(starts) == 1

@@ -195,6 +195,32 @@ def test_many_keys(store: StateStore) -> None:
     store.mark_in_flight(T, "run", [])
 
 
+def test_every_look_up_size(store: StateStore) -> None:
+    """Each size of key list reads exactly the stored records (SQLite pads its IN
+    list to a power of two with the last key: a padding key is never a second row)."""
+    keys = [f"external_id=c{n}" for n in range(2100)]
+    store.confirm(T, [confirmed(k, f"f{n}") for n, k in enumerate(keys) if n % 3])
+    store.mark_in_flight(T, "run", keys[1:3])
+    for size in (1, 2, 3, 5, 64, 511, 512, 513, 1999, 2000, 2001, 2100):
+        asked = [*keys[:size], f"missing-{size}"]
+        got = store.get_many(T, asked)
+        assert sorted(got) == sorted(k for n, k in enumerate(keys[:size]) if n % 3)
+        for key, record in got.items():
+            assert record.key == key
+            assert record.fingerprint == f"f{keys.index(key)}"
+            assert record.in_flight is (key in keys[1:3])
+            assert record.updated_at.tzinfo is datetime.UTC
+    assert store.get_many(T, [keys[1]] * 7)[keys[1]].in_flight is True
+
+
+def test_a_failing_look_up_is_a_state_error(store: StateStore) -> None:
+    with store._engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE contactsync_records RENAME TO gone"))
+    with pytest.raises(StateError, match="read records failed") as raised:
+        store.get_many(T, ["external_id=secret-key"])
+    assert "secret-key" not in str(raised.value)
+
+
 def test_long_and_unicode_keys(store: StateStore) -> None:
     key = "first_name+email=zoë\x1f" + "x" * 2000 + "@example.com"
     store.confirm(T, [confirmed(key, remote_id="ид-1")])
