@@ -95,3 +95,16 @@ class OutageGuard:
             if deadline is not None:
                 self.outages += 1
             return value
+
+    def attempt(self, action: Callable[[], object]) -> bool:
+        """Run a call that may be skipped (forgetting a result that would expire
+        anyway): not retried, but an outage it meets is counted, as Redis may come
+        back from it empty. False if it met one."""
+        try:
+            action()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.outages += 1
+            return False
+        return True

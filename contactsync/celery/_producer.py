@@ -34,7 +34,7 @@ from .._scale._shard import Row, chunks, shard
 from .._scale._wire import outcome_from_wire
 from .._scale._worker import check_distributed_state
 from ._app import TASK_NAME
-from ._outage import CONNECTION_ERRORS, BrokerLost, OutageGuard
+from ._outage import BrokerLost, OutageGuard
 
 
 class DistributedRun(Iterator[Outcome]):
@@ -156,11 +156,12 @@ def _run(
         guard.call(lambda: app.send_task(TASK_NAME, args=args, task_id=item.task_id))
 
     try:
+        # Outages seen so far: any later one, even while sending, may have emptied Redis.
+        outages = guard.outages
         for queue in queues:
             send(queue[0])
         while any(queues):
             progressed = False
-            outages = guard.outages
             for queue in queues:
                 if not queue or stopped:
                     continue
@@ -171,13 +172,14 @@ def _run(
                 progressed = True
                 if queue:
                     send(queue[0])  # the shard's next chunk, only now: rows keep their order
-                for outcome in _chunk_outcomes(result, done.rows, sources, summary):
+                for outcome in _chunk_outcomes(result, done.rows, sources, summary, guard):
                     summary.add(outcome)
                     yield outcome
             if stopped:
                 yield from _abandoned(app, queues, sources, summary, guard)
                 return
             if guard.outages != outages:
+                outages = guard.outages
                 # Redis came back, maybe empty: send every waiting head again. A copy of
                 # a chunk already done or running finds its result or its shard's lease,
                 # and the state store keeps a row sent twice from being written twice.
@@ -216,14 +218,14 @@ def _chunk_outcomes(
     rows: list[Row],
     sources: Mapping[int, object],
     summary: Summary,
+    guard: OutageGuard,
 ) -> Iterator[Outcome]:
     """Exactly one outcome per row of the chunk, whatever the task returned."""
     # Ready results are cached by ``ready()``: only forgetting touches Redis again, and
     # a result not forgotten merely expires.
     value = result.result if result.successful() else None
     why = "" if isinstance(value, Mapping) else _why(result)  # forget() drops the cache
-    with contextlib.suppress(*CONNECTION_ERRORS):
-        result.forget()
+    guard.attempt(result.forget)
     seen: set[int] = set()
     wanted = {row.index for row in rows}
     if isinstance(value, Mapping):
