@@ -242,6 +242,50 @@ def _is_failing(task_id: str) -> bool:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
+def test_redis_gone_for_good_at_any_call_leaves_one_outcome_per_row(kind: str) -> None:
+    """Redis goes away at call number ``k`` and never comes back, for every ``k`` of a
+    run: a result read before is kept, rows of chunks sent and not read are
+    ``outcome_unknown``, of chunks never sent ``not_sent``."""
+    calls = len(_calls_of_a_clean_run())
+    for fail_from in range(calls + 1):
+        where = f"{kind} from call {fail_from}"
+        redis_ = _Redis(fail_from=fail_from, kind=KINDS[kind])
+        run = _start(redis_)
+        by_index = _one_each(list(run), where)
+        for index, outcome in by_index.items():
+            task_id = CHUNK_OF[index]
+            if task_id in redis_.read and not _is_failing(task_id):
+                # The worker's answer reached the producer: it is what the row gets.
+                assert outcome.status is Status.CREATED, (where, outcome)
+            elif task_id in redis_.read:
+                assert _code(outcome) == "outcome_unknown", (where, outcome)
+                assert outcome.error is not None
+                assert "RuntimeError" in outcome.error.message, (where, outcome)
+            elif task_id in redis_.tried:
+                assert _code(outcome) == "outcome_unknown", (where, outcome)
+                assert outcome.error is not None
+                assert "may apply" in outcome.error.message, (where, outcome)
+            else:
+                assert _code(outcome) == "not_sent", (where, outcome)
+        assert run.summary.total == len(ROWS), where
+
+
+def test_a_chunk_read_just_before_redis_is_lost_keeps_its_outcomes() -> None:
+    """What was seen in a full run: a shard's chunk reported, Redis gone for good when
+    the shard's next chunk was sent; the reported chunk's rows were left with none."""
+    calls = _calls_of_a_clean_run()
+    fail_from = calls.index("send_task", 3)  # the first send after the shards' heads
+    redis_ = _Redis(fail_from=fail_from)
+    by_index = _one_each(list(_start(redis_)), "gone at the send of a next chunk")
+    read = [task_id for task_id in redis_.read if not _is_failing(task_id)]
+    assert len(read) == 1
+    assert all(by_index[i].status is Status.CREATED for i, t in CHUNK_OF.items() if t in read)
+    codes = Counter(_code(o) for o in by_index.values())
+    assert codes["outcome_unknown"] > 0
+    assert codes["not_sent"] > 0
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("empty", [False, True], ids=["kept", "restarted_empty"])
 def test_a_short_outage_at_any_call_is_ridden_out(kind: str, empty: bool) -> None:
     """One call fails (Redis restarting, maybe back empty), for every call of a run:
@@ -254,3 +298,30 @@ def test_a_short_outage_at_any_call_is_ridden_out(kind: str, empty: bool) -> Non
         for index, outcome in by_index.items():
             expected = Status.FAILED if _is_failing(CHUNK_OF[index]) else Status.CREATED
             assert outcome.status is expected, (where, outcome)
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["redis_up", "redis_gone"])
+def test_an_interrupt_at_any_call_leaves_one_outcome_per_row(gone: bool) -> None:
+    """Ctrl-C (``cancel``) at call number ``k``, with Redis up or gone from then on:
+    rows read keep their outcome, the others are failed, none is missed or doubled;
+    with Redis up, every chunk sent and not read is revoked."""
+    calls = len(_calls_of_a_clean_run())
+    for stop_at in range(calls):
+        where = f"stop at call {stop_at}, gone={gone}"
+        redis_ = _Redis(fail_from=stop_at if gone else None)
+        run = _start(redis_)
+
+        def interrupt(number: int, run: DistributedRun = run, stop_at: int = stop_at) -> None:
+            if number == stop_at:
+                run.cancel()
+
+        redis_.on_call = interrupt
+        by_index = _one_each(list(run), where)
+        for index, outcome in by_index.items():
+            task_id = CHUNK_OF[index]
+            if task_id in redis_.read and not _is_failing(task_id):
+                assert outcome.status is Status.CREATED, (where, outcome)
+            else:
+                assert _code(outcome) in {"outcome_unknown", "not_sent"}, (where, outcome)
+        if not gone:
+            assert redis_.revoked == redis_.tried - redis_.read, where
