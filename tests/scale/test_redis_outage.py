@@ -156,11 +156,6 @@ def test_redis_restarted_mid_run_leaves_one_outcome_per_row(
 
 @pytest.mark.scale_out
 @pytest.mark.timeout(400)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug: with Redis gone for good, the rows of one chunk (100 of 2,000, "
-    "indexes 1, 5, 9, ...) were once left without an outcome in the report",
-)
 def test_redis_gone_for_good_ends_the_run_with_every_row_accounted_for(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:
