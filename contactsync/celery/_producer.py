@@ -34,7 +34,7 @@ from .._scale._shard import Row, chunks, shard
 from .._scale._wire import outcome_from_wire
 from .._scale._worker import check_distributed_state
 from ._app import TASK_NAME
-from ._outage import BrokerLost, OutageGuard
+from ._outage import BrokerLost, OutageGuard, RestartProbe
 
 
 class DistributedRun(Iterator[Outcome]):
@@ -153,7 +153,8 @@ def _run(
         args = (run_id, tenant, item.shard, item.number, rows_, full)
         guard.call(lambda: app.send_task(TASK_NAME, args=args, task_id=item.task_id))
 
-    yield from _gather(app, queues, send, guard, sources, summary, stopped, poll)
+    probe = RestartProbe.of(app.backend, f"contactsync:producer:{run_id}")
+    yield from _gather(app, queues, send, guard, probe, sources, summary, stopped, poll)
 
 
 def _gather(
@@ -161,6 +162,7 @@ def _gather(
     queues: list[deque[_Chunk]],
     send_task: Callable[[_Chunk], None],
     guard: OutageGuard,
+    probe: RestartProbe | None,
     sources: Mapping[int, object],
     summary: Summary,
     stopped: list[bool],
@@ -189,6 +191,8 @@ def _gather(
     try:
         # Outages seen so far: any later one, even while sending, may have emptied Redis.
         outages = guard.outages
+        if probe is not None:
+            guard.call(probe.start)
         for queue in queues:
             send(queue[0])
         while any(queues):
@@ -209,6 +213,8 @@ def _gather(
             if stopped:
                 yield from report(_abandoned(app, every_chunk, reported, sent, sources, guard))
                 return
+            if probe is not None and guard.call(probe.emptied):
+                guard.count_outage()  # restarted (or flushed) between two of our calls
             if guard.outages != outages:
                 outages = guard.outages
                 # Redis came back, maybe empty: send every waiting head again. A copy of
@@ -219,6 +225,8 @@ def _gather(
                         send(queue[0])
             elif not progressed:
                 time.sleep(poll)
+        if probe is not None:
+            guard.attempt(probe.stop)  # or it expires
     except BrokerLost as lost:
         yield from report(_lost(every_chunk, reported, sent, sources, str(lost)))
 

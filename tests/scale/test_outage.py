@@ -9,7 +9,7 @@ import redis.exceptions
 
 from contactsync import Status, Summary
 from contactsync._scale._shard import Row
-from contactsync.celery._outage import BrokerLost, OutageGuard
+from contactsync.celery._outage import BrokerLost, OutageGuard, RestartProbe
 from contactsync.celery._producer import _Chunk, _lost
 
 
@@ -124,3 +124,36 @@ def test_rows_already_reported_get_no_second_outcome() -> None:
     outcomes = list(_lost(chunks, {1, 4}, {"run-0", "run-1"}, {}, "gone"))
     codes = {o.index: o.error.code for o in outcomes if o.error}
     assert codes == {3: "outcome_unknown", 5: "not_sent"}
+
+
+class _RefusingClient:
+    """A Redis that answers every write with an error (an ACL, a read-only replica)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def set(self, *args: object, **kwargs: object) -> None:
+        self.calls += 1
+        raise redis.exceptions.NoPermissionError("NOPERM no permissions to run 'set'")
+
+    def delete(self, *names: str) -> None:
+        pytest.fail("deleted with the probe off")
+
+
+def test_a_restart_probe_refused_by_redis_turns_itself_off() -> None:
+    client = _RefusingClient()
+    probe = RestartProbe(client, "contactsync:producer:run")
+    probe.start()
+    assert not probe.emptied()
+    probe.stop()
+    assert client.calls == 1
+
+
+def test_only_a_redis_result_backend_gets_a_restart_probe() -> None:
+    class Backend:
+        def __init__(self, client: object) -> None:
+            self.client = client
+
+    assert RestartProbe.of(Backend(redis.Redis()), "k") is not None
+    assert RestartProbe.of(Backend(object()), "k") is None  # e.g. memcached's client
+    assert RestartProbe.of(object(), "k") is None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
+import redis
 import redis.exceptions
 from celery import states
 
@@ -65,7 +66,8 @@ KINDS = {"refused": _refused, "consumer_gave_up": _consumer_gave_up}
 class _Redis:
     """Broker, result backend and worker in one. Call number ``fail_from`` and every
     later call (only that one with ``once``) raises ``kind()``; ``empty`` makes that
-    fault a restart that lost every queued task and result."""
+    fault a restart that lost every queued task, result and key (with no ``kind``, a
+    restart so quick that the call succeeds on the emptied Redis)."""
 
     def __init__(
         self,
@@ -73,7 +75,7 @@ class _Redis:
         fail_from: int | None = None,
         once: bool = False,
         empty: bool = False,
-        kind: Callable[[], BaseException] = _refused,
+        kind: Callable[[], BaseException] | None = _refused,
     ) -> None:
         self.fail_from = fail_from
         self.once = once
@@ -89,6 +91,7 @@ class _Redis:
         self.read: set[str] = set()
         """Task ids whose ready result the backend handed to the producer."""
         self.revoked: set[str] = set()
+        self.keys: dict[str, bytes] = {}
 
     def call(self, site: str) -> None:
         number = len(self.calls)
@@ -103,7 +106,9 @@ class _Redis:
                 self.queued.clear()
                 self.asked.clear()
                 self.results.clear()
-            raise self.kind()
+                self.keys.clear()
+            if self.kind is not None:
+                raise self.kind()
 
     def meta(self, task_id: str) -> dict[str, Any]:
         if task_id not in self.results and task_id in self.queued:
@@ -136,13 +141,36 @@ def _run_chunk(task_id: str, rows: list[tuple[int, Any]]) -> dict[str, Any]:
     return {"status": states.SUCCESS, "result": {"outcomes": outcomes, "requests": len(rows)}}
 
 
+class _Client(redis.Redis):
+    """The Redis client of a Redis result backend (never connected: its two commands
+    the producer uses go to the in-memory Redis)."""
+
+    def __init__(self, redis_: _Redis) -> None:
+        super().__init__()
+        self.fake = redis_
+
+    def set(  # type: ignore[override]
+        self, name: str, value: bytes, ex: float | None = None, xx: bool = False
+    ) -> bool | None:
+        self.fake.call("set")
+        if xx and name not in self.fake.keys:
+            return None
+        self.fake.keys[name] = value
+        return True
+
+    def delete(self, *names: str) -> int:  # type: ignore[override]
+        self.fake.call("delete")
+        return sum(self.fake.keys.pop(name, None) is not None for name in names)
+
+
 class _Backend:
-    """What ``AsyncResult`` asks of a result backend."""
+    """What ``AsyncResult`` (and the producer) ask of a Redis result backend."""
 
     READY_STATES = states.READY_STATES
 
     def __init__(self, redis_: _Redis) -> None:
         self.redis = redis_
+        self.client = _Client(redis_)
 
     def get_task_meta(self, task_id: str) -> dict[str, Any]:
         self.redis.call("get_task_meta")
@@ -274,7 +302,8 @@ def test_a_chunk_read_just_before_redis_is_lost_keeps_its_outcomes() -> None:
     """What was seen in a full run: a shard's chunk reported, Redis gone for good when
     the shard's next chunk was sent; the reported chunk's rows were left with none."""
     calls = _calls_of_a_clean_run()
-    fail_from = calls.index("send_task", 3)  # the first send after the shards' heads
+    sends = [number for number, site in enumerate(calls) if site == "send_task"]
+    fail_from = sends[3]  # the first send after the three shards' heads
     redis_ = _Redis(fail_from=fail_from)
     by_index = _one_each(list(_start(redis_)), "gone at the send of a next chunk")
     read = [task_id for task_id in redis_.read if not _is_failing(task_id)]
@@ -298,6 +327,21 @@ def test_a_short_outage_at_any_call_is_ridden_out(kind: str, empty: bool) -> Non
         for index, outcome in by_index.items():
             expected = Status.FAILED if _is_failing(CHUNK_OF[index]) else Status.CREATED
             assert outcome.status is expected, (where, outcome)
+
+
+def test_a_restart_no_call_saw_at_any_call_is_noticed() -> None:
+    """Redis restarted empty between two calls, so quickly that no call failed, at
+    every call of a run: the producer notices (its key in Redis is gone), sends the
+    chunks it waits for again, and the run ends as if nothing had happened."""
+    calls = len(_calls_of_a_clean_run())
+    for emptied_at in range(calls):
+        where = f"emptied silently at call {emptied_at}"
+        redis_ = _Redis(fail_from=emptied_at, once=True, empty=True, kind=None)
+        by_index = _one_each(list(_start(redis_)), where)
+        for index, outcome in by_index.items():
+            expected = Status.FAILED if _is_failing(CHUNK_OF[index]) else Status.CREATED
+            assert outcome.status is expected, (where, outcome)
+        assert not redis_.keys, where  # the producer's key is gone with it
 
 
 @pytest.mark.parametrize("gone", [False, True], ids=["redis_up", "redis_gone"])
