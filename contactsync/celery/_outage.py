@@ -4,16 +4,18 @@ A restart of Redis is a moment of refused connections; the producer retries each
 its calls until a time budget runs out, then gives up with :class:`BrokerLost` so that
 every row not yet reported still gets its outcome. It also remembers that an outage
 happened: a Redis without persistence comes back empty, so chunks sent before it may
-be gone from the queue and must be sent again.
+be gone from the queue and must be sent again. A restart quicker than the producer's
+calls (redis-py reconnects without a word) is noticed by :class:`RestartProbe`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import kombu.exceptions
+import redis
 import redis.exceptions
 
 T = TypeVar("T")
@@ -95,3 +97,63 @@ class OutageGuard:
             if deadline is not None:
                 self.outages += 1
             return value
+
+    def attempt(self, action: Callable[[], object]) -> bool:
+        """Run a call that may be skipped (forgetting a result that would expire
+        anyway): not retried, but an outage it meets is counted, as Redis may come
+        back from it empty. False if it met one."""
+        try:
+            action()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.outages += 1
+            return False
+        return True
+
+    def count_outage(self) -> None:
+        """An outage noticed otherwise (Redis came back empty between two calls)."""
+        self.outages += 1
+
+
+class RestartProbe:
+    """A key the producer keeps in the result backend's Redis while it runs: gone,
+    it says that Redis came back empty (restarted without persistence, or flushed)
+    even if no call of the producer ever failed."""
+
+    TTL = 24 * 3600
+    """Seconds the key outlives a producer that died (each look renews it)."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self._client = client
+        self._key = key
+        self._off = False
+
+    @classmethod
+    def of(cls, backend: object, key: str) -> RestartProbe | None:
+        """The probe of a Redis result backend, or None for any other backend."""
+        client = getattr(backend, "client", None)
+        return cls(client, key) if isinstance(client, redis.Redis) else None
+
+    def start(self) -> None:
+        self._set(xx=False)
+
+    def emptied(self) -> bool:
+        """Whether the key was gone (it is there again afterwards)."""
+        if self._off or self._set(xx=True):
+            return False
+        self._set(xx=False)
+        return True
+
+    def stop(self) -> None:
+        if not self._off:
+            self._client.delete(self._key)
+
+    def _set(self, *, xx: bool) -> bool:
+        try:
+            return bool(self._client.set(self._key, b"1", ex=self.TTL, xx=xx))
+        except redis.exceptions.ResponseError:
+            # Refused (an ACL without SET on our keys, a read-only replica): no probe,
+            # as before it existed, rather than a run that ends in a traceback.
+            self._off = True
+            return True

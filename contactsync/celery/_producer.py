@@ -16,7 +16,7 @@ import functools
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -34,7 +34,7 @@ from .._scale._shard import Row, chunks, shard
 from .._scale._wire import outcome_from_wire
 from .._scale._worker import check_distributed_state
 from ._app import TASK_NAME
-from ._outage import CONNECTION_ERRORS, BrokerLost, OutageGuard
+from ._outage import BrokerLost, OutageGuard, RestartProbe
 
 
 class DistributedRun(Iterator[Outcome]):
@@ -147,20 +147,56 @@ def _run(
     queues = _queues(run_id, rows, shards, chunk_size)
     assert config.scale is not None
     guard = OutageGuard(config.scale.visibility_timeout, stopped=lambda: bool(stopped))
-    sent: set[str] = set()
 
     def send(item: _Chunk) -> None:
         rows_ = [(row.index, row.record) for row in item.rows]
         args = (run_id, tenant, item.shard, item.number, rows_, full)
-        sent.add(item.task_id)  # from here on it may be queued: its rows are unknown
         guard.call(lambda: app.send_task(TASK_NAME, args=args, task_id=item.task_id))
 
+    probe = RestartProbe.of(app.backend, f"contactsync:producer:{run_id}")
+    yield from _gather(app, queues, send, guard, probe, sources, summary, stopped, poll)
+
+
+def _gather(
+    app: Celery,
+    queues: list[deque[_Chunk]],
+    send_task: Callable[[_Chunk], None],
+    guard: OutageGuard,
+    probe: RestartProbe | None,
+    sources: Mapping[int, object],
+    summary: Summary,
+    stopped: list[bool],
+    poll: float,
+) -> Iterator[Outcome]:
+    """Send each shard's chunks in turn and report their outcomes; if the broker is
+    lost or the run stopped, one outcome for each row not reported yet."""
+    every_chunk = [item for queue in queues for item in queue]
+    sent: set[str] = set()
+    # The rows that have their outcome: what the run ends with is derived from this and
+    # every chunk, never from the queues, which a broker call may interrupt mid-update.
+    reported: set[int] = set()
+
+    def send(item: _Chunk) -> None:
+        sent.add(item.task_id)  # from here on it may be queued: its rows are unknown
+        send_task(item)
+
+    def report(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
+        for outcome in outcomes:
+            if outcome.index in reported:
+                continue  # never two outcomes for one row
+            reported.add(outcome.index)
+            summary.add(outcome)
+            yield outcome
+
     try:
+        # Outages seen so far: any later one, even while sending, may have emptied Redis.
+        outages = guard.outages
+        if probe is not None:
+            guard.call(probe.start)
         for queue in queues:
             send(queue[0])
         while any(queues):
             progressed = False
-            outages = guard.outages
             for queue in queues:
                 if not queue or stopped:
                     continue
@@ -169,15 +205,18 @@ def _run(
                     continue
                 done = queue.popleft()
                 progressed = True
-                if queue:
+                # The outcomes in hand go out before the next broker call, which may
+                # be the one that finds Redis gone.
+                yield from report(_chunk_outcomes(result, done.rows, sources, summary, guard))
+                if queue and not stopped:
                     send(queue[0])  # the shard's next chunk, only now: rows keep their order
-                for outcome in _chunk_outcomes(result, done.rows, sources, summary):
-                    summary.add(outcome)
-                    yield outcome
             if stopped:
-                yield from _abandoned(app, queues, sources, summary, guard)
+                yield from report(_abandoned(app, every_chunk, reported, sent, sources, guard))
                 return
+            if probe is not None and guard.call(probe.emptied):
+                guard.count_outage()  # restarted (or flushed) between two of our calls
             if guard.outages != outages:
+                outages = guard.outages
                 # Redis came back, maybe empty: send every waiting head again. A copy of
                 # a chunk already done or running finds its result or its shard's lease,
                 # and the state store keeps a row sent twice from being written twice.
@@ -186,8 +225,10 @@ def _run(
                         send(queue[0])
             elif not progressed:
                 time.sleep(poll)
+        if probe is not None:
+            guard.attempt(probe.stop)  # or it expires
     except BrokerLost as lost:
-        yield from _lost(queues, sent, sources, summary, str(lost))
+        yield from report(_lost(every_chunk, reported, sent, sources, str(lost)))
 
 
 def _queues(run_id: str, rows: list[Row], shards: int, chunk_size: int) -> list[deque[_Chunk]]:
@@ -216,14 +257,14 @@ def _chunk_outcomes(
     rows: list[Row],
     sources: Mapping[int, object],
     summary: Summary,
+    guard: OutageGuard,
 ) -> Iterator[Outcome]:
     """Exactly one outcome per row of the chunk, whatever the task returned."""
     # Ready results are cached by ``ready()``: only forgetting touches Redis again, and
     # a result not forgotten merely expires.
     value = result.result if result.successful() else None
     why = "" if isinstance(value, Mapping) else _why(result)  # forget() drops the cache
-    with contextlib.suppress(*CONNECTION_ERRORS):
-        result.forget()
+    guard.attempt(result.forget)
     seen: set[int] = set()
     wanted = {row.index for row in rows}
     if isinstance(value, Mapping):
@@ -257,34 +298,34 @@ def _why(result: AsyncResult) -> str:
 
 def _abandoned(
     app: Celery,
-    queues: list[deque[_Chunk]],
+    every_chunk: Iterable[_Chunk],
+    reported: Container[int],
+    sent: Container[str],
     sources: Mapping[int, object],
-    summary: Summary,
     guard: OutageGuard,
 ) -> Iterator[Outcome]:
+    """One outcome for each row not reported when the run stops waiting; chunks sent
+    and not reported are revoked."""
     error = OutcomeError(
         ErrorCode.OUTCOME_UNKNOWN,
         "the run stopped waiting: a worker may still apply it",
         retryable=True,
     )
-    for queue in queues:
-        for position, item in enumerate(queue):
-            if position == 0:
-                # Only a shard's head was sent; a broker that is away cannot revoke it.
-                with contextlib.suppress(BrokerLost):
-                    guard.call(functools.partial(app.control.revoke, item.task_id))
-            for row in item.rows:
-                outcome = _failed(row, error, sources)
-                summary.add(outcome)
-                yield outcome
-        queue.clear()
+    for item in every_chunk:
+        left = [row for row in item.rows if row.index not in reported]
+        if left and item.task_id in sent:
+            # A broker that is away cannot revoke it.
+            with contextlib.suppress(BrokerLost):
+                guard.call(functools.partial(app.control.revoke, item.task_id))
+        for row in left:
+            yield _failed(row, error, sources)
 
 
 def _lost(
-    queues: list[deque[_Chunk]],
-    sent: set[str],
+    every_chunk: Iterable[_Chunk],
+    reported: Container[int],
+    sent: Container[str],
     sources: Mapping[int, object],
-    summary: Summary,
     why: str,
 ) -> Iterator[Outcome]:
     """One outcome for each row not reported when the broker is given up on: unknown
@@ -293,14 +334,11 @@ def _lost(
         ErrorCode.OUTCOME_UNKNOWN, f"{why}: its chunk was queued and may apply", retryable=True
     )
     unsent = OutcomeError(ErrorCode.NOT_SENT, f"{why}: its chunk was never queued", retryable=True)
-    for queue in queues:
-        for item in queue:
-            error = unknown if item.task_id in sent else unsent
-            for row in item.rows:
-                outcome = _failed(row, error, sources)
-                summary.add(outcome)
-                yield outcome
-        queue.clear()
+    for item in every_chunk:
+        error = unknown if item.task_id in sent else unsent
+        for row in item.rows:
+            if row.index not in reported:
+                yield _failed(row, error, sources)
 
 
 def _failed(row: Row, error: OutcomeError, sources: Mapping[int, object]) -> Outcome:

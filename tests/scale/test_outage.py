@@ -4,14 +4,12 @@ that says whether its chunk was queued."""
 
 from __future__ import annotations
 
-from collections import deque
-
 import pytest
 import redis.exceptions
 
 from contactsync import Status, Summary
 from contactsync._scale._shard import Row
-from contactsync.celery._outage import BrokerLost, OutageGuard
+from contactsync.celery._outage import BrokerLost, OutageGuard, RestartProbe
 from contactsync.celery._producer import _Chunk, _lost
 
 
@@ -107,17 +105,55 @@ def _chunk(number: int, *indexes: int) -> _Chunk:
 
 
 def test_rows_of_queued_chunks_are_unknown_and_of_the_others_not_sent() -> None:
-    queues = [deque([_chunk(0, 1, 2), _chunk(2, 5)]), deque([_chunk(1, 3)]), deque()]
+    chunks = [_chunk(0, 1, 2), _chunk(2, 5), _chunk(1, 3)]
     summary = Summary()
-    outcomes = list(_lost(queues, {"run-0", "run-1"}, {}, summary, "gone"))
-    codes = {o.index: o.error.code for o in outcomes if o.error}
-    assert codes == {
-        1: "outcome_unknown",
-        2: "outcome_unknown",
-        5: "not_sent",
-        3: "outcome_unknown",
-    }
-    assert all(o.status is Status.FAILED and o.error and o.error.retryable for o in outcomes)
-    assert [o.external_id for o in outcomes] == ["x1", "x2", "x5", "x3"]
+    for outcome in _lost(chunks, set(), {"run-0", "run-1"}, {}, "gone"):
+        summary.add(outcome)
+        assert outcome.status is Status.FAILED
+        assert outcome.error is not None
+        assert outcome.error.retryable
+        assert outcome.external_id == f"x{outcome.index}"
+        assert outcome.error.code == {5: "not_sent"}.get(outcome.index, "outcome_unknown")
     assert summary.failed == 4
-    assert not any(queues)
+
+
+def test_rows_already_reported_get_no_second_outcome() -> None:
+    # Chunk 0 was read (row 1 reported) and chunk 1 sent when the broker was lost: what
+    # is left is derived from every chunk and the rows reported, never from the queues.
+    chunks = [_chunk(0, 1), _chunk(1, 3, 4), _chunk(2, 5)]
+    outcomes = list(_lost(chunks, {1, 4}, {"run-0", "run-1"}, {}, "gone"))
+    codes = {o.index: o.error.code for o in outcomes if o.error}
+    assert codes == {3: "outcome_unknown", 5: "not_sent"}
+
+
+class _RefusingClient:
+    """A Redis that answers every write with an error (an ACL, a read-only replica)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def set(self, *args: object, **kwargs: object) -> None:
+        self.calls += 1
+        raise redis.exceptions.NoPermissionError("NOPERM no permissions to run 'set'")
+
+    def delete(self, *names: str) -> None:
+        pytest.fail("deleted with the probe off")
+
+
+def test_a_restart_probe_refused_by_redis_turns_itself_off() -> None:
+    client = _RefusingClient()
+    probe = RestartProbe(client, "contactsync:producer:run")
+    probe.start()
+    assert not probe.emptied()
+    probe.stop()
+    assert client.calls == 1
+
+
+def test_only_a_redis_result_backend_gets_a_restart_probe() -> None:
+    class Backend:
+        def __init__(self, client: object) -> None:
+            self.client = client
+
+    assert RestartProbe.of(Backend(redis.Redis()), "k") is not None
+    assert RestartProbe.of(Backend(object()), "k") is None  # e.g. memcached's client
+    assert RestartProbe.of(object(), "k") is None

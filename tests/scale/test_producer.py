@@ -6,6 +6,7 @@ from typing import Any
 
 from contactsync import Status, Summary
 from contactsync._scale._shard import Row
+from contactsync.celery._outage import OutageGuard
 from contactsync.celery._producer import _chunk_outcomes
 
 
@@ -36,7 +37,7 @@ def _wire(index: int, status: str = "updated") -> dict[str, Any]:
 def test_missing_duplicate_and_stray_outcomes_are_evened_out() -> None:
     result = _Result({"outcomes": [_wire(4), _wire(4, "created"), _wire(99)], "requests": 7})
     summary = Summary()
-    outcomes = list(_chunk_outcomes(result, ROWS, SOURCES, summary))
+    outcomes = list(_chunk_outcomes(result, ROWS, SOURCES, summary, OutageGuard(5.0)))
     assert [(o.index, o.status) for o in outcomes] == [
         (4, Status.UPDATED),
         (5, Status.FAILED),
@@ -51,7 +52,7 @@ def test_missing_duplicate_and_stray_outcomes_are_evened_out() -> None:
 
 def test_a_failed_task_leaves_its_rows_unknown_not_unsent() -> None:
     result = _Result(RuntimeError("boom"), ok=False)
-    outcomes = list(_chunk_outcomes(result, ROWS, SOURCES, Summary()))
+    outcomes = list(_chunk_outcomes(result, ROWS, SOURCES, Summary(), OutageGuard(5.0)))
     assert [o.index for o in outcomes] == [4, 5, 6]
     assert {o.error.code for o in outcomes if o.error} == {"outcome_unknown"}
     assert all(o.error and o.error.retryable for o in outcomes)
@@ -61,7 +62,9 @@ def test_a_failed_task_leaves_its_rows_unknown_not_unsent() -> None:
 
 
 def test_a_failure_without_an_exception_names_the_state_and_keeps_external_ids() -> None:
-    outcomes = list(_chunk_outcomes(_Result(None, ok=False), ROWS, SOURCES, Summary()))
+    outcomes = list(
+        _chunk_outcomes(_Result(None, ok=False), ROWS, SOURCES, Summary(), OutageGuard(5.0))
+    )
     assert [o.external_id for o in outcomes] == ["4", "5", "6"]
     assert all(o.error and "FAILURE" in o.error.message for o in outcomes)
     assert all(o.error and "NoneType" not in o.error.message for o in outcomes)

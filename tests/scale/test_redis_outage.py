@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.acceptance import emulate
+from tests.acceptance import emulate, stored
 from tests.scale.cluster import workers, write_config
 from tests.servers import PostgresServer, free_port
 
@@ -156,11 +156,6 @@ def test_redis_restarted_mid_run_leaves_one_outcome_per_row(
 
 @pytest.mark.scale_out
 @pytest.mark.timeout(400)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug: with Redis gone for good, the rows of one chunk (100 of 2,000, "
-    "indexes 1, 5, 9, ...) were once left without an outcome in the report",
-)
 def test_redis_gone_for_good_ends_the_run_with_every_row_accounted_for(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:
@@ -196,3 +191,42 @@ def test_redis_gone_for_good_ends_the_run_with_every_row_accounted_for(
     assert set(codes) <= {"outcome_unknown", "not_sent", "request_failed"}
     by_index = {o["index"]: o for o in outcomes}
     assert all(by_index[i]["external_id"] == row["external_id"] for i, row in enumerate(ROWS))
+
+
+@pytest.mark.scale_out
+@pytest.mark.timeout(400)
+def test_redis_emptied_without_the_producer_seeing_it_down_is_noticed(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """A restart quicker than the producer's calls, played as a FLUSHALL: none of its
+    calls fails, and the chunks it queued are gone. It notices, sends them again, and
+    the run ends as if nothing had happened."""
+    port = free_port()
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    report = tmp_path / "report.json"
+    state = postgres.create_database("redis_flushed")
+    with emulate("yespo") as url:
+        config = _config(tmp_path / "c.toml", f"redis://127.0.0.1:{port}/0", state, url)
+        with _redis(port, tmp_path):
+            client = redis.Redis(port=port)
+            run = _upsert(config, source, report)
+            deadline = time.monotonic() + 180
+            while client.llen("celery") < 4:  # every shard's first chunk queued, no worker yet
+                assert time.monotonic() < deadline, "the first chunks were not queued"
+                assert run.poll() is None, run.communicate()
+                time.sleep(0.05)
+            client.flushall()
+            with workers(config, tmp_path, count=2) as pool:
+                try:
+                    _, stderr = run.communicate(timeout=300)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    pytest.fail(f"the producer waited for chunks Redis had lost\n{pool.logs()}")
+        people = stored(url)
+    assert run.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    outcomes = json.loads(report.read_text())["outcomes"]
+    assert Counter(o["index"] for o in outcomes) == Counter(range(len(ROWS)))
+    assert {o["status"] for o in outcomes} <= {"created", "updated", "unchanged"}
+    assert len(people) == len({row["external_id"] for row in ROWS})
