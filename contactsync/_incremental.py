@@ -94,6 +94,8 @@ class Incremental:
         self._pending: dict[int, _Pending] = {}
         self._confirmed: list[Confirmed] = []
         self._failed: list[FailedEntry] = []
+        self._refreshed: list[Confirmed] = []
+        """Unchanged contacts whose raw input is new (see :meth:`refresh_raw`)."""
         self._recent: Counter[str] = Counter()
         """Keys sent by this run whose outcome the store does not hold yet: the store
         cannot say what the platform holds for them."""
@@ -123,6 +125,16 @@ class Incremental:
         print_ = payload_fingerprint(item.payload)
         same = not self.full and record is not None and record.is_current(print_, self.mapping)
         return same, print_
+
+    def refresh_raw(self, key: str, record: StateRecord, raw: str | None) -> None:
+        """``record``'s contact came out unchanged after mapping, from raw input the
+        store does not know (a field the platform ignores moved, say): remember this
+        input's hash, so that the next run settles it without mapping it again."""
+        if raw is None or raw == record.raw_hash or record.fingerprint is None:
+            return
+        self._refreshed.append(
+            Confirmed(key, record.fingerprint, self.mapping, "unchanged", record.remote_id, raw)
+        )
 
     @staticmethod
     def known(record: StateRecord | None) -> Known | None:
@@ -168,13 +180,16 @@ class Incremental:
 
     @property
     def due(self) -> bool:
-        return len(self._confirmed) + len(self._failed) >= FLUSH_EVERY
+        return len(self._confirmed) + len(self._failed) + len(self._refreshed) >= FLUSH_EVERY
 
     async def flush(self) -> None:
         confirmed, self._confirmed = self._confirmed, []
         failed, self._failed = self._failed, []
-        if confirmed:
-            await asyncio.to_thread(self.store.confirm, self.tenant, confirmed)
+        refreshed, self._refreshed = self._refreshed, []
+        if confirmed or refreshed:
+            # Refreshes first: a later row of the same person, sent and confirmed since,
+            # is what the platform holds (the store keeps a key's last entry).
+            await asyncio.to_thread(self.store.confirm, self.tenant, refreshed + confirmed)
         if failed:
             await asyncio.to_thread(self.store.record_failure, self.tenant, failed)
         for key in [entry.key for entry in confirmed] + [entry.key for entry in failed]:

@@ -550,6 +550,7 @@ class Execution:
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
+                incremental.refresh_raw(key, found[key], digest)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
             if fresh(key) and (known := incremental.known(record)) is not None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from contactsync import Client, Status
+from contactsync._pipeline import Pipeline
 from contactsync.testing import EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
@@ -109,3 +110,40 @@ def test_a_row_confirmed_before_is_resent_after_an_earlier_row_of_that_person(
         # and says so; it is not reported written.
         assert outcomes[1].error is not None
         assert outcomes[1].error.retryable
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_new_raw_input_that_maps_the_same_is_learnt(
+    scenario: Scenario, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Padding a name changes the raw record, not what the platform is sent: the second
+    # run maps the row and finds it unchanged; the third settles it from the store's
+    # raw hash alone, mapping nothing.
+    app = EmulatorApp(scenario.emulator())
+    records = people(20)
+    _run(scenario, app, url, records)
+    padded = copy.deepcopy(records)
+    for record in padded[::2]:
+        record["first_name"] = f"  {record['first_name']}  "
+    mapped: list[int] = []
+    prepare = Pipeline.prepare
+
+    def counted(self: Pipeline, index: int, item: Any) -> Any:
+        mapped.append(index)
+        return prepare(self, index, item)
+
+    monkeypatch.setattr(Pipeline, "prepare", counted)
+    second, _ = _run(scenario, app, url, padded)  # (mapping may need the provider's setup)
+    assert {o.status for o in second} == {Status.UNCHANGED}
+    assert {o.requests for o in second} == {0}
+    assert mapped == list(range(0, 20, 2))
+    mapped.clear()
+    third, sent = _run(scenario, app, url, copy.deepcopy(padded))
+    assert (sent, mapped) == (0, [])
+    assert {o.status for o in third} == {Status.UNCHANGED}
+    # A row the store learnt is still sent once it really changes.
+    moved = copy.deepcopy(padded)
+    moved[0]["last_name"] = "Moved"
+    fourth, sent = _run(scenario, app, url, moved)
+    assert sent > 0
+    assert [o.index for o in fourth if o.status is not Status.UNCHANGED] == [0]
