@@ -11,8 +11,11 @@ $(UV):
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
+# Bytecode is compiled up front, as pip does at install: where PYTHONDONTWRITEBYTECODE
+# is set, Python would otherwise compile every module again in every process.
 setup: $(UV)
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
+	$(RUN) python -m compileall -q contactsync providers
 
 lint: setup
 	$(RUN) ruff check .

@@ -11,12 +11,14 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import attrs
 import click
+import orjson
 
 from ._cli_check import check_command
 from ._cli_console import Verbosity, err, say, set_verbosity, settings, stdout_console
@@ -317,8 +319,17 @@ class _ReportWriter:
         stream.flush()
 
     def write(self, outcome: Outcome) -> None:
-        data = json.dumps(self._scrubber.scrub_obj(outcome.to_json()), ensure_ascii=False)
-        self._stream.write(("\n " if self._first else ",\n ") + data)
+        data = outcome.to_json()
+        try:
+            text = orjson.dumps(data).decode("utf-8")
+        except TypeError:  # what orjson refuses (a lone surrogate, a huge int)
+            text = None
+        # One scrub of the whole line finds any secret form a string of it holds (the
+        # scrubber knows the JSON-escaped forms too): only a line that needs it is
+        # scrubbed string by string, so that it stays valid JSON.
+        if text is None or self._scrubber.scrub(text) != text:
+            text = json.dumps(self._scrubber.scrub_obj(data), ensure_ascii=False)
+        self._stream.write(("\n " if self._first else ",\n ") + text)
         self._first = False
 
     def close(self, summary: Summary) -> None:
@@ -327,6 +338,35 @@ class _ReportWriter:
         self._closed = True
         self._stream.write(f'\n],\n"summary": {json.dumps(summary.to_json())}}}\n')
         self._stream.flush()
+
+
+class _ProgressAdvance:
+    """Counts outcomes into the progress bar, a few times a second at most: redrawing
+    for each of a million outcomes would cost more than settling them."""
+
+    EVERY = 0.1
+    """Seconds between two updates of the bar."""
+
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress = progress
+        self._task = task
+        self._live = not progress.disable
+        self._pending = 0
+        self._next = 0.0
+
+    def __call__(self, failed: int) -> None:
+        if not self._live:
+            return
+        self._pending += 1
+        now = time.monotonic()
+        if now >= self._next:
+            self.flush(failed)
+            self._next = now + self.EVERY
+
+    def flush(self, failed: int) -> None:
+        if self._pending:
+            self._progress.update(self._task, advance=self._pending, failed=failed)
+            self._pending = 0
 
 
 def _progress(total: int | None) -> Progress:
@@ -457,6 +497,7 @@ def upsert(
         progress = stack.enter_context(_progress(total))
         task = progress.add_task("upsert", total=total, failed=0)
         tally = ProblemTally()
+        advance = _ProgressAdvance(progress, task)
         run: Any = (
             client.upsert_many(lines, full=full)
             if distributed_run is None
@@ -466,12 +507,13 @@ def upsert(
         try:
             for outcome in run:
                 tally.add(outcome)
-                progress.update(task, advance=1, failed=tally.failed)
+                advance(tally.failed)
                 _tell(outcome, scrubber)
                 if report is not None:
                     report.write(outcome)
                 if failed is not None and not outcome.ok:
                     failed.write(outcome)
+            advance.flush(tally.failed)
             if interrupts:
                 # The rest of INPUT was never taken: each line still gets its outcome,
                 # so the report is complete and --failed holds all that was not written.

@@ -65,6 +65,7 @@ class Pump:
         self._task: asyncio.Task[None] | None = None
         self._iterator: Iterator[Any] | None = None
         self._loop = asyncio.get_running_loop()
+        self._wake_pending = False
         self._held: list[Any] = []
         if isinstance(inputs, Sequence):
             self._direct = iter(inputs)
@@ -90,8 +91,19 @@ class Pump:
         return False
 
     def _signal(self) -> None:
+        # One wake-up in flight at most: each costs the loop a trip through its
+        # self-pipe, and a fast reader would pay one per line. The item is queued before
+        # the flag is read, and the loop clears the flag before it takes (see _woken):
+        # an item is either seen by a take to come, or signals again.
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            self._loop.call_soon_threadsafe(self._wake)
+            self._loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self._wake()
 
     def _pull(self) -> None:
         assert self._iterator is not None
