@@ -43,6 +43,11 @@ class _Cache:
         return self._values.get(key)
 
     def put(self, key: object, value: str) -> None:
+        if len(self._values) < self._size - 64:
+            # Far from full: one dict assignment is atomic, no eviction can race it
+            # (another thread may add at most one entry more each meanwhile).
+            self._values[key] = value
+            return
         with self._lock:
             if len(self._values) >= self._size and key not in self._values:
                 del self._values[next(iter(self._values))]

@@ -384,6 +384,13 @@ def record_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
 def _keys(contact: Contact, specs: Sequence[str], *, fold_all: bool) -> tuple[str, ...]:
     keys = []
     for spec, parts in _key_plan(tuple(specs), fold_all):
+        if len(parts) == 1:  # most specs name one field: no list, no join
+            name, fold = parts[0]
+            value = getattr(contact, name, None)
+            if value is not None and value != "":
+                text = str(value).strip()
+                keys.append(spec + "=" + (text.casefold() if fold else text))
+            continue
         texts = []
         for name, fold in parts:
             value = getattr(contact, name, None)

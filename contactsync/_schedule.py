@@ -135,6 +135,8 @@ class Scheduler:
                 successors.append(queue[0])
             else:
                 del self._queues[key]
+        if not successors:
+            return
         for successor in dict.fromkeys(successors):
             row = self._rows[successor]
             if successor in self._waiting and self._is_ready(row):

@@ -106,14 +106,15 @@ def to_payload(
     body["channels"] = channels
     if contact.address is not None:
         _address(contact, ctx, body, fields)
-    for key, value in (
-        ("externalCustomerId", contact.external_id),
-        ("languageCode", contact.language),
-        ("timeZone", contact.time_zone),
-    ):
-        if value is not None:
-            body[key] = value
-            fields.add(key)
+    if contact.external_id is not None:
+        body["externalCustomerId"] = contact.external_id
+        fields.add("externalCustomerId")
+    if contact.language is not None:
+        body["languageCode"] = contact.language
+        fields.add("languageCode")
+    if contact.time_zone is not None:
+        body["timeZone"] = contact.time_zone
+        fields.add("timeZone")
 
     custom_ids: tuple[int, ...] = ()
     if contact.custom_fields:
