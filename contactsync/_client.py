@@ -28,7 +28,13 @@ from ._discovery import NotListed, RemoteField, RemoteGroup
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
 from ._errors import ConfigError
-from ._loop import LoopThread, SyncIterator, ThreadedTransport, blocking_sleep
+from ._loop import (
+    LoopThread,
+    SyncIterator,
+    ThreadedTransport,
+    blocking_sleep,
+    network_transport,
+)
 from ._outcome import Outcome, Summary
 from ._pipeline import ContactInput, Pipeline
 from ._plan import PlannedRequest, plan
@@ -227,8 +233,8 @@ class _Base:
         if transport is None and self.emulator_app is not None:
             transport = EmulatorTransport(self.emulator_app)
         workers = effective_concurrency(self.tenant, self.provider)
-        if transport is None:
-            return ThreadedTransport(httpx.HTTPTransport, workers)  # a pool per thread
+        if transport is None:  # a pool per thread
+            return ThreadedTransport(network_transport(self.base_url), workers)
         if isinstance(transport, httpx.AsyncBaseTransport):
             return transport
         return ThreadedTransport(transport, workers)

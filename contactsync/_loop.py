@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import functools
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -108,6 +111,18 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
             made, self._made = self._made, []
         for transport in [self._shared] if self._shared is not None else made:
             transport.close()
+
+
+def network_transport(base_url: str) -> Callable[[], httpx.BaseTransport]:
+    """What makes a worker thread's sync transport to ``base_url``: httpx's, through the
+    proxy the environment names for it (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+    unless ``NO_PROXY`` covers the host), as httpx's own clients do by default."""
+    parts = urllib.parse.urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return httpx.HTTPTransport
+    return functools.partial(httpx.HTTPTransport, proxy=proxy)
 
 
 class SyncIterator:
