@@ -324,10 +324,13 @@ class _ReportWriter:
             text = orjson.dumps(data).decode("utf-8")
         except TypeError:  # what orjson refuses (a lone surrogate, a huge int)
             text = None
-        # One scrub of the whole line finds any secret form a string of it holds (the
-        # scrubber knows the JSON-escaped forms too): only a line that needs it is
+        # A line without a backslash holds each of its strings verbatim, so one scrub
+        # of the whole line finds any secret form one of them holds. An escape (a
+        # quote, a backslash, a control character) changes how a string reads in the
+        # line: a secret's repr or JSON form, or a Basic token after a tab, would no
+        # longer match there. Such a line, and one that holds a secret form, is
         # scrubbed string by string, so that it stays valid JSON.
-        if text is None or self._scrubber.scrub(text) != text:
+        if text is None or "\\" in text or self._scrubber.scrub(text) != text:
             text = json.dumps(self._scrubber.scrub_obj(data), ensure_ascii=False)
         self._stream.write(("\n " if self._first else ",\n ") + text)
         self._first = False

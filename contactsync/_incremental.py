@@ -185,10 +185,13 @@ class Incremental:
     async def flush(self) -> None:
         confirmed, self._confirmed = self._confirmed, []
         failed, self._failed = self._failed, []
-        refreshed, self._refreshed = self._refreshed, []
+        # A refresh is for a person's first row in the run. Once a later row of theirs
+        # was sent, what that row confirms is what the platform holds; until then its
+        # in-flight marker must stay, and a write of the refresh would clear it (were
+        # the run killed meanwhile, the next run would call the first row unchanged).
+        refreshed = [entry for entry in self._refreshed if entry.key not in self._recent]
+        self._refreshed = []
         if confirmed or refreshed:
-            # Refreshes first: a later row of the same person, sent and confirmed since,
-            # is what the platform holds (the store keeps a key's last entry).
             await asyncio.to_thread(self.store.confirm, self.tenant, refreshed + confirmed)
         if failed:
             await asyncio.to_thread(self.store.record_failure, self.tenant, failed)

@@ -3,6 +3,7 @@ form, whether the line goes out as encoded or needs scrubbing string by string."
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -69,3 +70,30 @@ def test_what_orjson_refuses_is_still_written() -> None:
     written = stream.getvalue()
     assert '"external_id": "\udc80"' in written  # the file's error handler takes it
     assert f'"detail": {{"n": {2**70}}}' in written
+
+
+def _forms(secret: str) -> list[str]:
+    """Texts holding ``secret`` escaped as the scrubber knows it: JSON (an echo a flow
+    kept verbatim), Python repr (a value quoted with !r), bytes repr, a Basic token
+    after a tab."""
+    basic = base64.b64encode(f"user:{secret}".encode()).decode("ascii")
+    return [
+        f"platform said {json.dumps({'key': secret})}",
+        f"undocumented emailStatus {secret!r}",
+        f"body {secret.encode()!r}",
+        f"echoed Authorization: Basic\t{basic}",
+    ]
+
+
+@pytest.mark.parametrize("secret", [*SECRETS, "pw12"])
+def test_an_escaped_secret_is_masked_as_the_scrubber_masks_it(secret: str) -> None:
+    # What the scrubber masks in a string is masked in the report, whatever JSON
+    # escaping the string needs: a line with escapes hides the forms from a whole-line scan.
+    scrubber = Scrubber([secret])
+    for text in _forms(secret):
+        outcome = Outcome(0, Status.UPDATED, warnings=(text,))
+        assert scrubber.scrub(text) != text, text  # the scrubber knows this form
+        _, report = _report([outcome], scrubber)
+        listed = report["outcomes"]
+        assert isinstance(listed, list)
+        assert listed[0]["warnings"] == [scrubber.scrub(text)], text

@@ -35,7 +35,7 @@ class Proxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 proxy.asked.append(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 target = urlsplit(self.path)
@@ -80,7 +80,8 @@ def test_the_sync_client_goes_through_the_environments_proxy(proxy: Proxy) -> No
     with Client(tenant_config(base_url=UNREACHABLE, http=HTTP), "t") as client:
         outcomes = list(client.upsert_many(contacts(3)))
     assert {o.status for o in outcomes} == {Status.CREATED}
-    assert proxy.asked and all(url.startswith(UNREACHABLE + "/") for url in proxy.asked)
+    assert proxy.asked
+    assert all(url.startswith(UNREACHABLE + "/") for url in proxy.asked)
     assert len(proxy.app.emulator.contacts()) == 3
 
 

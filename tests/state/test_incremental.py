@@ -4,14 +4,16 @@ ones and failed ones are sent, a changed mapping resends all (SQLite and Postgre
 from __future__ import annotations
 
 import copy
+import threading
 from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
-from contactsync import Client, Status
+from contactsync import Client, Outcome, Status, _incremental
 from contactsync._pipeline import Pipeline
+from contactsync._state import StateRecord, open_store
 from contactsync.testing import EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
@@ -147,3 +149,61 @@ def test_new_raw_input_that_maps_the_same_is_learnt(
     fourth, sent = _run(scenario, app, url, moved)
     assert sent > 0
     assert [o.index for o in fourth if o.status is not Status.UNCHANGED] == [0]
+
+
+class _Held(httpx.BaseTransport):
+    """Sends to ``app`` from a worker thread, holding each request that carries
+    ``marker`` until ``release`` is set (``held`` tells when one is waiting)."""
+
+    def __init__(self, app: EmulatorApp, marker: bytes) -> None:
+        self.app, self.marker = app, marker
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        if self.marker in request.content:
+            self.held.set()
+            assert self.release.wait(60), "the test never released the request"
+        response = self.app(request)
+        response.read()
+        return response
+
+
+def _in_flight_while_the_last_row_is_sent(
+    scenario: Scenario, app: EmulatorApp, url: str, earlier: dict[str, Any], last: dict[str, Any]
+) -> tuple[Outcome, StateRecord]:
+    """The run's outcome for ``earlier``, and the store's record of that person read
+    while ``last`` (holding ``Held-Row``) is being sent, every outcome written at once."""
+    transport = _Held(app, b"Held-Row")
+    key = f"external_id={earlier['external_id']}"
+    with Client(scenario.config(), "r", transport=transport, state=url) as client:
+        run = client.upsert_many([earlier, last])
+        try:
+            first = next(run)  # written to the store before it is handed out
+            assert transport.held.wait(60)
+            with open_store(url) as store:
+                record = store.get_many("r", [key])[key]
+        finally:
+            transport.release.set()
+        rest = list(run)
+    assert [o.index for o in [first, *rest]] == [0, 1]
+    return first, record
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_a_learnt_raw_input_leaves_a_later_row_in_flight(
+    scenario: Scenario, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The person's first row maps as the store holds (a padded name, a new raw hash to
+    # learn); their last row changes them. Learning that hash must not clear the marker
+    # the last row set: were the run killed while the platform applies that row, the
+    # next run would call the first row unchanged from its raw hash alone.
+    monkeypatch.setattr(_incremental, "FLUSH_EVERY", 1)
+    app = EmulatorApp(scenario.emulator())
+    (row,) = people(1)
+    _run(scenario, app, url, [row])
+    padded = {**row, "first_name": f"  {row['first_name']}  "}
+    held = {**row, "last_name": "Held-Row"}
+    first, record = _in_flight_while_the_last_row_is_sent(scenario, app, url, padded, held)
+    assert first.status is Status.UNCHANGED
+    assert record.in_flight
