@@ -92,8 +92,10 @@ class Incremental:
         self.full = full
         self.run_id: str | None = None
         self._pending: dict[int, _Pending] = {}
-        self._confirmed: list[Confirmed] = []
-        self._failed: list[FailedEntry] = []
+        self._settled: list[Confirmed | FailedEntry] = []
+        """Outcomes of rows this run sent, in the order they came, not written yet."""
+        self._held: list[Confirmed | FailedEntry] = []
+        """Those of keys with a row still unsettled (see :meth:`flush`)."""
         self._refreshed: list[Confirmed] = []
         """Unchanged contacts whose raw input is new (see :meth:`refresh_raw`)."""
         self._recent: Counter[str] = Counter()
@@ -161,7 +163,7 @@ class Incremental:
         if pending is None:
             return
         if outcome.status in (Status.CREATED, Status.UPDATED, Status.UNCHANGED):
-            self._confirmed.append(
+            self._settled.append(
                 Confirmed(
                     pending.key,
                     pending.fingerprint,
@@ -176,15 +178,41 @@ class Incremental:
             status = {Status.REJECTED: "rejected", Status.SKIPPED: "skipped"}.get(
                 outcome.status, "failed"
             )
-            self._failed.append(FailedEntry(pending.key, code, status))
+            self._settled.append(FailedEntry(pending.key, code, status))
 
     @property
     def due(self) -> bool:
-        return len(self._confirmed) + len(self._failed) + len(self._refreshed) >= FLUSH_EVERY
+        return len(self._settled) + len(self._refreshed) >= FLUSH_EVERY
 
-    async def flush(self) -> None:
-        confirmed, self._confirmed = self._confirmed, []
-        failed, self._failed = self._failed, []
+    async def flush(self, final: bool = False) -> None:
+        settled, self._settled = self._held + self._settled, []
+        # Writing an outcome clears its key's in-flight marker. While a later row of the
+        # same person is still being sent, the marker must stay (were the run killed
+        # while the platform applies that row, the store would hold the earlier one as
+        # what the platform has): a key's outcomes wait until its last row is settled.
+        counts = Counter(entry.key for entry in settled)
+        if final:
+            self._held = []
+        else:
+            waiting = {key for key, n in counts.items() if self._recent[key] > n}
+            self._held = [entry for entry in settled if entry.key in waiting]
+            for key in waiting:
+                del counts[key]
+        # Per key, the last confirmation, then a failure when one came after it.
+        last: dict[str, Confirmed | FailedEntry] = {}
+        last_confirmed: dict[str, Confirmed] = {}
+        for entry in settled:
+            if entry.key in counts:
+                last[entry.key] = entry
+                if isinstance(entry, Confirmed):
+                    before = last_confirmed.get(entry.key)
+                    if entry.remote_id is None and before is not None:
+                        # No id in this answer: the one an earlier row got still holds.
+                        last_confirmed[entry.key] = entry._replace(remote_id=before.remote_id)
+                    else:
+                        last_confirmed[entry.key] = entry
+        confirmed = list(last_confirmed.values())
+        failed = [entry for entry in last.values() if isinstance(entry, FailedEntry)]
         # A refresh is for a person's first row in the run. Once a later row of theirs
         # was sent, what that row confirms is what the platform holds; until then its
         # in-flight marker must stay, and a write of the refresh would clear it (were
@@ -195,13 +223,13 @@ class Incremental:
             await asyncio.to_thread(self.store.confirm, self.tenant, refreshed + confirmed)
         if failed:
             await asyncio.to_thread(self.store.record_failure, self.tenant, failed)
-        for key in [entry.key for entry in confirmed] + [entry.key for entry in failed]:
-            self._recent[key] -= 1
+        for key, n in counts.items():
+            self._recent[key] -= n
             if self._recent[key] <= 0:
                 del self._recent[key]
 
     async def finish(self, counts: Mapping[str, int]) -> None:
-        await self.flush()
+        await self.flush(final=True)
         if self.run_id is not None:
             await asyncio.to_thread(self.store.finish_run, self.run_id, counts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import functools
+import queue
 import threading
 import urllib.parse
 import urllib.request
@@ -56,6 +57,78 @@ def blocking_sleep(sleep: Callable[[float], None]) -> Callable[[float], Awaitabl
     return wait
 
 
+class Workers(cf.Executor):
+    """Up to ``size`` daemon threads that run what is submitted, in order.
+
+    Not a ``ThreadPoolExecutor``: the interpreter waits at exit for every thread of
+    those, and a request left behind (a run stopped without waiting for its requests,
+    a client closed meanwhile) may wait on a platform that never answers until its read
+    timeout. Its outcome is already reported; it must not keep the process alive.
+    ``shutdown`` cancels the calls not started yet, by default: nothing is sent once the
+    transport is closed.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[cf.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> cf.Future[T]:
+        future: cf.Future[T] = cf.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._queue.put(None)  # for the next thread
+                return
+            future, call = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = call()
+                except BaseException as exc:  # handed to whoever waits on the future
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del future, call
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = True) -> None:
+        with self._lock:
+            self._closed = True
+            while cancel_futures:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+            self._queue.put(None)
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
 class ThreadedTransport(httpx.AsyncBaseTransport):
     """A sync httpx transport used from the event loop: each request runs in a thread.
 
@@ -75,7 +148,7 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
         self._local = threading.local()
         self._made: list[httpx.BaseTransport] = []
         self._made_lock = threading.Lock()
-        self._pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="contactsync-http")
+        self._pool = Workers(workers, "contactsync-http")
 
     def _transport(self) -> httpx.BaseTransport:
         if self._shared is not None:

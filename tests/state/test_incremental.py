@@ -207,3 +207,26 @@ def test_a_learnt_raw_input_leaves_a_later_row_in_flight(
     first, record = _in_flight_while_the_last_row_is_sent(scenario, app, url, padded, held)
     assert first.status is Status.UNCHANGED
     assert record.in_flight
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_an_earlier_rows_outcome_leaves_a_later_row_in_flight(
+    scenario: Scenario, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two rows of one person that both change them: the first one's outcome, written
+    # while the second is sent, must leave the second's marker (were the run killed
+    # while the platform applies it, the next run would call the first row unchanged).
+    monkeypatch.setattr(_incremental, "FLUSH_EVERY", 1)
+    app = EmulatorApp(scenario.emulator())
+    (row,) = people(1)
+    _run(scenario, app, url, [row])
+    second = {**row, "last_name": "Second"}
+    held = {**row, "last_name": "Held-Row"}
+    first, record = _in_flight_while_the_last_row_is_sent(scenario, app, url, second, held)
+    assert first.status is not Status.UNCHANGED
+    assert record.in_flight
+    # Once the last row is settled, the store holds it, and a third run agrees.
+    outcomes, _ = _run(scenario, app, url, [copy.deepcopy(held)])
+    assert [o.status for o in outcomes] == [Status.UNCHANGED]
+    outcomes, _ = _run(scenario, app, url, [copy.deepcopy(second)])
+    assert outcomes[0].status is not Status.UNCHANGED
