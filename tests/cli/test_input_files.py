@@ -362,19 +362,31 @@ def test_the_report_and_failed_file_are_scrubbed(tmp_path: Path) -> None:
 
 
 class GatedEmulator(FakeEmulator):
-    """Refuses (400) batches of "refuse" contacts; holds "block" batches until released."""
+    """Refuses (400) batches of "refuse" contacts."""
 
     def __init__(self) -> None:
         super().__init__({DEMO_KEY})
-        self.release = threading.Event()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if b"refuse" in request.content:
             self.calls += 1
             return json_response(400, {"error": "refused by the test"})
+        return super().handle(request)
+
+
+class GatedApp(EmulatorApp):
+    """Holds "block" batches until released. The hold is outside the app's lock, which
+    serialises the emulator: held inside, it also held a "refuse" batch sent at the same
+    time, and that batch's lines were never written."""
+
+    def __init__(self) -> None:
+        super().__init__(GatedEmulator())
+        self.release = threading.Event()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         if b"block" in request.content:
             self.release.wait(290)
-        return super().handle(request)
+        return super().__call__(request)
 
 
 CHILD = (
@@ -400,8 +412,8 @@ def test_sigkill_mid_run_leaves_whole_re_upsertable_failed_lines(tmp_path: Path)
         "backoff_base = 0.0\n"
     )
     failed = tmp_path / "failed.jsonl"
-    emulator = GatedEmulator()
-    server, url = serve_in_thread(EmulatorApp(emulator))
+    app = GatedApp()
+    server, url = serve_in_thread(app)
     child = subprocess.Popen(
         [
             sys.executable,
@@ -432,7 +444,7 @@ def test_sigkill_mid_run_leaves_whole_re_upsertable_failed_lines(tmp_path: Path)
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:
-        emulator.release.set()
+        app.release.set()
         server.shutdown()
         server.server_close()
     assert child.returncode == -signal.SIGKILL
