@@ -308,13 +308,13 @@ class Client(_Base):
             sync_mode=sync_mode,
         )
         self._loop = LoopThread()
-        self._http = httpx.AsyncClient(
-            transport=self._transport(transport), **self._httpx_options()
-        )
+        through = self._transport(transport)
+        self._http = httpx.AsyncClient(transport=through, **self._httpx_options())
         self._engine = Engine(
             self.tenant,
             self.provider,
             self._http,
+            transport=through,
             sleep=asyncio.sleep if sleep is None else blocking_sleep(sleep),
             clock=clock,
             limiter_storage=self._limiter_storage,
@@ -425,13 +425,13 @@ class AsyncClient(_Base):
             limiter_storage=limiter_storage,
             sync_mode=sync_mode,
         )
-        self._http = httpx.AsyncClient(
-            transport=self._transport(transport), **self._httpx_options()
-        )
+        through = self._transport(transport)
+        self._http = httpx.AsyncClient(transport=through, **self._httpx_options())
         self._engine = Engine(
             self.tenant,
             self.provider,
             self._http,
+            transport=through,
             sleep=sleep,
             clock=clock,
             limiter_storage=self._limiter_storage,
