@@ -260,16 +260,26 @@ def import_ms() -> dict[str, float]:
     return {"import_contactsync": timed("import contactsync"), "bare_python": timed("pass")}
 
 
-def figures_of_incremental() -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
-    from bench.incremental import figures  # noqa: PLC0415 - it imports this module
+def in_a_fresh_process(module: str, function: str) -> Any:
+    """``module.function()`` run by a new interpreter, its JSON result: what the earlier
+    figures left in this process (a heap of a million contacts' worth of garbage
+    collections, threads, caches) must not weigh on a figure measured after them."""
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"from {module} import {function}; print(json.dumps({function}()))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
-    return figures()
+
+def figures_of_incremental() -> dict[str, Any]:
+    result: dict[str, Any] = in_a_fresh_process("bench.incremental", "figures")
+    return result
 
 
 def main() -> None:
-    from bench import vs_glue  # noqa: PLC0415 - it imports this module
-
     overall = time.perf_counter()
     data = list(records(MAP_COUNT))
     pipeline = Pipeline(load_config(config("yespo")).tenant("bench"),
@@ -282,11 +292,11 @@ def main() -> None:
     e2e, e2e_requests = bulk_e2e(big)
 
     single = single_vs_raw(list(records(SINGLE_COUNT)))
-    glue = vs_glue.all_figures()
+    glue = in_a_fresh_process("bench.vs_glue", "all_figures")
     per_10k = requests_per_10k()
     rss, rss_seconds = peak_rss_mb(RSS_COUNT)
     imports = import_ms()
-    incremental = figures_of_incremental()  # pins the process to one core: last
+    incremental = figures_of_incremental()  # its process pins itself to one core
 
     results = {
         "machine": {
