@@ -37,6 +37,7 @@ bench: setup
 	$(RUN) python bench/run.py
 
 bench-large: setup
+	$(RUN) python bench/run.py --large
 	$(RUN) python bench/memory.py
 	$(RUN) python bench/nightly.py
 
