@@ -31,7 +31,7 @@ from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_excepti
 from ._run import Execution, FlowRun
 from ._secret import MASK, Scrubber
 from ._tenant import Tenant
-from ._wire import Wire, to_httpx
+from ._wire import Wire
 
 
 def rate_limits(tenant: Tenant, provider: Provider[Any]) -> tuple[RateLimit, ...]:
@@ -72,7 +72,7 @@ class Engine:
         provider: Provider[Any],
         client: httpx.AsyncClient,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         limiter_storage: str = "memory://",
@@ -81,9 +81,9 @@ class Engine:
         self.provider = provider
         self.log = TenantLog(tenant.name, provider.name)
         self.client = client
-        # Straight through the transport when the client's is known (the clients pass
-        # it); otherwise through the client.
-        self._wire = None if transport is None else Wire(client, transport)
+        # Requests go straight through ``transport`` (the client's), with the client's
+        # URL, headers, timeout and auth: see :class:`Wire`.
+        self._wire = Wire(client, transport)
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
         # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
@@ -202,11 +202,7 @@ class Engine:
             if run is not None:
                 run.note(request)
             try:
-                built = (
-                    to_httpx(self.client, request)
-                    if self._wire is None
-                    else self._wire.build(request)
-                )
+                built = self._wire.build(request)
             except (TypeError, ValueError) as exc:
                 # A value the provider's payload holds cannot be encoded. In a bulk, the
                 # engine splits it to find the contact that holds it; alone, it fails.
@@ -216,10 +212,7 @@ class Engine:
                 raise RequestFailed(message, retryable=False) from None
             try:
                 async with asyncio.timeout(budget.attempt_timeout()):
-                    received = await (
-                        self.client.send(built) if self._wire is None else self._wire.send(built)
-                    )
-                    response = self._scrubbed(built, received)
+                    response = self._scrubbed(built, await self._wire.send(built))
             except (httpx.TransportError, TimeoutError) as exc:
                 delay = self._after_transport_error(exc, request, run, budget, attempts)
                 await self._sleep(delay)

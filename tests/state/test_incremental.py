@@ -190,6 +190,18 @@ def _in_flight_while_the_last_row_is_sent(
     return first, record
 
 
+def _one_person_written(
+    scenario: Scenario, url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[EmulatorApp, dict[str, Any]]:
+    """A fresh emulator holding one person, written by a first run whose outcomes are
+    flushed to the store one at a time (as a long run's are, mid-run)."""
+    monkeypatch.setattr(_incremental, "FLUSH_EVERY", 1)
+    app = EmulatorApp(scenario.emulator())
+    (row,) = people(1)
+    _run(scenario, app, url, [row])
+    return app, row
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_a_learnt_raw_input_leaves_a_later_row_in_flight(
     scenario: Scenario, url: str, monkeypatch: pytest.MonkeyPatch
@@ -198,10 +210,7 @@ def test_a_learnt_raw_input_leaves_a_later_row_in_flight(
     # learn); their last row changes them. Learning that hash must not clear the marker
     # the last row set: were the run killed while the platform applies that row, the
     # next run would call the first row unchanged from its raw hash alone.
-    monkeypatch.setattr(_incremental, "FLUSH_EVERY", 1)
-    app = EmulatorApp(scenario.emulator())
-    (row,) = people(1)
-    _run(scenario, app, url, [row])
+    app, row = _one_person_written(scenario, url, monkeypatch)
     padded = {**row, "first_name": f"  {row['first_name']}  "}
     held = {**row, "last_name": "Held-Row"}
     first, record = _in_flight_while_the_last_row_is_sent(scenario, app, url, padded, held)
@@ -216,10 +225,7 @@ def test_an_earlier_rows_outcome_leaves_a_later_row_in_flight(
     # Two rows of one person that both change them: the first one's outcome, written
     # while the second is sent, must leave the second's marker (were the run killed
     # while the platform applies it, the next run would call the first row unchanged).
-    monkeypatch.setattr(_incremental, "FLUSH_EVERY", 1)
-    app = EmulatorApp(scenario.emulator())
-    (row,) = people(1)
-    _run(scenario, app, url, [row])
+    app, row = _one_person_written(scenario, url, monkeypatch)
     second = {**row, "last_name": "Second"}
     held = {**row, "last_name": "Held-Row"}
     first, record = _in_flight_while_the_last_row_is_sent(scenario, app, url, second, held)
