@@ -162,7 +162,7 @@ class Incremental:
         pending = self._pending.pop(outcome.index, None)
         if pending is None:
             return
-        if outcome.status in (Status.CREATED, Status.UPDATED, Status.UNCHANGED):
+        if outcome.status in (Status.CREATED, Status.UPDATED, Status.WRITTEN, Status.UNCHANGED):
             self._settled.append(
                 Confirmed(
                     pending.key,

@@ -11,8 +11,13 @@ import attrs
 
 class Status(enum.StrEnum):
     CREATED = "created"
+    """New on the platform: its answer (or a look-up in this run) proves it."""
     UPDATED = "updated"
+    """Existed before this write: the platform's answer (or a look-up) proves it."""
+    WRITTEN = "written"
+    """Written, but the platform did not say whether it created or updated the record."""
     UNCHANGED = "unchanged"
+    """Nothing was sent: the state store confirmed the platform holds this very data."""
     SKIPPED = "skipped"
     """Left alone by the tenant's sync mode (see :class:`SkipReason`): a success."""
     REJECTED = "rejected"
@@ -51,6 +56,9 @@ class ErrorCode(enum.StrEnum):
     """Failed: the provider's setup (e.g. reading field definitions) did not complete."""
     PROVIDER_ERROR = "provider_error"
     """Failed: the provider's own code went wrong (a bug: please report it)."""
+    IDENTITY_CONFLICT = "identity_conflict"
+    """Rejected: the platform would land this person on a record that belongs to another
+    person (rule 7); nothing was sent."""
 
 
 class SkipReason(enum.StrEnum):
@@ -60,6 +68,9 @@ class SkipReason(enum.StrEnum):
     """``create_only``: the platform already holds this contact; it was not touched."""
     NOT_FOUND = "not_found"
     """``update_only``: the platform holds no such contact; none was created."""
+    SUPERSEDED = "superseded"
+    """A later row of the same person (in this input, or confirmed by the state store from
+    a later run or input position) carries newer data: this older row was not written."""
 
 
 @attrs.frozen
@@ -121,6 +132,7 @@ class Summary:
 
     created: int = 0
     updated: int = 0
+    written: int = 0
     unchanged: int = 0
     skipped: int = 0
     rejected: int = 0
@@ -137,6 +149,7 @@ class Summary:
         return (
             self.created
             + self.updated
+            + self.written
             + self.unchanged
             + self.skipped
             + self.rejected

@@ -8,7 +8,7 @@ from typing import Final, NamedTuple
 
 import attrs
 
-CONFIRMED_STATUSES: Final = frozenset({"created", "updated", "unchanged"})
+CONFIRMED_STATUSES: Final = frozenset({"created", "updated", "written", "unchanged"})
 """Statuses a :class:`Confirmed` entry may carry: the platform holds the payload."""
 
 UNCONFIRMED_STATUSES: Final = frozenset({"failed", "rejected", "skipped"})
@@ -45,7 +45,7 @@ class StateRecord(NamedTuple):
     remote_id: str | None
     """The platform's id, once known (kept when a later confirm does not give one)."""
     last_status: str | None
-    """created / updated / unchanged / skipped / rejected / failed, or ``None`` when the
+    """created / updated / written / unchanged / skipped / rejected / failed, or ``None`` when the
     identity was marked in flight and never confirmed nor failed."""
     last_error_code: str | None
     in_flight: bool

@@ -105,6 +105,7 @@ def test_upsert_report_failed_file_and_exit_codes(tmp_path: Path) -> None:
     assert data["summary"] == {
         "created": 2,
         "updated": 0,
+        "written": 0,
         "unchanged": 0,
         "skipped": 0,
         "rejected": 2,

@@ -122,7 +122,7 @@ def test_the_summary_lists_codes_with_counts_examples_and_warnings(tmp_path: Pat
     assert code == 2
     lines = output.splitlines()
     assert lines[0] == (
-        "created 1, updated 0, unchanged 0, skipped 0, rejected 3, failed 0, requests 2, warnings 1"
+        "created 1, updated 0, written 0, unchanged 0, skipped 0, rejected 3, failed 0, requests 2, warnings 1"
     )
     assert lines[1] == "not written, by error code:"
     # Most frequent first, each with its first example.
