@@ -24,7 +24,8 @@ def _rows(cls: type[Provider[Any]]) -> list[str]:
         str(caps.max_batch_size),
         _listed(str(r) for r in caps.rate_limits),
         ", ".join(f"`{k}`" for k in caps.identity_keys) or _NONE,
-        "yes" if caps.distinguishes_created else "no",
+        # created, updated, written: their alphabetical order is also the matrix's.
+        _listed(caps.write_statuses),
         _listed(caps.email_statuses),
         _listed(caps.sms_statuses),
         _listed(caps.group_modes),
@@ -43,7 +44,7 @@ _LABELS = (
     "contacts per request (at most)",
     "documented rate limits",
     "identity keys, in order",
-    'says "created"',
+    "a write is reported",
     "email statuses",
     "SMS statuses",
     "group changes",

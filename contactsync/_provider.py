@@ -50,8 +50,32 @@ class Capabilities:
     every window); empty when it documents none."""
     default_concurrency: int = 4
     distinguishes_created: bool = True
-    """Whether the platform says if a write created the contact; when it does not,
-    successful writes are reported as ``updated``."""
+    """Whether the platform's answer (or a look-up the provider makes anyway) says if a
+    write created the contact. Where nothing proves it, a successful write is reported
+    ``written``, never a guessed ``created`` or ``updated``."""
+    write_statuses: frozenset[Status] = attrs.field(
+        default=attrs.Factory(
+            lambda caps: (
+                frozenset({Status.CREATED, Status.UPDATED})
+                if caps.distinguishes_created
+                else frozenset({Status.WRITTEN})
+            ),
+            takes_self=True,
+        )
+    )
+    """The statuses a successful write may be reported with (``created``, ``updated``,
+    ``written``); the provider's page says when each. By default ``created`` and
+    ``updated`` when ``distinguishes_created``, else ``written``."""
+
+    @write_statuses.validator
+    def _check_write_statuses(self, _: Any, value: frozenset[Status]) -> None:
+        allowed = {Status.CREATED, Status.UPDATED, Status.WRITTEN}
+        if not value or not value <= allowed:
+            raise ValueError(
+                "write_statuses must name some of created, updated, written; got "
+                + ", ".join(sorted(str(v) for v in value))
+            )
+
     sync_modes: frozenset[SyncMode] = frozenset({"upsert"})
     """The tenant ``sync_mode`` values the provider can honour. ``create_only`` and
     ``update_only`` need to know whether a contact exists before writing it: a

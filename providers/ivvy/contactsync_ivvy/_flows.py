@@ -156,6 +156,19 @@ def _refusal(item: Prepared[IvvyPayload], response: Response) -> Outcome:
     return failed(item, describe(error, "iVvy refused the contact"))
 
 
+def _write_status(creating: bool, update_if_exists: bool) -> Status:
+    """What a successful addOrUpdateContact proves: its answer is only the id.
+
+    With an ``id`` it updates that contact (an unknown id is refused). Without one and
+    without ``updateIfExists`` it creates. With ``updateIfExists`` it may have matched a
+    contact on first name, last name and email (one this run's look-up by external id
+    could not find: it holds no external id, or another) and updated it, or created one:
+    nothing in the answer says which."""
+    if not creating:
+        return Status.UPDATED
+    return Status.WRITTEN if update_if_exists else Status.CREATED
+
+
 def _write(
     item: Prepared[IvvyPayload],
     update_if_exists: bool,
@@ -236,6 +249,7 @@ def _write(
         message = str(answer.get("message") or "iVvy reported no success")
         return failed(item, OutcomeError("platform_error", message), contact_id)
     contact_id = int(answer["id"])
+    status = _write_status(creating, update_if_exists)
     for action, groups in (
         ("addContactsToSubscriptionGroup", payload.groups_add),
         ("removeContactsFromSubscriptionGroup", payload.groups_remove),
@@ -261,5 +275,4 @@ def _write(
                     OutcomeError("platform_error", f"{action} (group {group}) reported failure"),
                     contact_id,
                 )
-    status = Status.CREATED if creating else Status.UPDATED
     return Outcome(item.index, status, remote_id=str(contact_id), warnings=tuple(warnings))

@@ -22,6 +22,7 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
+    Status,
     Steps,
     Tenant,
     each,
@@ -65,6 +66,10 @@ class IvvyProvider(Provider[IvvyPayload]):
         channels=frozenset({"email", "sms"}),
         custom_fields=True,
         default_concurrency=8,
+        # addOrUpdateContact answers only the id: a write by id is ``updated``, a
+        # create without updateIfExists ``created``, one with it ``written`` (it may
+        # have matched an existing contact).
+        write_statuses=frozenset({Status.CREATED, Status.UPDATED, Status.WRITTEN}),
         # One getContactList says whether a contact exists (and the identity map often
         # knows already).
         sync_modes=frozenset({"upsert", "create_only", "update_only"}),

@@ -205,15 +205,32 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     response = yield request
     assert response is not None
     if response.status_code == 409:
-        # "Repeated request within 1 minute": Yespo does not say which requests it calls
-        # repeated, so the 409 is never trusted. The contact is looked up and is
-        # ``unchanged`` only when Yespo holds what this request set.
+        # "Repeated request within 1 minute": an identical request reached Yespo
+        # shortly before (this run's own attempt whose answer was lost, or an earlier
+        # run's). Yespo does not say which requests it calls repeated, nor what came of
+        # that earlier one, so the 409 is never trusted: the contact is looked up, and
+        # is ``written`` (never ``unchanged``: this run did send it, and nothing says
+        # whether the earlier request created the contact) only when Yespo holds what
+        # this request set.
         try:
             confirmed, problem = yield from verify_conflict(payload, contacts)
         except RequestFailed as exc:
-            confirmed, problem = None, f"the contact could not be looked up ({exc})"
             notes.append("Yespo's 409 could not be checked: it is unknown what Yespo holds")
+            # The identical request was applied (or is being applied) within the minute,
+            # and what Yespo holds now is unknown: not "not applied", and not offered
+            # for an unconditional resend.
+            error = OutcomeError(
+                "outcome_unknown",
+                "Yespo answered 409 (repeated request within 1 minute) and the contact "
+                f"could not be looked up ({exc}): an identical request reached Yespo "
+                "within the minute, whether Yespo holds this data is unknown; check the "
+                "contact on Yespo before sending it again",
+                status_code=409,
+            )
+            return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
         if confirmed is None:
+            # Yespo holds something else (changed since, deleted, or several contacts
+            # hold it): this request was refused, not applied.
             error = OutcomeError(
                 "request_failed",
                 "Yespo answered 409 (repeated request within 1 minute), not confirmed: "
@@ -222,21 +239,29 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
                 retryable=True,
             )
             return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
-        status, remote_id = Status.UNCHANGED, confirmed
+        status, remote_id = Status.WRITTEN, confirmed
     elif not response.is_success:
         return failed(item, platform_error(response, "Yespo refused the contact"))
     else:
         answer = response.json()
         found = as_int(answer.get("id")) if isinstance(answer, Mapping) else None
         remote_id = found if found is not None else payload.remote_id
-        status = Status.UPDATED
+        # POST /contact answers only the id (IDResult): created or updated, it does not
+        # say. A PUT by id updates a contact that exists (an unknown id is refused), and
+        # the subscribe method says ``new``.
+        status = Status.UPDATED if payload.remote_id is not None else Status.WRITTEN
         if payload.email_action == "confirm" and isinstance(answer, Mapping):
-            if answer.get("new"):
+            new = answer.get("new")
+            if new is True:
                 status = Status.CREATED
+            elif new is False:
+                status = Status.UPDATED
+            else:
+                status = Status.WRITTEN
             notes.extend(_subscribe_notes(answer.get("emailStatus")))
     remote = None if remote_id is None else str(remote_id)
     follow = payload
-    if payload.email_action == "confirm" and status is not Status.UNCHANGED:
+    if payload.email_action == "confirm" and response.status_code != 409:
         # The subscribe request added its segments by name; after a 409 nothing says it
         # did, so they are attached by id (attaching twice changes nothing).
         follow = _without_adds(payload)
@@ -557,7 +582,8 @@ def bulk(
             )
             outcomes[item.index] = failed(item, OutcomeError("platform_error", message))
         else:
-            outcomes[item.index] = Outcome(item.index, Status.UPDATED, remote_id=str(found))
+            # The import's mapping pairs keys with ids, created or updated alike.
+            outcomes[item.index] = Outcome(item.index, Status.WRITTEN, remote_id=str(found))
             written.append(item)
     try:
         # groupNames / groupNamesExclude already applied the segment changes.

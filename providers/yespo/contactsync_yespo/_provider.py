@@ -24,6 +24,7 @@ from contactsync.provider import (
     Request,
     RequestFailed,
     Response,
+    Status,
     Steps,
     Subscription,
     Tenant,
@@ -78,6 +79,9 @@ class YespoProvider(Provider[YespoPayload]):
         rate_limits=RATE_LIMITS,
         default_concurrency=8,
         distinguishes_created=False,
+        # POST /contact and the bulk import say only the id: written. A PUT by id
+        # updates; double opt-in's answer says ``new``.
+        write_statuses=frozenset({Status.CREATED, Status.UPDATED, Status.WRITTEN}),
         fields=frozenset(
             {
                 "external_id",

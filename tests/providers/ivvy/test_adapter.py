@@ -31,7 +31,8 @@ def bodies(ivvy: Ivvy, action: str) -> list[dict[str, Any]]:
 
 def test_create_then_update_by_resolved_id(ivvy: Ivvy, upsert: Upsert) -> None:
     (first,) = upsert([person(1, phone="07911 123456")])
-    assert first.status is Status.CREATED
+    # updateIfExists may have matched a contact the look-up could not find: "written".
+    assert first.status is Status.WRITTEN
     (second,) = upsert([person(1, last_name="Changed")])
     assert second.status is Status.UPDATED
     assert second.remote_id == first.remote_id
@@ -150,7 +151,7 @@ def test_group_names_are_resolved_from_the_group_list(ivvy: Ivvy) -> None:
     outcomes = ivvy.upsert(
         [person(1, groups={"add": ["vip"]}), person(2, groups={"add": ["ghost"]})], config=config
     )
-    assert [o.status for o in outcomes] == [Status.CREATED, Status.REJECTED]
+    assert [o.status for o in outcomes] == [Status.WRITTEN, Status.REJECTED]
     assert outcomes[1].error is not None
     assert outcomes[1].error.field == "groups.add.ghost"
     assert ivvy.actions()[0] == "getSubscriptionGroupList"
@@ -165,7 +166,7 @@ def test_custom_fields_and_type_checks(ivvy: Ivvy) -> None:
         check_field_types=True,
     )  # fmt: skip
     assert [o.status for o in outcomes] == [
-        Status.CREATED,
+        Status.WRITTEN,
         Status.REJECTED,
         Status.REJECTED,
         Status.REJECTED,
@@ -238,7 +239,7 @@ def test_lost_create_response_is_resent_without_a_duplicate() -> None:
     ) as client:
         (outcome,) = list(client.upsert_many([person(1)]))
     assert lost["done"]
-    assert outcome.status is Status.CREATED
+    assert outcome.status is Status.WRITTEN  # resent with updateIfExists: it matched
     assert len(ivvy.emulator.contacts()) == 1
 
 
@@ -273,7 +274,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(seed: int) -> None:
     config["tenants"]["i"]["http"]["max_retries"] = 12
     outcomes = ivvy.upsert(contacts, config=config)
     assert sorted(o.index for o in outcomes) == list(range(80))
-    assert {o.status for o in outcomes} == {Status.CREATED}
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
     stored = ivvy.emulator.contacts()
     assert sorted(c["externalId"] for c in stored) == sorted(f"c{n}" for n in range(80))
     for contact in stored:
@@ -290,7 +291,7 @@ def test_emulator_for_a_tenant_accepts_its_credentials() -> None:
         outcome = client.upsert(person(1, groups=["vip"]))
         emulator = client.emulator_app.emulator  # type: ignore[union-attr]
     assert isinstance(emulator, IvvyEmulator)
-    assert outcome.status is Status.CREATED
+    assert outcome.status is Status.WRITTEN
     assert emulator.keys["tenant-key"] == "tenant-secret"
 
 

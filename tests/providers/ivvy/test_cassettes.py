@@ -52,7 +52,7 @@ def test_replay_sync() -> None:
     ):
         first = sorted(client.upsert_many(CONTACTS), key=lambda o: o.index)
         second = sorted(client.upsert_many(CONTACTS), key=lambda o: o.index)
-    assert [o.status.value for o in first] == ["created", "created", "rejected"]
+    assert [o.status.value for o in first] == ["written", "written", "rejected"]
     assert [o.status.value for o in second] == ["updated", "updated", "rejected"]
     assert [o.remote_id for o in first[:2]] == [o.remote_id for o in second[:2]]
     assert first[2].error is not None
@@ -70,7 +70,7 @@ def test_replay_async() -> None:
                 return [o.status.value for o in sorted([x async for x in client.upsert_many(CONTACTS)],
                                                        key=lambda o: o.index)]  # fmt: skip
 
-    assert asyncio.run(go()) == ["created", "created", "rejected"]
+    assert asyncio.run(go()) == ["written", "written", "rejected"]
 
 
 def test_cassettes_hold_no_credential() -> None:

@@ -30,16 +30,17 @@ def statuses(outcomes: list[Outcome]) -> list[str]:
 # --- real time --------------------------------------------------------------------------
 
 
-def test_realtime_writes_then_repeat_is_unchanged(yespo: Yespo, upsert: Upsert) -> None:
+def test_realtime_writes_then_repeat_is_written_not_unchanged(yespo: Yespo, upsert: Upsert) -> None:
     contacts = [person(1, phone="07911 123456", language="en", time_zone="Europe/London")]
     first = upsert(contacts, mode="realtime")
-    assert statuses(first) == ["updated"]  # Yespo does not say whether it created
+    assert statuses(first) == ["written"]  # Yespo does not say whether it created
     stored = yespo.by_external("c1")
     assert first[0].remote_id == str(stored["id"])
     assert channel(stored, "sms") == "+447911123456"
     assert (stored["languageCode"], stored["timeZone"]) == ("en", "Europe/London")
     second = upsert(contacts, mode="realtime")
-    assert statuses(second) == ["unchanged"]  # 409: identical request within a minute
+    # 409 (identical request within a minute), verified: sent, so never "unchanged".
+    assert statuses(second) == ["written"]
     assert len(yespo.stored()) == 1
 
 
@@ -150,7 +151,7 @@ def test_warn_policy_sends_the_rest(yespo: Yespo) -> None:
     config["tenants"]["y"]["on_unsupported"] = "warn"
     with Client(config, "y", transport=yespo.transport) as client:
         outcome = client.upsert(person(1, tags=["x"], address={"city": "Leeds", "country": "GB"}))
-    assert outcome.status is Status.UPDATED
+    assert outcome.status is Status.WRITTEN
     assert len(outcome.warnings) == 2
     assert yespo.by_external("c1")["address"] == {"town": "Leeds"}
 
@@ -160,7 +161,7 @@ def test_warn_policy_sends_the_rest(yespo: Yespo) -> None:
 
 def test_bulk_sends_explicit_contact_fields_and_maps_ids(yespo: Yespo, upsert: Upsert) -> None:
     outcomes = upsert([person(n) for n in range(5)], mode="bulk")
-    assert statuses(outcomes) == ["updated"] * 5
+    assert statuses(outcomes) == ["written"] * 5
     (post,) = [r for r in yespo.transport.requests if r.url.path == "/api/v1/contacts"]
     body = json.loads(post.content)
     assert body["contactFields"] == ["email", "externalCustomerId", "firstName"]
@@ -196,7 +197,7 @@ def test_bulk_never_nulls_fields_the_input_did_not_set(yespo: Yespo, upsert: Ups
 
 def test_bulk_failed_contact_as_object_maps_to_its_input(yespo: Yespo, upsert: Upsert) -> None:
     outcomes = upsert([person(1), person(2, first_name="123"), person(3)], mode="bulk")
-    assert statuses(outcomes) == ["updated", "failed", "updated"]
+    assert statuses(outcomes) == ["written", "failed", "written"]
     error = outcomes[1].error
     assert error is not None
     assert "firstName is invalid" in error.message
@@ -206,7 +207,7 @@ def test_bulk_failed_contacts_as_array(yespo: Yespo, upsert: Upsert) -> None:
     outcomes = upsert(
         [person(1, first_name="1"), person(2), person(3, first_name="9")], mode="bulk"
     )
-    assert statuses(outcomes) == ["failed", "updated", "failed"]
+    assert statuses(outcomes) == ["failed", "written", "failed"]
 
 
 def test_bulk_groups_go_in_group_names(yespo: Yespo, upsert: Upsert) -> None:
@@ -257,7 +258,7 @@ def test_bulk_rejects_contacts_it_could_not_find_again(yespo: Yespo) -> None:
     assert outcomes[0].error is not None
     assert "dedupeOn=email needs external_id or email" in outcomes[0].error.message
     ok = yespo.upsert([{"phone": "+447911123456"}], mode="bulk", dedupe_on="sms")
-    assert ok[0].status is Status.UPDATED
+    assert ok[0].status is Status.WRITTEN
 
 
 def test_auto_mode_uses_bulk_at_every_batch_size(yespo: Yespo) -> None:
@@ -279,7 +280,7 @@ def test_ten_thousand_contacts_use_the_minimum_number_of_bulk_requests(yespo: Ye
     ]
     outcomes = yespo.upsert(contacts, mode="bulk")
     assert len(outcomes) == 10_000
-    assert {o.status for o in outcomes} == {Status.UPDATED}
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
     # Two field sets: ceil(7000 / 3000) + ceil(3000 / 3000) requests.
     assert yespo.paths().count("POST /api/v1/contacts") == 4
     assert len(yespo.stored()) == 10_000
@@ -301,7 +302,7 @@ def test_field_types_are_checked_when_definitions_are_read(yespo: Yespo) -> None
          person(3, custom_fields={"visits": 2**31}), person(4, custom_fields={"visits": 7})],
         mode="realtime", check_field_types=True,
     )  # fmt: skip
-    assert statuses(outcomes) == ["rejected", "rejected", "rejected", "updated"]
+    assert statuses(outcomes) == ["rejected", "rejected", "rejected", "written"]
     assert [o.error.field for o in outcomes[:3] if o.error] == ["custom_fields.visits",
                                                                  "custom_fields.loyalty",
                                                                  "custom_fields.visits"]  # fmt: skip
@@ -368,7 +369,9 @@ def test_faults_lose_nothing_and_duplicate_nothing(mode: str) -> None:
     with Client(config, "y", transport=yespo.transport, sleep=lambda s: None) as client:
         outcomes = list(client.upsert_many(contacts))
     assert sorted(o.index for o in outcomes) == list(range(120))
-    assert {o.status for o in outcomes} <= {Status.UPDATED, Status.UNCHANGED}
+    # Every contact is new and was sent: never "updated", never "unchanged" (a 409
+    # after a lost answer is the request itself seen twice).
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
     stored = yespo.stored()
     assert sorted(c["externalCustomerId"] for c in stored) == sorted(f"c{n}" for n in range(120))
     for contact in stored:
@@ -395,7 +398,7 @@ def test_bulk_address_book_option_is_in_the_body_not_in_contact_fields(
         for n in range(3)
     ]
     outcomes = upsert(contacts, mode="bulk")
-    assert statuses(outcomes) == ["updated"] * 3
+    assert statuses(outcomes) == ["written"] * 3
     (post,) = [r for r in yespo.transport.requests if r.url.path == "/api/v1/contacts"]
     body = json.loads(post.content)
     assert "addressBookId" not in body["contactFields"]

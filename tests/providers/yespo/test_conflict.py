@@ -28,13 +28,14 @@ def lookups(yespo: Yespo) -> list[str]:
     ]
 
 
-def test_a_confirmed_409_is_unchanged_with_the_contact_id(yespo: Yespo, upsert: Upsert) -> None:
+def test_a_confirmed_409_is_written_with_the_contact_id(yespo: Yespo, upsert: Upsert) -> None:
     row = person(1, phone="07911 123456", language="en", time_zone="Europe/London",
                  address={"line1": "1 High St", "city": "Leeds"},
                  custom_fields={"loyalty": "gold", "visits": 3})  # fmt: skip
     (first,) = upsert([row], mode="realtime")
     (again,) = upsert([row], mode="realtime")
-    assert again.status is Status.UNCHANGED
+    # Sent, so never "unchanged"; Yespo's 409 does not say who created the contact.
+    assert again.status is Status.WRITTEN
     assert again.remote_id == first.remote_id
     # Verified with the documented look-ups: search by external id, then the full record.
     assert lookups(yespo) == ["GET /api/v1/contacts", f"GET /api/v1/contact/{first.remote_id}"]
@@ -73,7 +74,7 @@ def test_a_409_by_id_is_verified_by_id(yespo: Yespo, upsert: Upsert) -> None:
     row = {"remote_id": first.remote_id, "email": "p1@example.com", "last_name": "New"}
     upsert([row], mode="realtime")
     (again,) = upsert([row], mode="realtime")
-    assert again.status is Status.UNCHANGED
+    assert again.status is Status.WRITTEN
     assert again.remote_id == first.remote_id
     assert lookups(yespo) == [f"GET /api/v1/contact/{first.remote_id}"]
 
@@ -85,7 +86,7 @@ def test_a_409_without_external_id_is_found_by_email_and_sends_its_segments(
     (first,) = upsert([row], mode="realtime")
     # The same body again, now with a segment to add: the contact write is a 409.
     (again,) = upsert([{**row, "groups": {"add": ["vip"]}}], mode="realtime")
-    assert again.status is Status.UNCHANGED
+    assert again.status is Status.WRITTEN
     assert again.remote_id == first.remote_id
     assert not again.warnings
     (stored,) = yespo.stored()
@@ -96,7 +97,7 @@ def test_a_409_without_external_id_found_by_phone(yespo: Yespo, upsert: Upsert) 
     row = {"phone": "07911 123456", "last_name": "Phone"}
     (first,) = upsert([row], mode="realtime")
     (again,) = upsert([row], mode="realtime")
-    assert again.status is Status.UNCHANGED
+    assert again.status is Status.WRITTEN
     assert again.remote_id == first.remote_id
 
 
@@ -151,11 +152,14 @@ class _NoSearch(httpx.BaseTransport):
 def test_a_409_that_cannot_be_looked_up_says_so(yespo: Yespo) -> None:
     transport = _NoSearch(yespo.transport)
     (first,) = upsert_sync(yespo_config(mode="realtime"), "y", transport, [person(1)])
-    assert first.status is Status.UPDATED
+    assert first.status is Status.WRITTEN
     (again,) = upsert_sync(yespo_config(mode="realtime"), "y", transport, [person(1)])
     assert again.status is Status.FAILED
     assert again.error is not None
-    assert again.error.retryable
+    # An identical request reached Yespo within the minute: perhaps applied, so neither
+    # "not applied" (request_failed) nor offered for a blind resend.
+    assert again.error.code == "outcome_unknown"
+    assert not again.error.retryable
     assert "could not be looked up" in again.error.message
     assert any("could not be checked" in w for w in again.warnings)
 
@@ -165,7 +169,7 @@ def test_a_409_on_double_opt_in_attaches_its_segments_by_id(yespo: Yespo, upsert
            "groups": {"add": ["vip"]}}  # fmt: skip
     (first,) = upsert([row], mode="realtime")
     (again,) = upsert([row], mode="realtime")
-    assert again.status is Status.UNCHANGED
+    assert again.status is Status.WRITTEN
     assert again.remote_id == first.remote_id
     attach = [r for r in yespo.transport.requests if r.url.path.endswith("attach")]
     assert [json.loads(r.content) for r in attach] == [{"contactIds": [int(first.remote_id or 0)]}]

@@ -64,7 +64,7 @@ def test_auto_stores_the_same_for_a_batch_of_1_and_a_batch_of_60() -> None:
 def test_bulk_new_external_id_never_takes_over_another_persons_record() -> None:
     yespo, _ = seeded()
     (outcome,) = yespo.upsert([ROWS[2]], mode="bulk")
-    assert outcome.status is Status.UPDATED
+    assert outcome.status is Status.WRITTEN
     # Yespo's dedupeOn=email rule would write "carl" onto Ann's record (one email match).
     assert yespo.by_external("ann")["firstName"] == "Ann"
     carl = yespo.by_external("carl")
@@ -77,7 +77,7 @@ def test_bulk_email_change_of_a_contact_found_by_external_id_is_applied() -> Non
     (outcome,) = yespo.upsert(
         [{"external_id": "ann", "first_name": "Ann", "email": "ann@example.com"}], mode="bulk"
     )
-    assert outcome.status is Status.UPDATED
+    assert outcome.status is Status.WRITTEN
     # With dedupeOn=email Yespo never updates the email: it would stay family@ silently.
     assert channel(yespo.by_external("ann"), "email") == "ann@example.com"
 
@@ -88,7 +88,7 @@ def test_pending_on_the_unsubscribed_list_is_reported_not_hidden() -> None:
     yespo.upsert([person])
     yespo.emulator.unsubscribed.add("pat@example.com")
     (outcome,) = yespo.upsert([{**person, "email_status": "pending"}])
-    assert outcome.status is Status.UPDATED
+    assert outcome.status is Status.UPDATED  # the subscribe answer says new: false
     assert any("BLACKLISTED" in w and "stays unsubscribed" in w for w in outcome.warnings)
     assert "pat@example.com" in yespo.emulator.unsubscribed
 
@@ -120,7 +120,7 @@ def test_segment_look_up_pages_through_the_groups() -> None:
         yespo.emulator.segment(f"Newsletter {n:03d}")
     yespo.emulator.segment("Newsletter")
     (outcome,) = yespo.upsert([{**ROWS[0], "groups": {"add": ["news"]}}], mode="realtime")
-    assert outcome.status is Status.UPDATED
+    assert outcome.status is Status.WRITTEN
     (member,) = [c for c in yespo.stored() if c.get("externalCustomerId") == "new-1"]
     assert [g["name"] for g in member["groups"]] == ["Newsletter"]
     pages = [r.url.params["startindex"] for r in yespo.transport.requests
@@ -141,6 +141,6 @@ def test_a_refused_bulk_row_never_fails_another_row_sharing_its_email() -> None:
     ]
     with Client(scenario.config(), "r", emulator=app, sleep=lambda s: None) as client:
         outcomes = sorted(client.upsert_many(records), key=lambda o: o.index)
-    assert [o.status.value for o in outcomes] == ["failed", "updated"]
+    assert [o.status.value for o in outcomes] == ["failed", "written"]
     stored = [c.get("externalCustomerId") for c in app.emulator.contacts()]
     assert stored == ["b"]

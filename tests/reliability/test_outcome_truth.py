@@ -1,0 +1,174 @@
+"""Each status is true of the emulator: ``created`` only for a record that was not there
+before the run, ``updated`` only for one that was, ``written`` for one holding the row's
+data, and ``unchanged`` never without a state store (nothing was sent only when the
+store confirmed identical data). The records are read from the emulator itself, before
+and after, never from the report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+from contactsync_ivvy import DEMO_API_KEY as I_KEY
+from contactsync_ivvy import DEMO_API_SECRET as I_SECRET
+from contactsync_ivvy import IvvyAuth
+from contactsync_yespo import DEMO_API_KEY as Y_KEY
+
+from contactsync import Client, Outcome, Secret, Status
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
+from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
+
+BY_NAME = {s.name: s for s in SCENARIOS}
+YESPO_RT, YESPO_BULK, IVVY = BY_NAME["yespo-realtime"], BY_NAME["yespo-bulk"], BY_NAME["ivvy"]
+
+
+def _no_sleep(seconds: float) -> None:
+    del seconds
+
+
+def run(
+    scenario: Scenario, app: EmulatorApp, rows: Sequence[dict[str, Any]], **options: Any
+) -> list[Outcome]:
+    config = scenario.config(max_retries=30)
+    config["tenants"]["r"]["options"] = {**config["tenants"]["r"].get("options", {}), **options}
+    with Client(config, "r", emulator=app, sleep=_no_sleep) as client:
+        return sorted(client.upsert_many(list(rows)), key=lambda o: o.index)
+
+
+def ids(app: EmulatorApp) -> set[str]:
+    return {str(c["id"]) for c in app.emulator.contacts()}
+
+
+def check_true_of_the_emulator(
+    scenario: Scenario,
+    app: EmulatorApp,
+    before: set[str],
+    rows: Sequence[dict[str, Any]],
+    outcomes: Sequence[Outcome],
+) -> None:
+    """Every outcome against the emulator's records (``before``: the ids it held)."""
+    held = {str(c["id"]): scenario.view(c) for c in app.emulator.contacts()}
+    assert [o.index for o in outcomes] == list(range(len(rows)))
+    for outcome in outcomes:
+        row = rows[outcome.index]
+        # No state store: nothing can be confirmed identical, so nothing is unchanged.
+        assert outcome.status is not Status.UNCHANGED, outcome
+        if outcome.status in (Status.CREATED, Status.UPDATED, Status.WRITTEN):
+            assert outcome.remote_id in held, outcome
+            assert held[outcome.remote_id] == expected(row), outcome
+        if outcome.status is Status.CREATED:
+            assert outcome.remote_id not in before, f"created, yet it existed: {outcome}"
+        if outcome.status is Status.UPDATED:
+            assert outcome.remote_id in before, f"updated, yet it is new: {outcome}"
+
+
+# --- brand-new contacts are never "updated" ----------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", [YESPO_RT, YESPO_BULK, IVVY], ids=lambda s: s.name)
+def test_brand_new_contacts_are_never_updated(scenario: Scenario) -> None:
+    app = EmulatorApp(scenario.emulator())
+    rows = people(30)
+    outcomes = run(scenario, app, rows)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
+    assert not any(o.status is Status.UPDATED for o in outcomes)
+    check_true_of_the_emulator(scenario, app, set(), rows, outcomes)
+    # Neither platform's answer says whether it created: the statuses say so.
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
+
+
+def test_ivvy_creates_without_update_if_exists_are_created() -> None:
+    app = EmulatorApp(IVVY.emulator())
+    rows = people(10)
+    outcomes = run(IVVY, app, rows, update_if_exists=False)
+    # Without updateIfExists and without an id, addOrUpdateContact only ever creates.
+    assert {o.status for o in outcomes} == {Status.CREATED}
+    check_true_of_the_emulator(IVVY, app, set(), rows, outcomes)
+
+
+def test_a_second_run_is_updated_by_id_on_ivvy_and_written_on_yespo_bulk() -> None:
+    for scenario, second in ((IVVY, Status.UPDATED), (YESPO_BULK, Status.WRITTEN)):
+        app = EmulatorApp(scenario.emulator())
+        rows = people(8)
+        run(scenario, app, rows)
+        before = ids(app)
+        changed = [{**r, "last_name": r["last_name"] + "x"} for r in rows]
+        outcomes = run(scenario, app, changed)
+        # iVvy found each by its external id (a look-up in this run), then wrote by id.
+        assert {o.status for o in outcomes} == {second}, scenario.name
+        check_true_of_the_emulator(scenario, app, before, changed, outcomes)
+
+
+# --- iVvy update_if_exists merges into contacts it did not make --------------------------
+
+
+def _seed_ivvy(app: EmulatorApp, rows: Sequence[dict[str, Any]]) -> None:
+    """Contacts made outside contactsync: the same names and emails, no external id."""
+    auth = IvvyAuth(I_KEY, Secret(I_SECRET))
+    with httpx.Client(
+        base_url="https://ivvy.test", transport=EmulatorTransport(app), auth=auth
+    ) as api:
+        for row in rows:
+            body = {k: row[k] for k in ("email",)}
+            body.update(firstName=row["first_name"], lastName=row["last_name"])
+            answer = api.post("/api/1.0/contact?action=addOrUpdateContact", json=body)
+            assert answer.is_success, answer.text
+
+
+def test_ivvy_update_if_exists_onto_existing_people_is_not_created() -> None:
+    app = EmulatorApp(IVVY.emulator())
+    rows = people(12)
+    _seed_ivvy(app, rows[:6])  # half the input already on the account
+    before = ids(app)
+    assert len(before) == 6
+    outcomes = run(IVVY, app, rows)  # update_if_exists defaults to true
+    # iVvy matched first name + last name + email: six merged, six new, none duplicated.
+    assert len(ids(app)) == 12
+    merged = [o for o in outcomes if o.remote_id in before]
+    assert len(merged) == 6
+    assert not any(o.status is Status.CREATED for o in merged)
+    assert not any(o.status is Status.CREATED for o in outcomes)
+    check_true_of_the_emulator(IVVY, app, before, rows, outcomes)
+
+
+# --- Yespo real time under applied-then-lost answers ------------------------------------
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_yespo_realtime_first_import_under_lost_answers_reports_no_unchanged(seed: int) -> None:
+    app = EmulatorApp(YESPO_RT.emulator(), Faults(rate=0.4, seed=seed, kinds=("lost",)))
+    rows = people(80)
+    outcomes = run(YESPO_RT, app, rows)
+    # Answers were lost after Yespo applied the request; the resend met Yespo's 409.
+    assert app.faults_injected["lost"] > 10
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
+    check_true_of_the_emulator(YESPO_RT, app, set(), rows, outcomes)
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
+
+
+def test_yespo_realtime_on_a_seeded_account_never_claims_created_or_updated() -> None:
+    emulator = YESPO_RT.emulator()
+    rows = people(40)
+    with httpx.Client(
+        base_url="https://yespo.test",
+        transport=EmulatorTransport(EmulatorApp(emulator)),
+        auth=("any", Y_KEY),
+    ) as api:
+        for row in rows[::2]:  # half the input already on the account, made elsewhere
+            body = {
+                "externalCustomerId": row["external_id"],
+                "firstName": "Seeded",
+                "channels": [{"type": "email", "value": row["email"]}],
+            }
+            assert api.post("/api/v1/contact", json=body).is_success
+    app = EmulatorApp(emulator, Faults(rate=0.3, seed=5, kinds=("lost",)))
+    before = ids(app)
+    assert len(before) == 20
+    outcomes = run(YESPO_RT, app, rows)
+    assert app.faults_injected["lost"] > 0
+    # Yespo's answer is only the id: half of these existed, half did not.
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
+    check_true_of_the_emulator(YESPO_RT, app, before, rows, outcomes)
+    assert sum(o.remote_id in before for o in outcomes) == 20
