@@ -32,7 +32,7 @@ def test_update_only_skips_what_does_not_exist_and_exits_0(tmp_path: Path) -> No
     assert failed.read_text() == ""
     data = json.loads(report.read_text())
     assert list(data["summary"]) == [
-        "created", "updated", "unchanged", "skipped", "rejected", "failed", "requests"
+        "created", "updated", "written", "unchanged", "skipped", "rejected", "failed", "requests"
     ]  # fmt: skip
     assert {o["status"] for o in data["outcomes"]} == {"skipped"}
     assert {o["reason"] for o in data["outcomes"]} == {"not_found"}

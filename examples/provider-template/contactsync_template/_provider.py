@@ -84,7 +84,9 @@ class TemplateProvider(Provider[Payload]):
                 "platform_error", response.text[:200], status_code=response.status_code
             )
             return Outcome(item.index, Status.FAILED, error=error)
-        status = Status.CREATED if body.get("created") else Status.UPDATED
+        # Only what the answer proves: an answer without the flag is just "written".
+        created = body.get("created")
+        status = {True: Status.CREATED, False: Status.UPDATED}.get(created, Status.WRITTEN)
         return Outcome(item.index, status, remote_id=str(body["id"]))
 
     @classmethod
