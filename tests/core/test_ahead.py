@@ -118,7 +118,7 @@ def test_outcomes_are_the_same_with_and_without_the_child(
     assert len(started) == 1
     assert with_child == without
     outcomes, stored = without
-    assert {status for _, status, _, _ in outcomes} >= {"rejected", "updated"}
+    assert {status for _, status, _, _ in outcomes} >= {"rejected", "written"}
     assert len(stored) == 150
 
 
@@ -225,7 +225,7 @@ def test_a_run_with_a_store_validates_ahead_only_rows_it_must_prepare(
         with Client(_config(), "t", emulator=app, sleep=lambda s: None, state=url) as client:
             return [o.status.value for o in client.upsert_many(json.loads(json.dumps(rows)))]
 
-    assert set(run()) == {"updated"}
+    assert set(run()) == {"written"}
     assert len(starts) == 1
     # Started after the first look-up: the rows shown before it were not sent ahead.
     assert starts[0] > FAST_CHUNK

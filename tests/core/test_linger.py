@@ -44,7 +44,7 @@ def test_a_stalled_input_does_not_hold_its_open_batch() -> None:
             first_outcome.set()
             statuses.append(outcome.status)
     assert waited == [True]
-    assert statuses == [Status.UPDATED] * 4
+    assert statuses == [Status.WRITTEN] * 4
 
 
 def test_a_list_is_sent_in_full_batches_however_slow_preparing_it_is() -> None:
@@ -56,6 +56,6 @@ def test_a_list_is_sent_in_full_batches_however_slow_preparing_it_is() -> None:
     with _client(0.001, emulator) as client:
         outcomes = list(client.upsert_many(slow_rows))
     assert time.monotonic() - started > 0.001
-    assert {o.status for o in outcomes} == {Status.UPDATED}
+    assert {o.status for o in outcomes} == {Status.WRITTEN}
     sizes = [len(s["body"]["contacts"]) for s in emulator.sessions.values()]
     assert sorted(sizes) == [1000, 3000, 3000]

@@ -133,6 +133,7 @@ def test_twenty_thousand_rows_on_three_workers_one_killed(
     assert {by_index[i]["status"] for i in range(1, ROWS + 1)} <= {
         "created",
         "updated",
+        "written",
         "unchanged",
     }
     assert failed.read_bytes() == broken

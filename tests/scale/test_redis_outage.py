@@ -148,7 +148,9 @@ def test_redis_restarted_mid_run_leaves_one_outcome_per_row(
     outcomes = json.loads(report.read_text())["outcomes"]
     assert Counter(o["index"] for o in outcomes) == Counter(range(len(ROWS)))
     for outcome in outcomes:
-        assert outcome["status"] in {"created", "updated", "unchanged", "failed"}, outcome
+        assert outcome["status"] in {"created", "updated", "written", "unchanged", "failed"}, (
+            outcome
+        )
         if outcome["status"] == "failed":
             assert outcome["error"]["code"] in {"outcome_unknown", "request_failed"}, outcome
             assert outcome["error"]["retryable"], outcome
@@ -228,5 +230,5 @@ def test_redis_emptied_without_the_producer_seeing_it_down_is_noticed(
     assert "Traceback" not in stderr
     outcomes = json.loads(report.read_text())["outcomes"]
     assert Counter(o["index"] for o in outcomes) == Counter(range(len(ROWS)))
-    assert {o["status"] for o in outcomes} <= {"created", "updated", "unchanged"}
+    assert {o["status"] for o in outcomes} <= {"created", "updated", "written", "unchanged"}
     assert len(people) == len({row["external_id"] for row in ROWS})

@@ -103,7 +103,7 @@ def test_a_chunk_delivered_twice_is_sent_once(
     rows = _rows(5)
     first = runner.run(run_id="r1", tenant="shop", shard=0, chunk=0, rows=rows)
     assert sorted(o["index"] for o in first["outcomes"]) == [10, 11, 12, 13, 14]
-    assert {o["status"] for o in first["outcomes"]} == {"updated"}
+    assert {o["status"] for o in first["outcomes"]} == {"written"}  # Yespo says only ids
     sent = app.stats()["requests"]
     again = runner.run(run_id="r1", tenant="shop", shard=0, chunk=0, rows=rows)
     assert again == first
@@ -128,7 +128,7 @@ def test_a_rerun_after_a_lost_result_sends_only_what_was_not_confirmed(
     # knows) but before the chunk's result was kept: the chunk runs again.
     result = runner.run(run_id="r3", tenant="shop", shard=0, chunk=1, rows=rows)
     statuses = {o["index"]: o["status"] for o in result["outcomes"]}
-    assert statuses == {10: "unchanged", 11: "unchanged", 12: "updated", 13: "updated"}
+    assert statuses == {10: "unchanged", 11: "unchanged", 12: "written", 13: "written"}
     assert app.stats()["requests"] > sent
     assert len(app.emulator.contacts()) == 4
 
