@@ -86,7 +86,12 @@ class TemplateProvider(Provider[Payload]):
             return Outcome(item.index, Status.FAILED, error=error)
         # Only what the answer proves: an answer without the flag is just "written".
         created = body.get("created")
-        status = {True: Status.CREATED, False: Status.UPDATED}.get(created, Status.WRITTEN)
+        if created is True:
+            status = Status.CREATED
+        elif created is False:
+            status = Status.UPDATED
+        else:
+            status = Status.WRITTEN
         return Outcome(item.index, status, remote_id=str(body["id"]))
 
     @classmethod
