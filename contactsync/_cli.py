@@ -119,7 +119,9 @@ def providers(as_json: bool, markdown: bool) -> None:
         return
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table("provider", "distribution", "batch", "rate", "identity", "groups", "ready")
+    table = Table(
+        "provider", "distribution", "batch", "rate", "identity", "groups", "writes", "ready"
+    )
     for row in rows:
         caps = row["capabilities"]
         table.add_row(
@@ -129,6 +131,8 @@ def providers(as_json: bool, markdown: bool) -> None:
             ", ".join(caps["rate_limits"]) or "-",
             ", ".join(caps["identity_keys"]),
             ", ".join(caps["group_modes"]) or "-",
+            # What a successful write is reported as: created, updated, written.
+            ", ".join(caps["write_statuses"]),
             "yes" if row["implemented"] else "not yet",
         )
     stdout_console().print(table)

@@ -39,6 +39,9 @@ def test_providers_json_lists_the_three_distributions() -> None:
     }
     assert by_name["fake"]["capabilities"]["max_batch_size"] == 3
     assert data["broken"] == []
+    # What each says a successful write was (its page says when).
+    writes = {n: by_name[n]["capabilities"]["write_statuses"] for n in ("yespo", "ivvy")}
+    assert writes == {n: ["created", "updated", "written"] for n in ("yespo", "ivvy")}
 
 
 def test_providers_table() -> None:
@@ -46,6 +49,7 @@ def test_providers_table() -> None:
     assert result.exit_code == 0
     assert "yespo" in result.output
     assert "gleantap" in result.output
+    assert "writes" in result.output
 
 
 def test_check_ok_and_error_path(tmp_path: Path) -> None:
