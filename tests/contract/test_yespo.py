@@ -93,7 +93,8 @@ def test_realtime_requests_and_responses_follow_the_spec() -> None:
              for o in written[:100] if o.remote_id]  # fmt: skip
     run.upsert(by_id, "realtime")
     again = run.upsert(by_id[:20], "realtime")
-    assert {o.status for o in again} == {Status.WRITTEN}  # a verified 409: sent, not unchanged
+    # A verified 409 on a PUT by id: sent (never unchanged), and the id existed.
+    assert {o.status for o in again} == {Status.UPDATED}
     expected = {
         "POST /api/v1/contact", "PUT /api/v1/contact/{id}", "POST /api/v1/contact/subscribe",
         "GET /api/v1/groups", "POST /api/v1/group/{id}/contacts/attach",

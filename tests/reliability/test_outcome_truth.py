@@ -172,3 +172,33 @@ def test_yespo_realtime_on_a_seeded_account_never_claims_created_or_updated() ->
     assert {o.status for o in outcomes} == {Status.WRITTEN}
     check_true_of_the_emulator(YESPO_RT, app, before, rows, outcomes)
     assert sum(o.remote_id in before for o in outcomes) == 20
+
+
+def test_yespo_realtime_writes_by_id_under_lost_answers_are_updated() -> None:
+    app = EmulatorApp(YESPO_RT.emulator())
+    rows = people(30)
+    first = run(YESPO_RT, app, rows)
+    before = ids(app)
+    by_id = [
+        {**row, "remote_id": o.remote_id, "last_name": row["last_name"] + "x"}
+        for row, o in zip(rows, first, strict=True)
+    ]
+    app = EmulatorApp(app.emulator, Faults(rate=0.4, seed=4, kinds=("lost",)))
+    outcomes = run(YESPO_RT, app, by_id)
+    assert app.faults_injected["lost"] > 0
+    # A PUT by id only updates; after a lost answer its 409 is verified by that id.
+    assert {o.status for o in outcomes} == {Status.UPDATED}
+    check_true_of_the_emulator(YESPO_RT, app, before, by_id, outcomes)
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_ivvy_creates_without_update_if_exists_under_lost_answers_are_created(seed: int) -> None:
+    app = EmulatorApp(IVVY.emulator(), Faults(rate=0.4, seed=seed, kinds=("lost",)))
+    rows = people(40)
+    outcomes = run(IVVY, app, rows, update_if_exists=False)
+    assert app.faults_injected["lost"] > 0
+    # A lost create is looked up by its external id (not found before it was sent):
+    # found, it is the one this run created.
+    assert {o.status for o in outcomes} == {Status.CREATED}
+    check_true_of_the_emulator(IVVY, app, set(), rows, outcomes)
+    assert len(ids(app)) == 40

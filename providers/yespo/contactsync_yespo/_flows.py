@@ -239,7 +239,10 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
                 retryable=True,
             )
             return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
-        status, remote_id = Status.WRITTEN, confirmed
+        # A PUT by id only ever updates (Yespo refuses an id it does not hold), and the
+        # look-up read that very id: it existed. Otherwise nothing says who created it.
+        status = Status.UPDATED if payload.remote_id is not None else Status.WRITTEN
+        remote_id = confirmed
     elif not response.is_success:
         return failed(item, platform_error(response, "Yespo refused the contact"))
     else:

@@ -74,7 +74,8 @@ def test_a_409_by_id_is_verified_by_id(yespo: Yespo, upsert: Upsert) -> None:
     row = {"remote_id": first.remote_id, "email": "p1@example.com", "last_name": "New"}
     upsert([row], mode="realtime")
     (again,) = upsert([row], mode="realtime")
-    assert again.status is Status.WRITTEN
+    # A PUT by id updates only: the contact existed, so "updated" (never "unchanged").
+    assert again.status is Status.UPDATED
     assert again.remote_id == first.remote_id
     assert lookups(yespo) == [f"GET /api/v1/contact/{first.remote_id}"]
 
