@@ -223,10 +223,20 @@ class Execution:
             )
             return
         run.settled.add(outcome.index)
+        status = outcome.status
+        if status is Status.UNCHANGED:
+            # "unchanged" is the state store's word alone: nothing sent, because the
+            # store confirmed identical data. A flow that handled the contact wrote it
+            # (or asked the platform): what it confirmed is "written".
+            self.engine.log.warning(
+                "the provider reported unchanged for a contact it handled; reported written",
+                indexes=[outcome.index],
+            )
+            status = Status.WRITTEN
         # Built directly, not with attrs.evolve: this runs once per contact.
         final = Outcome(
             outcome.index,
-            outcome.status,
+            status,
             remote_id=outcome.remote_id,
             external_id=item.contact.external_id,
             warnings=item.warnings + outcome.warnings,

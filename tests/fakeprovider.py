@@ -154,11 +154,10 @@ class FakeProvider(Provider[dict[str, Any]]):
         return [
             Outcome(
                 item.index,
-                Status.CREATED
-                if r["created"]
-                else Status.UPDATED
-                if r["changed"]
-                else Status.UNCHANGED,
+                # Its answer says whether it created; changed or not, a contact that
+                # existed was sent, so it is updated (never unchanged: that is the
+                # state store's word, for contacts nothing was sent for).
+                Status.CREATED if r["created"] else Status.UPDATED,
                 remote_id=str(r["id"]),
             )
             for item, r in zip(batch, results, strict=True)

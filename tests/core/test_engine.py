@@ -203,7 +203,7 @@ def test_sync_and_async_engines_give_identical_outcomes() -> None:
         2: Status.CREATED,
         3: Status.REJECTED,
         4: Status.REJECTED,
-        5: Status.UNCHANGED,
+        5: Status.UPDATED,  # sent, and the platform says it existed: never "unchanged"
         6: Status.REJECTED,
         7: Status.CREATED,
     }
@@ -220,7 +220,7 @@ def test_async_engine_accepts_an_async_iterable_and_single_upsert() -> None:
             single = await client.upsert(Contact(external_id="c0", email="person0@example.com"))
             return summary.created, single.status
 
-    assert asyncio.run(go()) == (5, Status.UNCHANGED)
+    assert asyncio.run(go()) == (5, Status.UPDATED)
 
 
 def test_warn_policy_puts_the_warning_in_the_outcome() -> None:
