@@ -68,3 +68,15 @@ def test_a_failure_without_an_exception_names_the_state_and_keeps_external_ids()
     assert [o.external_id for o in outcomes] == ["4", "5", "6"]
     assert all(o.error and "FAILURE" in o.error.message for o in outcomes)
     assert all(o.error and "NoneType" not in o.error.message for o in outcomes)
+
+
+def test_written_comes_back_from_a_worker_as_written() -> None:
+    result = _Result(
+        {"outcomes": [_wire(4, "written"), _wire(5, "created"), _wire(6)], "requests": 3}
+    )
+    summary = Summary()
+    outcomes = list(_chunk_outcomes(result, ROWS, SOURCES, summary, OutageGuard(5.0)))
+    assert [o.status for o in outcomes] == [Status.WRITTEN, Status.CREATED, Status.UPDATED]
+    for outcome in outcomes:
+        summary.add(outcome)
+    assert (summary.written, summary.created, summary.updated, summary.total) == (1, 1, 1, 3)
