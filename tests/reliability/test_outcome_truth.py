@@ -202,3 +202,40 @@ def test_ivvy_creates_without_update_if_exists_under_lost_answers_are_created(se
     assert {o.status for o in outcomes} == {Status.CREATED}
     check_true_of_the_emulator(IVVY, app, set(), rows, outcomes)
     assert len(ids(app)) == 40
+
+
+def _versions(count: int) -> list[dict[str, Any]]:
+    """Each person three times: loyalty v0, v1, then v0 again (the last row repeats
+    the first, so Yespo answers it 409 within the minute)."""
+    rows = []
+    for version in ("v0", "v1", "v0"):
+        for row in people(count):
+            rows.append({**row, "custom_fields": {"loyalty": version}})
+    return rows
+
+
+def test_yespo_realtime_last_row_repeating_the_first_wins() -> None:
+    app = EmulatorApp(YESPO_RT.emulator())
+    rows = _versions(10)
+    outcomes = run(YESPO_RT, app, rows)
+    # The third row is refused as a repeat of the first; Yespo holds the second's data:
+    # written by the contact's id instead, so the last row wins and nothing fails.
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
+    held = sorted(YESPO_RT.view(c) for c in app.emulator.contacts())
+    assert held == sorted(expected(r) for r in rows[-10:])
+    assert {o.status for o in outcomes[-10:]} == {Status.UPDATED}  # by id: it existed
+
+
+def test_yespo_realtime_second_run_within_the_minute_ends_on_the_last_rows() -> None:
+    app = EmulatorApp(YESPO_RT.emulator())
+    rows = [
+        {**row, "custom_fields": {"loyalty": version}}
+        for version in ("v0", "v1", "v2")
+        for row in people(10)
+    ]
+    run(YESPO_RT, app, rows)
+    again = run(YESPO_RT, app, rows)  # every request a repeat of the first run's
+    assert all(o.ok for o in again), [o.error for o in again if not o.ok][:3]
+    assert not any(o.status is Status.UNCHANGED for o in again)
+    held = sorted(YESPO_RT.view(c) for c in app.emulator.contacts())
+    assert held == sorted(expected(r) for r in rows[-10:])

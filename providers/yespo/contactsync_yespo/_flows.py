@@ -205,44 +205,10 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     response = yield request
     assert response is not None
     if response.status_code == 409:
-        # "Repeated request within 1 minute": an identical request reached Yespo
-        # shortly before (this run's own attempt whose answer was lost, or an earlier
-        # run's). Yespo does not say which requests it calls repeated, nor what came of
-        # that earlier one, so the 409 is never trusted: the contact is looked up, and
-        # is ``written`` (never ``unchanged``: this run did send it, and nothing says
-        # whether the earlier request created the contact) only when Yespo holds what
-        # this request set.
-        try:
-            confirmed, problem = yield from verify_conflict(payload, contacts)
-        except RequestFailed as exc:
-            notes.append("Yespo's 409 could not be checked: it is unknown what Yespo holds")
-            # The identical request was applied (or is being applied) within the minute,
-            # and what Yespo holds now is unknown: not "not applied", and not offered
-            # for an unconditional resend.
-            error = OutcomeError(
-                "outcome_unknown",
-                "Yespo answered 409 (repeated request within 1 minute) and the contact "
-                f"could not be looked up ({exc}): an identical request reached Yespo "
-                "within the minute, whether Yespo holds this data is unknown; check the "
-                "contact on Yespo before sending it again",
-                status_code=409,
-            )
-            return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
-        if confirmed is None:
-            # Yespo holds something else (changed since, deleted, or several contacts
-            # hold it): this request was refused, not applied.
-            error = OutcomeError(
-                "request_failed",
-                "Yespo answered 409 (repeated request within 1 minute), not confirmed: "
-                f"{problem}; send again",
-                status_code=409,
-                retryable=True,
-            )
-            return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
-        # A PUT by id only ever updates (Yespo refuses an id it does not hold), and the
-        # look-up read that very id: it existed. Otherwise nothing says who created it.
-        status = Status.UPDATED if payload.remote_id is not None else Status.WRITTEN
-        remote_id = confirmed
+        settled = yield from _conflict(item, notes)
+        if isinstance(settled, Outcome):
+            return settled
+        status, remote_id = settled
     elif not response.is_success:
         return failed(item, platform_error(response, "Yespo refused the contact"))
     else:
@@ -292,6 +258,86 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     return Outcome(item.index, status, remote_id=remote, warnings=warnings)
 
 
+def _conflict(item: Item, notes: list[str]) -> Steps[tuple[Status, str] | Outcome]:
+    """After a real-time 409: the status and id the look-up proves, or the outcome."""
+    payload = item.payload
+    contacts = (item.index,)
+    # "Repeated request within 1 minute": an identical request reached Yespo
+    # shortly before (this run's own attempt whose answer was lost, or an earlier
+    # run's). Yespo does not say which requests it calls repeated, nor what came of
+    # that earlier one, so the 409 is never trusted: the contact is looked up, and
+    # is ``written`` (never ``unchanged``: this run did send it, and nothing says
+    # whether the earlier request created the contact) only when Yespo holds what
+    # this request set, or once this request's data is written by the contact's id.
+    try:
+        confirmed, problem, target = yield from verify_conflict(payload, contacts)
+    except RequestFailed as exc:
+        notes.append("Yespo's 409 could not be checked: it is unknown what Yespo holds")
+        # The identical request was applied (or is being applied) within the minute,
+        # and what Yespo holds now is unknown: not "not applied", and not offered
+        # for an unconditional resend.
+        error = OutcomeError(
+            "outcome_unknown",
+            "Yespo answered 409 (repeated request within 1 minute) and the contact "
+            f"could not be looked up ({exc}): an identical request reached Yespo "
+            "within the minute, whether Yespo holds this data is unknown; check the "
+            "contact on Yespo before sending it again",
+            status_code=409,
+        )
+        return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
+    if confirmed is None and target is not None and payload.email_action != "confirm":
+        # The contact holding the external id holds other values: the identical
+        # request was applied, then something else was written (a later row of this
+        # person, another run, the UI). This row's data is not on Yespo, and
+        # resending it would be refused again within the minute; written by that id
+        # instead (a PUT is not the same request), as the upsert would have done.
+        rewrite = yield Request(
+            "PUT",
+            f"/api/v1/contact/{target}",
+            json=payload.body,
+            contacts=contacts,
+            plan_response=Response(200, b"ok"),
+        )
+        assert rewrite is not None
+        if rewrite.status_code == 409:
+            # The same PUT within the minute: this run's own, its answer lost? Read
+            # the contact again rather than trust either answer.
+            try:
+                record = yield from _get_contact(target, contacts, payload.body)
+            except RequestFailed as exc:
+                error = OutcomeError(
+                    "outcome_unknown",
+                    f"Yespo answered 409 to writing the contact by id {target}, and it "
+                    f"could not be read back ({exc}); check it on Yespo before sending "
+                    "it again",
+                    status_code=409,
+                )
+                return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
+            if record is not None and not differences(payload.body, record):
+                confirmed, problem = str(target), ""
+            else:
+                problem += f"; writing it by id {target} got HTTP 409, not confirmed"
+        elif rewrite.is_success:
+            confirmed, problem = str(target), ""
+        else:
+            problem += f"; writing it by id {target} got HTTP {rewrite.status_code}"
+    if confirmed is None:
+        # Yespo holds something else (changed since, deleted, or several contacts
+        # hold it): this request was refused, not applied.
+        error = OutcomeError(
+            "request_failed",
+            "Yespo answered 409 (repeated request within 1 minute), not confirmed: "
+            f"{problem}; send again",
+            status_code=409,
+            retryable=True,
+        )
+        return Outcome(item.index, Status.FAILED, error=error, warnings=tuple(notes))
+    # A PUT by id only ever updates (Yespo refuses an id it does not hold), and the
+    # look-up read that very id: it existed. Otherwise nothing says who created it.
+    put = payload.remote_id is not None or target is not None
+    return Status.UPDATED if put else Status.WRITTEN, confirmed
+
+
 # --- verifying a 409 -----------------------------------------------------------------
 
 # A look-up finding more contacts than this is not read through (each costs a GET).
@@ -302,9 +348,11 @@ _PLAIN_KEYS = ("firstName", "lastName", "externalCustomerId", "languageCode", "t
 
 def verify_conflict(
     payload: YespoPayload, contacts: tuple[int, ...]
-) -> Steps[tuple[str | None, str]]:
-    """Look up the contact a 409 was about; return ``(id, "")`` when Yespo holds every
-    value the request set, else ``(None, why)``.
+) -> Steps[tuple[str | None, str, int | None]]:
+    """Look up the contact a 409 was about; return ``(id, "", None)`` when Yespo holds
+    every value the request set, else ``(None, why, target)``: ``target`` is the one
+    contact holding the request's external id when it holds other values (the contact
+    the request was for), else ``None``.
 
     The look-up follows Yespo's matching: the id of a ``PUT``; else the external id;
     else the email, else the phone (``GET /api/v1/contacts``, whose thin results are
@@ -325,10 +373,11 @@ def verify_conflict(
             what = "its email" if key == "email" else "its phone"
         candidates = yield from _search(key, value, contacts)
         if not candidates:
-            return None, f"no contact has {what}"
+            return None, f"no contact has {what}", None
         if len(candidates) > MAX_CANDIDATES:
-            return None, f"more than {MAX_CANDIDATES} contacts have {what}"
+            return None, f"more than {MAX_CANDIDATES} contacts have {what}", None
     matching: list[int] = []
+    differing: list[int] = []
     problems: list[str] = []
     for contact_id in candidates:
         record = yield from _get_contact(contact_id, contacts, body)
@@ -338,16 +387,25 @@ def verify_conflict(
         differs = differences(body, record)
         if differs:
             problems.append(f"contact {contact_id} differs in {', '.join(differs)}")
+            differing.append(contact_id)
         else:
             matching.append(contact_id)
     if len(matching) == 1:
-        return str(matching[0]), ""
+        return str(matching[0]), "", None
     if matching:
-        return None, (
-            f"{len(matching)} contacts with {what} hold these values: "
-            "which one Yespo matched cannot be told"
+        return (
+            None,
+            (
+                f"{len(matching)} contacts with {what} hold these values: "
+                "which one Yespo matched cannot be told"
+            ),
+            None,
         )
-    return None, "; ".join(problems)
+    # Only a contact found by the external id alone is surely the one the request was
+    # for (an email or phone may be shared; a PUT's 409 is about that very id).
+    by_external = payload.remote_id is None and bool(body.get("externalCustomerId"))
+    target = differing[0] if by_external and differing == candidates else None
+    return None, "; ".join(problems), target
 
 
 def _search(key: str, value: str, contacts: tuple[int, ...]) -> Steps[list[int]]:

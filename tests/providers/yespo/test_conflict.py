@@ -41,20 +41,36 @@ def test_a_confirmed_409_is_written_with_the_contact_id(yespo: Yespo, upsert: Up
     assert lookups(yespo) == ["GET /api/v1/contacts", f"GET /api/v1/contact/{first.remote_id}"]
 
 
-def test_a_409_over_an_edit_not_applied_is_a_retryable_failure(
-    yespo: Yespo, upsert: Upsert
-) -> None:
+def test_a_409_over_an_edit_is_written_by_the_contacts_id(yespo: Yespo, upsert: Upsert) -> None:
     (first,) = upsert([person(1)], mode="realtime")
     # The record changes on Yespo within the minute (another app, the UI, a PUT) ...
     api = direct(yespo.emulator)
     assert api.put(f"/api/v1/contact/{first.remote_id}", json={"firstName": "Other"}).is_success
-    # ... so the same request again is answered 409, yet Yespo does not hold it.
+    # ... so the same request again is answered 409, yet Yespo does not hold it: the
+    # contact holding the external id is written by its id (a PUT is not a repeat).
     (again,) = upsert([person(1)], mode="realtime")
-    assert yespo.by_external("c1")["firstName"] == "Other"
+    assert yespo.by_external("c1")["firstName"] == "P1"
+    assert again.status is Status.UPDATED  # by id: it existed
+    assert again.remote_id == first.remote_id
+    assert len(yespo.stored()) == 1
+    puts = [r.url.path for r in yespo.transport.requests if r.method == "PUT"]
+    assert puts == [f"/api/v1/contact/{first.remote_id}"]
+
+
+def test_a_409_over_an_edit_without_external_id_is_a_retryable_failure(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    row = {"email": "solo@example.com", "first_name": "Solo"}
+    (first,) = upsert([row], mode="realtime")
+    api = direct(yespo.emulator)
+    assert api.put(f"/api/v1/contact/{first.remote_id}", json={"firstName": "Other"}).is_success
+    # Found by its email only (an address can be shared): not written by id, not guessed.
+    (again,) = upsert([row], mode="realtime")
+    assert yespo.stored()[0]["firstName"] == "Other"
     assert again.status is Status.FAILED
     assert again.error is not None
     assert again.error.retryable
-    assert again.error.code in ("request_failed", "platform_error")
+    assert again.error.code == "request_failed"
     assert "409" in again.error.message
     assert "firstName" in again.error.message
 
