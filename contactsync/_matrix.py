@@ -44,7 +44,7 @@ _LABELS = (
     "contacts per request (at most)",
     "documented rate limits",
     "identity keys, in order",
-    "a write is reported",
+    "a successful write is reported as",
     "email statuses",
     "SMS statuses",
     "group changes",
