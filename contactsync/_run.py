@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ._ahead import AheadValidator, enabled
+from ._errors import ContactError
 from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
+from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
-from ._records import InputLine
+from ._readahead import Superseded, annotated_order, find_superseded, rereadable
+from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
 
@@ -176,10 +180,30 @@ class Execution:
         self._spent: dict[int, int] = {}
         """Requests already made for a contact in attempts whose outcome was not
         kept (a refused batch before its split, a first pass before the final one)."""
+        self._superseded: Superseded | None = None
+        """With a state store and input read ahead: the rows that are not their
+        person's last (see ``_readahead``)."""
+        self._orders: dict[int, tuple[int, int]] = {}
+        """The order of rows taken from a ``--failed`` file and not settled yet."""
+        self._person: dict[int, str] = {}
+        """The person (state key) of each contact taken and not settled yet."""
+        self._latest: dict[str, int] = {}
+        """Per person with a contact taken and not settled: the last one taken."""
+        self._taken: Counter[str] = Counter()
 
     # --- outcomes ---------------------------------------------------------------------
 
     def _emit(self, outcome: Outcome) -> None:
+        if self._person:
+            outcome = self._settle_person(outcome)
+        order = self._orders.pop(outcome.index, None) if self._orders else None
+        if not outcome.ok and self.incremental is not None:
+            if order is None:
+                order = self.incremental.order_of(outcome.index)
+            outcome = attrs.evolve(outcome, order=order)
+        elif not outcome.ok and order is not None:
+            # Read back from a --failed file, without a store: it keeps its order.
+            outcome = attrs.evolve(outcome, order=order)
         error = outcome.error
         if error is not None:
             message = self._scrub(error.message)
@@ -201,6 +225,28 @@ class Execution:
         self.summary.unchanged += len(outcomes)
         self.emitted.extend(outcomes)
         self.progress.set()
+
+    def _settle_person(self, outcome: Outcome) -> Outcome:
+        """Forget the person of a settled contact; a failure with a later row of the same
+        person taken in this run is final and never to be sent again (replaying it
+        would put older data over the later row's): not retryable, reason superseded."""
+        key = self._person.pop(outcome.index, None)
+        if key is None:
+            return outcome
+        latest = self._latest[key]
+        self._taken[key] -= 1
+        if not self._taken[key]:
+            del self._taken[key]
+            del self._latest[key]
+        error = outcome.error
+        if outcome.status is not Status.FAILED or latest == outcome.index or error is None:
+            return outcome
+        message = f"{error.message} (superseded by input {latest}, a later row of this person)"
+        return attrs.evolve(
+            outcome,
+            error=attrs.evolve(error, message=message, retryable=False),
+            reason=SkipReason.SUPERSEDED,
+        )
 
     def _is_provisional(self, outcome: Outcome) -> bool:
         error = outcome.error
@@ -416,9 +462,18 @@ class Execution:
                 self._linger()
                 return
             chunk: list[tuple[int, ContactInput]] = []
+            superseded = self._superseded
             for raw in raws:
-                chunk.append((input_index(raw, self.position), raw))
+                index = input_index(raw, self.position)
+                if superseded is not None and self.position in superseded:
+                    self.position += 1
+                    self._emit(self._skipped_superseded(index, raw))
+                    continue
+                chunk.append((index, raw))
                 self.position += 1
+                record = raw.record if type(raw) is InputLine else raw
+                if (order := annotated_order(record)) is not None:
+                    self._orders[index] = order
             if self.incremental is not None:
                 await self._admit_incremental(chunk)
             elif await self._set_up():
@@ -451,6 +506,13 @@ class Execution:
         if isinstance(item, Outcome):
             self._emit(item)
             return
+        key = self.engine.provider.state_key(item)
+        if key is not None:
+            # Rows are taken in input order: this one is its person's latest so far
+            # (noted first: a failure it makes final below is superseded by it).
+            self._person[item.index] = key
+            self._latest[key] = item.index
+            self._taken[key] += 1
         if self._provisional_keys:
             self._supersede(item)
         self.scheduler.add(item)
@@ -521,7 +583,7 @@ class Execution:
         if late:
             found.update(await incremental.lookup(late))
         sending, stateless = self._judge(prepared, found, fresh, seen)
-        await incremental.sending(sending)
+        await incremental.sending(sending, self._orders)
         for item in [*(entry[0] for entry in sending), *stateless]:
             self._admit(item)
 
@@ -547,6 +609,15 @@ class Execution:
                 stateless.append(item)
                 continue
             record = found.get(key)
+            order = self._orders.get(item.index)
+            if order is not None and record is not None and record.newer_than(order):
+                # Replayed from a --failed file, and the store confirmed a later row of
+                # this person since: writing it would put older data back.
+                seen.add(key)
+                self._emit(
+                    self._skipped_superseded(item.index, item.contact, item, record.remote_id)
+                )
+                continue
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
@@ -564,6 +635,29 @@ class Execution:
             seen.add(key)
             sending.append((item, key, print_, digest))
         return sending, stateless
+
+    @staticmethod
+    def _skipped_superseded(
+        index: int,
+        raw: object,
+        item: Prepared[Any] | None = None,
+        remote_id: str | None = None,
+    ) -> Outcome:
+        source: object = raw.record if type(raw) is InputLine else raw
+        external_id = None
+        if item is not None:
+            source, external_id = item.contact, item.contact.external_id
+        elif isinstance(source, Mapping) and (value := source.get("external_id")) is not None:
+            external_id = str(value)
+        return Outcome(
+            index,
+            Status.SKIPPED,
+            remote_id=remote_id,
+            external_id=external_id,
+            warnings=() if item is None else item.warnings,
+            input=source,
+            reason=SkipReason.SUPERSEDED,
+        )
 
     @staticmethod
     def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
@@ -645,6 +739,14 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
+            # Under create_only a person's first row creates them and the rest are
+            # skipped: no row of theirs is ever written over another one.
+            if rereadable(self._inputs) and self.engine.provider.tenant.sync_mode != "create_only":
+                self._superseded = await asyncio.to_thread(
+                    find_superseded,
+                    self._inputs,  # type: ignore[arg-type]
+                    self._person_key,
+                )
         pipeline = self.engine.pipeline
         ahead = AheadValidator(pipeline.tenant.default_phone_region)
         # Only for bulk flows: one request per contact costs far more than checking it.
@@ -693,6 +795,24 @@ class Execution:
                 task.cancel()
         if self.input_error is not None:
             raise self.input_error
+
+    def _person_key(self, raw: object) -> str | None:
+        """The state key of an input row as a run would find it, without mapping it
+        (the first pass of the read-ahead): the raw external id, else the provider's
+        key of the contact; ``None`` for a row that cannot be read."""
+        if type(raw) is InputLine:
+            if raw.error is not None:
+                return None
+            raw = raw.record
+        key = raw_key(raw)
+        if key is not None:
+            return key
+        try:
+            contact = raw if isinstance(raw, Contact) else contact_from_record(raw)
+            contact = contact.with_phone_region(self.engine.pipeline.tenant.default_phone_region)
+            return self.engine.provider.state_key(Prepared(0, contact, None))
+        except (ContactError, ValueError, TypeError):
+            return None
 
     def rest(self) -> Iterator[ContactInput]:
         """After a cancelled run: the input it never took (see :meth:`Pump.rest`)."""
