@@ -223,6 +223,9 @@ class Execution:
         """:meth:`_emit` for many ``unchanged`` outcomes of the raw fast path at once:
         no error to scrub, no request, nothing pending in the store."""
         self.summary.unchanged += len(outcomes)
+        if self._orders:
+            for outcome in outcomes:
+                self._orders.pop(outcome.index, None)
         self.emitted.extend(outcomes)
         self.progress.set()
 
