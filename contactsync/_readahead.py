@@ -9,15 +9,13 @@ confirms only the last one), and leave them as failures worth retrying.
 that wrote the file (run sequence, input position, see :data:`ANNOTATION_KEY`); every
 other row is this run's, later than any earlier run's, in input order.
 
-The first pass keeps nothing of a row but a 64-bit hash of its person's key and its order,
-in a temporary SQLite file (memory stays bounded for millions of rows); what it leaves
-is one bit per row.
+The first pass keeps nothing of a row but a hash of its person's key and its order (in a
+dict, or past :data:`IN_MEMORY` people in a temporary SQLite file: memory stays bounded
+for millions of rows); what it leaves is one bit per row.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -70,20 +68,18 @@ def annotated_order(record: object) -> tuple[int, int] | None:
     return None
 
 
-def _hash(key: str) -> int:
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class Superseded:
     """One bit per input position: set for a row that is not its person's last."""
 
-    def __init__(self, size: int) -> None:
-        self._bits = bytearray((size + 7) // 8)
+    def __init__(self) -> None:
+        self._bits = bytearray()
         self.count = 0
 
     def add(self, position: int) -> None:
-        self._bits[position >> 3] |= 1 << (position & 7)
+        byte = position >> 3
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + (len(self._bits) >> 1)))
+        self._bits[byte] |= 1 << (position & 7)
         self.count += 1
 
     def __contains__(self, position: int) -> bool:
@@ -91,39 +87,88 @@ class Superseded:
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << (position & 7)))
 
 
+IN_MEMORY = 100_000
+"""People kept in a dict by the first pass; past that, in a temporary SQLite file."""
+
+
 def find_superseded(
-    inputs: Iterable[Any], key_of: Callable[[object], str | None]
+    inputs: Iterable[Any], key_of: Callable[[object], str | None], in_memory: int = IN_MEMORY
 ) -> Superseded | None:
     """The first pass over ``inputs``: the positions of rows that are not their
     person's last (``key_of`` names the person of a row, or ``None``); ``None`` when
-    every person has one row."""
-    with tempfile.TemporaryDirectory(prefix="contactsync-ahead-") as folder:
-        db = sqlite3.connect(str(Path(folder) / "ahead.db"))
-        with contextlib.closing(db):
-            db.execute("PRAGMA journal_mode = OFF")
-            db.execute("PRAGMA synchronous = OFF")
-            db.execute("CREATE TABLE rows (k INTEGER, r INTEGER, i INTEGER, p INTEGER)")
-            size = 0
-            rows: list[tuple[int, int, int, int]] = []
-            for position, item in enumerate(inputs):
-                size = position + 1
-                key = key_of(item)
-                if key is None:
-                    continue
-                record = item.record if type(item) is InputLine else item
-                order = annotated_order(record) or (CURRENT_RUN, position)
-                rows.append((_hash(key), order[0], order[1], position))
-                if len(rows) >= _ROWS_PER_INSERT:
-                    db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
-                    rows = []
-            db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
-            # Ties (the same line twice) go to the later position: input order decides.
-            earlier = db.execute(
-                "SELECT p FROM (SELECT p, row_number() OVER "
-                "(PARTITION BY k ORDER BY r DESC, i DESC, p DESC) AS n FROM rows) WHERE n > 1"
-            )
-            superseded = Superseded(size)
-            while batch := earlier.fetchmany(_ROWS_PER_INSERT):
-                for (position,) in batch:
-                    superseded.add(position)
+    every person has one row.
+
+    Up to ``in_memory`` people, each person's best row so far is kept in a dict (a
+    row that loses is marked at once); past that, every row goes to a temporary SQLite
+    file and one query finds the losers: memory stays bounded for any input."""
+    superseded = Superseded()
+    best: dict[int, tuple[int, int, int]] = {}
+    spill: _Spill | None = None
+    try:
+        for position, item in enumerate(inputs):
+            key = key_of(item)
+            if key is None:
+                continue
+            record = item.record if type(item) is InputLine else item
+            order = annotated_order(record)
+            # Python's string hash: random per process, fixed within this pass.
+            row = (*(order or (CURRENT_RUN, position)), position)
+            person = hash(key)
+            if spill is not None:
+                spill.add((person, *row))
+                continue
+            before = best.get(person)
+            if before is None:
+                best[person] = row
+                if len(best) > in_memory:
+                    spill = _Spill()
+                    for known, kept in best.items():
+                        spill.add((known, *kept))
+                    best.clear()
+            elif row > before:  # ties go to the later position: input order decides
+                best[person] = row
+                superseded.add(before[2])
+            else:
+                superseded.add(position)
+        if spill is not None:
+            for position in spill.losers():
+                superseded.add(position)
+    finally:
+        if spill is not None:
+            spill.close()
     return superseded if superseded.count else None
+
+
+class _Spill:
+    """The first pass past :data:`IN_MEMORY` people: rows in a temporary SQLite file."""
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="contactsync-ahead-")
+        self._db = sqlite3.connect(str(Path(self._folder.name) / "ahead.db"))
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE rows (k INTEGER, r INTEGER, i INTEGER, p INTEGER)")
+        self._rows: list[tuple[int, int, int, int]] = []
+
+    def add(self, row: tuple[int, int, int, int]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= _ROWS_PER_INSERT:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", self._rows)
+        self._rows = []
+
+    def losers(self) -> Iterator[int]:
+        self._flush()
+        cursor = self._db.execute(
+            "SELECT p FROM (SELECT p, row_number() OVER "
+            "(PARTITION BY k ORDER BY r DESC, i DESC, p DESC) AS n FROM rows) WHERE n > 1"
+        )
+        while batch := cursor.fetchmany(_ROWS_PER_INSERT):
+            for (position,) in batch:
+                yield position
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,25 @@ def test_a_file_is_read_again_on_each_pass(tmp_path: Path) -> None:
     assert found is not None
     assert [p for p in range(7) if p in found] == [0, 1, 2, 3]
     assert [line.record for line in source][-1] == {"id": 0}
+
+
+def test_past_the_in_memory_limit_the_answer_is_the_same() -> None:
+    rng = random.Random(4)
+    rows: list[dict[str, Any]] = []
+    for n in range(400):
+        row: dict[str, Any] = {"id": rng.randrange(60)}
+        if n % 7 == 0:
+            row[ANNOTATION_KEY] = {"order": [rng.randrange(3), rng.randrange(400)]}
+        if n % 11 == 0:
+            del row["id"]
+        rows.append(row)
+    in_memory = find_superseded(rows, _key)
+    spilled = find_superseded(rows, _key, in_memory=5)
+    assert in_memory is not None
+    assert spilled is not None
+    assert [p for p in range(400) if p in spilled] == [p for p in range(400) if p in in_memory]
+    assert (
+        spilled.count
+        == in_memory.count
+        == 400 - len({r["id"] for r in rows if "id" in r}) - (sum("id" not in r for r in rows))
+    )
