@@ -250,7 +250,9 @@ def plan_command(
         )
         stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
-        for item in client.plan(_read(stream, input_path)):
+        # With a store, read ahead as upsert does: only each person's last row is planned.
+        lines = _input(stack, stream, input_path, read_ahead=store is not None)
+        for item in client.plan(lines):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:

@@ -265,8 +265,11 @@ class _Base:
         judge = None
         if self.state is not None:
             from ._incremental import PlanJudge  # noqa: PLC0415
+            from ._readahead import last_rows_only  # noqa: PLC0415
 
-            judge = PlanJudge(self.state, self.provider)
+            judge = PlanJudge(
+                self.state, self.provider, last_rows_only(self.provider, contacts) or ()
+            )
         return plan(self._pipeline, self.base_url, contacts, setup, judge)
 
 

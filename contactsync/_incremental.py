@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -259,14 +259,21 @@ class PlanJudge:
     shows, e.g., iVvy writing by id without its look-up). As in a run, only a person's
     first row is judged against the store."""
 
-    def __init__(self, store: StateStore, provider: Provider[Any]) -> None:
+    def __init__(
+        self, store: StateStore, provider: Provider[Any], superseded: Container[int] = ()
+    ) -> None:
         self.store = store
         self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
         self._seen: set[str] = set()
+        self._superseded = superseded
+        """Input positions that are not their person's last (the read-ahead): as in a
+        run, they are skipped, never planned."""
 
     def __call__(self, item: Prepared[Any]) -> Prepared[Any] | Outcome:
+        if item.index in self._superseded:
+            return self._outcome(item, Status.SKIPPED, None, SkipReason.SUPERSEDED)
         key = self.provider.state_key(item)
         if key is None:
             return item

@@ -22,7 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._records import ANNOTATION_KEY, InputLine, read_input
+from ._errors import ContactError
+from ._incremental import raw_key
+from ._model import Contact
+from ._provider import Prepared, Provider
+from ._records import ANNOTATION_KEY, InputLine, contact_from_record, read_input
 
 CURRENT_RUN = 1 << 62
 """The run part of the order of this run's own rows: after every recorded run's."""
@@ -49,6 +53,34 @@ class InputFile:
 def rereadable(inputs: object) -> bool:
     """Whether ``inputs`` can be read twice (a file named for it, a list or tuple)."""
     return isinstance(inputs, InputFile | list | tuple)
+
+
+def person_key(provider: Provider[Any], raw: object) -> str | None:
+    """The state key of an input row as a run finds it, without mapping it: the raw
+    external id, else the provider's key of the contact; ``None`` for a row that
+    cannot be read (it is rejected, and supersedes nothing)."""
+    if type(raw) is InputLine:
+        if raw.error is not None:
+            return None
+        raw = raw.record
+    key = raw_key(raw)
+    if key is not None:
+        return key
+    try:
+        contact = raw if isinstance(raw, Contact) else contact_from_record(raw)
+        contact = contact.with_phone_region(provider.tenant.default_phone_region)
+        return provider.state_key(Prepared(0, contact, None))
+    except (ContactError, ValueError, TypeError):
+        return None
+
+
+def last_rows_only(provider: Provider[Any], inputs: object) -> Superseded | None:
+    """With a state store: the rows of ``inputs`` not to be written (see the module),
+    when it can be read twice; ``None`` otherwise. Under ``create_only`` a person's
+    first row creates them and the rest are skipped: no row is written over another."""
+    if not rereadable(inputs) or provider.tenant.sync_mode == "create_only":
+        return None
+    return find_superseded(inputs, lambda raw: person_key(provider, raw))  # type: ignore[arg-type]
 
 
 def annotated_order(record: object) -> tuple[int, int] | None:
@@ -82,7 +114,9 @@ class Superseded:
         self._bits[byte] |= 1 << (position & 7)
         self.count += 1
 
-    def __contains__(self, position: int) -> bool:
+    def __contains__(self, position: object) -> bool:
+        if type(position) is not int:
+            return False
         byte = position >> 3
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << (position & 7)))
 

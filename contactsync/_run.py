@@ -28,16 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ._ahead import AheadValidator, enabled
-from ._errors import ContactError
 from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
-from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Prepared, Request
 from ._pump import Pump
-from ._readahead import Superseded, annotated_order, find_superseded, rereadable
-from ._records import InputLine, contact_from_record
+from ._readahead import Superseded, annotated_order, last_rows_only
+from ._records import InputLine
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
 
@@ -742,14 +740,9 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
-            # Under create_only a person's first row creates them and the rest are
-            # skipped: no row of theirs is ever written over another one.
-            if rereadable(self._inputs) and self.engine.provider.tenant.sync_mode != "create_only":
-                self._superseded = await asyncio.to_thread(
-                    find_superseded,
-                    self._inputs,  # type: ignore[arg-type]
-                    self._person_key,
-                )
+            self._superseded = await asyncio.to_thread(
+                last_rows_only, self.engine.provider, self._inputs
+            )
         pipeline = self.engine.pipeline
         ahead = AheadValidator(pipeline.tenant.default_phone_region)
         # Only for bulk flows: one request per contact costs far more than checking it.
@@ -798,24 +791,6 @@ class Execution:
                 task.cancel()
         if self.input_error is not None:
             raise self.input_error
-
-    def _person_key(self, raw: object) -> str | None:
-        """The state key of an input row as a run would find it, without mapping it
-        (the first pass of the read-ahead): the raw external id, else the provider's
-        key of the contact; ``None`` for a row that cannot be read."""
-        if type(raw) is InputLine:
-            if raw.error is not None:
-                return None
-            raw = raw.record
-        key = raw_key(raw)
-        if key is not None:
-            return key
-        try:
-            contact = raw if isinstance(raw, Contact) else contact_from_record(raw)
-            contact = contact.with_phone_region(self.engine.pipeline.tenant.default_phone_region)
-            return self.engine.provider.state_key(Prepared(0, contact, None))
-        except (ContactError, ValueError, TypeError):
-            return None
 
     def rest(self) -> Iterator[ContactInput]:
         """After a cancelled run: the input it never took (see :meth:`Pump.rest`)."""

@@ -262,3 +262,22 @@ def test_stdin_is_read_ahead_too(tmp_path: Path, url: str, platforms: list[Platf
     again, _ = platform.upsert("-", state=url, stdin=data)
     assert again["summary"]["requests"] == 0
     _assert_last_rows(platform, records)
+
+
+def test_plan_with_a_store_plans_only_each_persons_last_row(
+    tmp_path: Path, url: str, platforms: list[Platform]
+) -> None:
+    platform = Platform(BY_NAME["gleantap"], tmp_path, GleantapEmulator())
+    platforms.append(platform)
+    platform.write_config()
+    platform.upsert(_write(tmp_path / "in.jsonl", rows()), state=url)
+    newer = rows(seed=8, tag="-new")
+    source = _write(tmp_path / "new.jsonl", newer)
+    args = ["plan", "--config", str(platform.config), "--tenant", "r", "--base-url", platform.base]
+    result = CliRunner().invoke(main, [*args, "--state", url, str(source)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("skipped (superseded)") == 2 * PEOPLE
+    planned = result.output
+    last = {id(row) for row in last_rows(newer).values()}
+    for row in newer:
+        assert (f'"{row["last_name"]}"' in planned) is (id(row) in last)
