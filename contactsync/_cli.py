@@ -165,7 +165,13 @@ def _input(
         return _read(stream, path)
     source = _rereadable(stack, stream, path)
     with source.path.open("rb") as header:
-        _read(header, path)  # a CSV header that cannot be read ends the run here
+        check = _read(header, path)  # a CSV header that cannot be read ends the run here
+        # Started and closed, so that the reader lets go of the file (a CSV reader's
+        # text wrapper) before the file closes.
+        next(check, None)
+        close = getattr(check, "close", None)
+        if close is not None:
+            close()
     return source
 
 

@@ -8,6 +8,8 @@ holds: every person must end with their *last* row's data.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import random
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from click.testing import CliRunner
 from contactsync_gleantap import GleantapEmulator
 from contactsync_yespo import YespoEmulator
 
-from contactsync import SkipReason, Status
+from contactsync import AsyncClient, SkipReason, Status
 from contactsync._cli import main
 from contactsync.testing import Emulator, EmulatorApp, Faults, serve_in_thread
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
@@ -281,3 +283,42 @@ def test_plan_with_a_store_plans_only_each_persons_last_row(
     last = {id(row) for row in last_rows(newer).values()}
     for row in newer:
         assert (f'"{row["last_name"]}"' in planned) is (id(row) in last)
+
+
+def test_a_csv_file_is_read_ahead(tmp_path: Path, url: str, platforms: list[Platform]) -> None:
+    platform = Platform(BY_NAME["gleantap"], tmp_path, GleantapEmulator())
+    platforms.append(platform)
+    platform.write_config()
+    records = rows()
+    columns = ["external_id", "first_name", "last_name", "email", "phone"]
+    lines = [",".join([*columns, "custom_fields.loyalty"])]
+    lines += [",".join([*(r[c] for c in columns), r["custom_fields"]["loyalty"]]) for r in records]
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n")
+    first, _ = platform.upsert(source, state=url)
+    assert first["summary"]["requests"] == PEOPLE
+    again, _ = platform.upsert(source, state=url)
+    assert again["summary"]["requests"] == 0
+    _assert_last_rows(platform, records)
+
+
+def test_the_async_client_reads_a_list_ahead(tmp_path: Path, url: str) -> None:
+    scenario = BY_NAME["ivvy"]
+    app = EmulatorApp(scenario.emulator())
+    records = rows()
+
+    async def run() -> list[int]:
+        sent = []
+        for _ in range(2):
+            async with AsyncClient(scenario.config(), "r", emulator=app, state=url) as client:
+                result = client.upsert_many(copy.deepcopy(records))
+                outcomes = [o async for o in result]
+                assert sum(o.reason == SkipReason.SUPERSEDED for o in outcomes) == 2 * PEOPLE
+                sent.append(result.summary.requests)
+        return sent
+
+    first, second = asyncio.run(run())
+    assert first > 0
+    assert second == 0
+    holds = {v[0]: v for v in map(scenario.view, app.emulator.contacts())}
+    assert holds == {k: expected(row) for k, row in last_rows(records).items()}
