@@ -6,6 +6,7 @@ import contextlib
 import importlib.resources
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -42,7 +43,8 @@ from ._fault_kinds import KINDS as FAULT_KINDS
 from ._fault_kinds import SLOW as SLOW_FAULT
 from ._matrix import render as render_matrix
 from ._model import Contact
-from ._outcome import ErrorCode, Outcome, OutcomeError, Status, Summary
+from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
+from ._readahead import InputFile
 from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
@@ -158,6 +160,38 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
         yield stream
 
 
+def _input(
+    stack: contextlib.ExitStack, stream: BinaryIO, path: str, *, read_ahead: bool
+) -> Iterator[InputLine] | InputFile:
+    """What a run reads: INPUT's lines, or with ``read_ahead`` INPUT as a file it can
+    read twice (a pipe is first copied to a temporary file)."""
+    if not read_ahead:
+        return _read(stream, path)
+    source = _rereadable(stack, stream, path)
+    with source.path.open("rb") as header:
+        check = _read(header, path)  # a CSV header that cannot be read ends the run here
+        # Started and closed, so that the reader lets go of the file (a CSV reader's
+        # text wrapper) before the file closes.
+        next(check, None)
+        close = getattr(check, "close", None)
+        if close is not None:
+            close()
+    return source
+
+
+def _rereadable(stack: contextlib.ExitStack, stream: BinaryIO, path: str) -> InputFile:
+    """INPUT as a file a run can read more than once: the file itself, or for stdin (or
+    any stream that is not a regular file) a temporary copy, written in blocks (memory
+    stays bounded) and removed when the run ends."""
+    if path != "-" and Path(path).is_file():
+        return InputFile(path, input_kind(path))
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-input-"))
+    copy = Path(folder) / "input"
+    with copy.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return InputFile(copy, input_kind(path))
+
+
 def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
     """The reader for INPUT; a CSV header that cannot be read ends the run here."""
     with _config_errors():
@@ -226,7 +260,9 @@ def plan_command(
         )
         stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
-        for item in client.plan(_read(stream, input_path)):
+        # With a store, read ahead as upsert does: only each person's last row is planned.
+        lines = _input(stack, stream, input_path, read_ahead=store is not None)
+        for item in client.plan(lines):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
             else:
@@ -297,13 +333,22 @@ class _FailedWriter:
         self._scrubber = scrubber
 
     def write(self, outcome: Outcome) -> None:
+        if outcome.reason == SkipReason.SUPERSEDED:
+            # A later row of the same person came after it in the run: sending this one
+            # again would put older data over that row's (the report still shows it).
+            return
         record = _record_of(outcome)
         if isinstance(record, str):
             text = self._scrubber.scrub(record)
         else:
             if isinstance(record, dict):
                 error = None if outcome.error is None else outcome.error.to_json()
-                record = {**record, ANNOTATION_KEY: {"index": outcome.index, "error": error}}
+                note: dict[str, Any] = {"index": outcome.index, "error": error}
+                if outcome.order is not None:
+                    # With a state store: what tells a replay whether the store has
+                    # confirmed a later row of this person since (then it is skipped).
+                    note["order"] = list(outcome.order)
+                record = {**record, ANNOTATION_KEY: note}
             text = json.dumps(self._scrubber.scrub_obj(record), ensure_ascii=False)
         line = _encoded(text.replace("\r", "").replace("\n", "")) + b"\n"
         self._stream.write(line)
@@ -494,7 +539,10 @@ def upsert(
         else:
             scrubber = distributed_run.scrubber
         stream = stack.enter_context(_open_input(input_path))
-        lines = _read(stream, input_path)
+        # Read ahead with a state store (see _readahead): only each person's last row
+        # is written.
+        ahead = distributed_run is None and client.state is not None
+        lines = _input(stack, stream, input_path, read_ahead=ahead)
         report = failed = None
         if report_path is not None:
             report = _ReportWriter(stack.enter_context(_open_report(report_path)), scrubber)

@@ -265,8 +265,11 @@ class _Base:
         judge = None
         if self.state is not None:
             from ._incremental import PlanJudge  # noqa: PLC0415
+            from ._readahead import last_rows_only  # noqa: PLC0415
 
-            judge = PlanJudge(self.state, self.provider)
+            judge = PlanJudge(
+                self.state, self.provider, last_rows_only(self.provider, contacts) or ()
+            )
         return plan(self._pipeline, self.base_url, contacts, setup, judge)
 
 
@@ -339,7 +342,10 @@ class Client(_Base):
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`.
 
         With a state store, contacts the platform already holds as given are
-        ``unchanged`` and cost no request; ``full=True`` sends every one anyway.
+        ``unchanged`` and cost no request; ``full=True`` sends every one anyway. A
+        ``list`` or ``tuple`` (or an input file the CLI names) is then read ahead: only
+        each person's last row is written, the earlier ones are ``skipped``
+        (``superseded``); a one-shot iterator goes in input order.
         ``on_outcome`` is called with each outcome, in the iterating thread, just
         before the run hands it out (or while ``drain`` runs); what it raises stops
         the iteration like an exception in the loop's body would."""

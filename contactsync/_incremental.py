@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -79,6 +79,7 @@ class _Pending:
     key: str
     fingerprint: str
     raw: str | None
+    order: tuple[int, int] | None = None
 
 
 class Incremental:
@@ -91,6 +92,8 @@ class Incremental:
         self.mapping = mapping_fingerprint(provider)
         self.full = full
         self.run_id: str | None = None
+        self.seq: int | None = None
+        """The run's place in the store's run sequence (see :meth:`order_of`)."""
         self._pending: dict[int, _Pending] = {}
         self._settled: list[Confirmed | FailedEntry] = []
         """Outcomes of rows this run sent, in the order they came, not written yet."""
@@ -103,9 +106,14 @@ class Incremental:
         cannot say what the platform holds for them."""
 
     async def begin(self) -> None:
-        self.run_id = await asyncio.to_thread(
-            self.store.begin_run, self.tenant, mapping_fingerprint=self.mapping
+        self.run_id, self.seq = await asyncio.to_thread(
+            self.store.begin_ordered_run, self.tenant, mapping_fingerprint=self.mapping
         )
+
+    def order_of(self, index: int) -> tuple[int, int] | None:
+        """The order of this run's row at input position ``index``: later than every row
+        of every run begun on the store before this one."""
+        return None if self.seq is None else (self.seq, index)
 
     def key_of(self, item: Prepared[Any]) -> str | None:
         """The key the store records ``item`` under (the provider decides)."""
@@ -147,10 +155,19 @@ class Incremental:
             return None
         return Known(record.remote_id)
 
-    async def sending(self, items: list[tuple[Prepared[Any], str, str, str | None]]) -> None:
-        """Mark ``(item, key, fingerprint, raw hash)`` in flight before they are sent."""
+    async def sending(
+        self,
+        items: list[tuple[Prepared[Any], str, str, str | None]],
+        orders: Mapping[int, tuple[int, int]] | None = None,
+    ) -> None:
+        """Mark ``(item, key, fingerprint, raw hash)`` in flight before they are sent.
+        ``orders`` holds the order of rows read back from a ``--failed`` file (theirs,
+        not this run's): what the store records once the platform confirms them."""
         for item, key, print_, raw in items:
-            self._pending[item.index] = _Pending(key, print_, raw)
+            order = orders.get(item.index) if orders else None
+            if order is None:
+                order = self.order_of(item.index)
+            self._pending[item.index] = _Pending(key, print_, raw, order)
             self._recent[key] += 1
         if items:
             assert self.run_id is not None
@@ -171,6 +188,7 @@ class Incremental:
                     outcome.status.value,
                     outcome.remote_id,
                     pending.raw,
+                    pending.order,
                 )
             )
         else:
@@ -241,14 +259,21 @@ class PlanJudge:
     shows, e.g., iVvy writing by id without its look-up). As in a run, only a person's
     first row is judged against the store."""
 
-    def __init__(self, store: StateStore, provider: Provider[Any]) -> None:
+    def __init__(
+        self, store: StateStore, provider: Provider[Any], superseded: Container[int] = ()
+    ) -> None:
         self.store = store
         self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
         self._seen: set[str] = set()
+        self._superseded = superseded
+        """Input positions that are not their person's last (the read-ahead): as in a
+        run, they are skipped, never planned."""
 
     def __call__(self, item: Prepared[Any]) -> Prepared[Any] | Outcome:
+        if item.index in self._superseded:
+            return self._outcome(item, Status.SKIPPED, None, SkipReason.SUPERSEDED)
         key = self.provider.state_key(item)
         if key is None:
             return item

@@ -108,7 +108,13 @@ class Outcome:
     input: object = attrs.field(default=None, eq=False, repr=False)
     """The contact (or raw record) this outcome is about, for re-submission."""
     reason: str | None = None
-    """Why a ``skipped`` contact was left alone: one of :class:`SkipReason`."""
+    """Why a ``skipped`` contact was left alone: one of :class:`SkipReason`. A ``failed``
+    contact with reason ``superseded`` is not to be sent again: a later row of the same
+    person came after it (its error is not retryable; ``--failed`` leaves it out)."""
+    order: tuple[int, int] | None = None
+    """Of a rejected or failed contact in a run with a state store: the run's sequence
+    number and the row's input position (kept from the ``--failed`` line it was read
+    from), which tells a replay whether the store holds newer data of the person."""
 
     @property
     def ok(self) -> bool:
@@ -123,6 +129,7 @@ class Outcome:
             "warnings": list(self.warnings),
             "error": None if self.error is None else self.error.to_json(),
             **({} if self.reason is None else {"reason": self.reason}),
+            **({} if self.order is None else {"order": list(self.order)}),
         }
 
 
@@ -170,12 +177,22 @@ _FIELDS = (
     "requests",
     "input",
     "reason",
+    "order",
 )
 if tuple(field.name for field in attrs.fields(Outcome)) != _FIELDS:  # pragma: no cover
     raise AssertionError("unchanged() below must set every field of Outcome")
-(_index, _status, _remote_id, _external_id, _warnings, _error, _requests, _input, _reason) = (
-    getattr(Outcome, name).__set__ for name in _FIELDS
-)
+(
+    _index,
+    _status,
+    _remote_id,
+    _external_id,
+    _warnings,
+    _error,
+    _requests,
+    _input,
+    _reason,
+    _order,
+) = (getattr(Outcome, name).__set__ for name in _FIELDS)
 
 
 def unchanged(
@@ -195,4 +212,5 @@ def unchanged(
     _requests(outcome, 0)
     _input(outcome, source)
     _reason(outcome, None)
+    _order(outcome, None)
     return outcome

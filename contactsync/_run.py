@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +34,7 @@ from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summ
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
 from ._provider import Known, Prepared, Request
 from ._pump import Pump
+from ._readahead import Superseded, annotated_order, last_rows_only
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
@@ -183,10 +185,30 @@ class Execution:
         self._obtained: dict[str, str] = {}
         """State key → the platform id an earlier row of that person got in this run
         (see :meth:`_note_obtained`), newest last."""
+        self._superseded: Superseded | None = None
+        """With a state store and input read ahead: the rows that are not their
+        person's last (see ``_readahead``)."""
+        self._orders: dict[int, tuple[int, int]] = {}
+        """The order of rows taken from a ``--failed`` file and not settled yet."""
+        self._person: dict[int, str] = {}
+        """The person (state key) of each contact taken and not settled yet."""
+        self._latest: dict[str, int] = {}
+        """Per person with a contact taken and not settled: the last one taken."""
+        self._taken: Counter[str] = Counter()
 
     # --- outcomes ---------------------------------------------------------------------
 
     def _emit(self, outcome: Outcome) -> None:
+        if self._person:
+            outcome = self._settle_person(outcome)
+        order = self._orders.pop(outcome.index, None) if self._orders else None
+        if not outcome.ok and self.incremental is not None:
+            if order is None:
+                order = self.incremental.order_of(outcome.index)
+            outcome = attrs.evolve(outcome, order=order)
+        elif not outcome.ok and order is not None:
+            # Read back from a --failed file, without a store: it keeps its order.
+            outcome = attrs.evolve(outcome, order=order)
         error = outcome.error
         if error is not None:
             message = self._scrub(error.message)
@@ -206,8 +228,33 @@ class Execution:
         """:meth:`_emit` for many ``unchanged`` outcomes of the raw fast path at once:
         no error to scrub, no request, nothing pending in the store."""
         self.summary.unchanged += len(outcomes)
+        if self._orders:
+            for outcome in outcomes:
+                self._orders.pop(outcome.index, None)
         self.emitted.extend(outcomes)
         self.progress.set()
+
+    def _settle_person(self, outcome: Outcome) -> Outcome:
+        """Forget the person of a settled contact; a failure with a later row of the same
+        person taken in this run is final and never to be sent again (replaying it
+        would put older data over the later row's): not retryable, reason superseded."""
+        key = self._person.pop(outcome.index, None)
+        if key is None:
+            return outcome
+        latest = self._latest[key]
+        self._taken[key] -= 1
+        if not self._taken[key]:
+            del self._taken[key]
+            del self._latest[key]
+        error = outcome.error
+        if outcome.status is not Status.FAILED or latest == outcome.index or error is None:
+            return outcome
+        message = f"{error.message} (superseded by input {latest}, a later row of this person)"
+        return attrs.evolve(
+            outcome,
+            error=attrs.evolve(error, message=message, retryable=False),
+            reason=SkipReason.SUPERSEDED,
+        )
 
     def _is_provisional(self, outcome: Outcome) -> bool:
         error = outcome.error
@@ -470,9 +517,18 @@ class Execution:
                 self._linger()
                 return
             chunk: list[tuple[int, ContactInput]] = []
+            superseded = self._superseded
             for raw in raws:
-                chunk.append((input_index(raw, self.position), raw))
+                index = input_index(raw, self.position)
+                if superseded is not None and self.position in superseded:
+                    self.position += 1
+                    self._emit(self._skipped_superseded(index, raw))
+                    continue
+                chunk.append((index, raw))
                 self.position += 1
+                record = raw.record if type(raw) is InputLine else raw
+                if (order := annotated_order(record)) is not None:
+                    self._orders[index] = order
             if self.incremental is not None:
                 await self._admit_incremental(chunk)
             elif await self._set_up():
@@ -505,6 +561,13 @@ class Execution:
         if isinstance(item, Outcome):
             self._emit(item)
             return
+        key = self.engine.provider.state_key(item)
+        if key is not None:
+            # Rows are taken in input order: this one is its person's latest so far
+            # (noted first: a failure it makes final below is superseded by it).
+            self._person[item.index] = key
+            self._latest[key] = item.index
+            self._taken[key] += 1
         if self._provisional_keys:
             self._supersede(item)
         self.scheduler.add(item)
@@ -576,7 +639,7 @@ class Execution:
         if late:
             found.update(await incremental.lookup(late))
         sending, stateless = self._judge(prepared, found, fresh, seen)
-        await incremental.sending(sending)
+        await incremental.sending(sending, self._orders)
         for item in [*(entry[0] for entry in sending), *stateless]:
             self._admit(item)
 
@@ -602,6 +665,15 @@ class Execution:
                 stateless.append(item)
                 continue
             record = found.get(key)
+            order = self._orders.get(item.index)
+            if order is not None and record is not None and record.newer_than(order):
+                # Replayed from a --failed file, and the store confirmed a later row of
+                # this person since: writing it would put older data back.
+                seen.add(key)
+                self._emit(
+                    self._skipped_superseded(item.index, item.contact, item, record.remote_id)
+                )
+                continue
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
@@ -621,6 +693,29 @@ class Execution:
             seen.add(key)
             sending.append((item, key, print_, digest))
         return sending, stateless
+
+    @staticmethod
+    def _skipped_superseded(
+        index: int,
+        raw: object,
+        item: Prepared[Any] | None = None,
+        remote_id: str | None = None,
+    ) -> Outcome:
+        source: object = raw.record if type(raw) is InputLine else raw
+        external_id = None
+        if item is not None:
+            source, external_id = item.contact, item.contact.external_id
+        elif isinstance(source, Mapping) and (value := source.get("external_id")) is not None:
+            external_id = str(value)
+        return Outcome(
+            index,
+            Status.SKIPPED,
+            remote_id=remote_id,
+            external_id=external_id,
+            warnings=() if item is None else item.warnings,
+            input=source,
+            reason=SkipReason.SUPERSEDED,
+        )
 
     @staticmethod
     def _skipped_exists(item: Prepared[Any], remote_id: str | None) -> Outcome:
@@ -702,6 +797,9 @@ class Execution:
         """Outcomes in the order they become known, a list at a time."""
         if self.incremental is not None:
             await self.incremental.begin()
+            self._superseded = await asyncio.to_thread(
+                last_rows_only, self.engine.provider, self._inputs
+            )
         pipeline = self.engine.pipeline
         ahead = AheadValidator(pipeline.tenant.default_phone_region)
         # Only for bulk flows: one request per contact costs far more than checking it.

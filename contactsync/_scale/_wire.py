@@ -19,6 +19,9 @@ def outcome_to_wire(outcome: Outcome, index: int) -> dict[str, Any]:
         "warnings": list(outcome.warnings),
         "error": None if outcome.error is None else outcome.error.to_json(),
         "requests": outcome.requests,
+        # A skip's reason, and a failure superseded by a later row (left out of --failed).
+        # Not the order: a chunk's positions are not the run's.
+        "reason": outcome.reason,
     }
 
 
@@ -42,4 +45,5 @@ def outcome_from_wire(data: Mapping[str, Any], source: object = None) -> Outcome
         ),
         requests=int(data.get("requests") or 0),
         input=source,
+        reason=data.get("reason"),
     )

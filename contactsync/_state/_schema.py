@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ._errors import StateSchemaError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The schema version this code reads and writes (the last migration's)."""
 
 _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations on PostgreSQL
@@ -91,6 +91,10 @@ records = sa.Table(
     sa.Column("in_flight", sa.Boolean(create_constraint=False), nullable=False),
     sa.Column("run_id", sa.String(32)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Version 2: the order of the confirmed data (the sequence of the run that wrote it,
+    # and its input position there), so that an older row replayed later is not written.
+    sa.Column("order_run", sa.BigInteger),
+    sa.Column("order_index", sa.BigInteger),
 )
 sa.Index(
     "ix_contactsync_records_in_flight",
@@ -108,8 +112,26 @@ runs = sa.Table(
     sa.Column("finished_at", UtcDateTime),
     sa.Column("mapping_fingerprint", sa.String(64)),
     sa.Column("counts", sa.Text),
+    # Version 2: the run's place in the store's run sequence (see ``sequences``).
+    sa.Column("seq", sa.BigInteger),
 )
 sa.Index("ix_contactsync_runs_tenant_started", runs.c.tenant, runs.c.started_at)
+
+sequences = sa.Table(
+    "contactsync_sequences",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+"""Counters the store hands out in its write transactions (version 2): ``run`` orders
+runs, monotone across every process using the store, whatever the clocks say."""
+
+RUN_SEQUENCE: Final = "run"
+
+_ADDED_IN_V2: Final = {
+    "contactsync_records": ("order_run", "order_index"),
+    "contactsync_runs": ("seq",),
+}
 
 tenants = sa.Table(
     "contactsync_tenants",
@@ -127,11 +149,41 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+def _as_of_v1(table: sa.Table, shape: sa.MetaData) -> sa.Table:
+    """``table`` as version 1 created it: without the columns later versions add (a
+    new store runs every migration, so version 1 must build exactly its own shape)."""
+    later = _ADDED_IN_V2.get(table.name, ())
+    columns = [column._copy() for column in table.columns if column.name not in later]
+    copy = sa.Table(table.name, shape, *columns)
+    for index in table.indexes:
+        sa.Index(
+            index.name,
+            *(copy.c[column.name] for column in index.columns),
+            **index.dialect_kwargs,
+        )
+    return copy
+
+
 def _v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[records, runs, tenants])
+    shape = sa.MetaData()
+    tables = [_as_of_v1(table, shape) for table in (records, runs, tenants)]
+    shape.create_all(conn, tables=tables)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "records, runs and tenant metadata", _v1),)
+def _v2(conn: Connection) -> None:
+    for table, names in _ADDED_IN_V2.items():
+        for name in names:
+            column = metadata.tables[table].c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+    metadata.create_all(conn, tables=[sequences])
+    conn.execute(sequences.insert().values(name=RUN_SEQUENCE, value=0))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "records, runs and tenant metadata", _v1),
+    Migration(2, "the order of runs and of confirmed data (replay safety)", _v2),
+)
 
 
 def current_version(conn: Connection) -> int | None:

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
-from ._schema import records, runs, tenants, utc_from_db
+from ._schema import RUN_SEQUENCE, records, runs, sequences, tenants, utc_from_db
 from ._types import (
     CONFIRMED_STATUSES,
     NEVER_CONFIRMED,
@@ -285,16 +285,37 @@ class StateStore:
     def begin_run(self, tenant: str, *, mapping_fingerprint: str | None = None) -> str:
         """Record the start of a run and return its id. ``mapping_fingerprint``, when
         given, becomes the tenant's current mapping fingerprint."""
+        return self.begin_ordered_run(tenant, mapping_fingerprint=mapping_fingerprint)[0]
+
+    def begin_ordered_run(
+        self, tenant: str, *, mapping_fingerprint: str | None = None
+    ) -> tuple[str, int]:
+        """:meth:`begin_run`, and the run's sequence number: greater than that of every
+        run begun on this store before (a counter in the store, taken in the write
+        transaction: clocks of several hosts cannot disagree about it)."""
         _check_tenant(tenant)
         run_id = uuid.uuid4().hex
         now = _now()
         with self._writing("begin a run") as conn:
+            # The UPDATE takes the row's lock (PostgreSQL) or the write lock (SQLite's
+            # BEGIN IMMEDIATE) first: two runs never read the same value.
+            conn.execute(
+                sequences.update()
+                .where(sequences.c.name == RUN_SEQUENCE)
+                .values(value=sequences.c.value + 1)
+            )
+            seq = int(
+                conn.execute(
+                    sa.select(sequences.c.value).where(sequences.c.name == RUN_SEQUENCE)
+                ).scalar_one()
+            )
             conn.execute(
                 runs.insert().values(
                     run_id=run_id,
                     tenant=tenant,
                     started_at=now,
                     mapping_fingerprint=mapping_fingerprint,
+                    seq=seq,
                 )
             )
             if mapping_fingerprint is not None:
@@ -310,7 +331,7 @@ class StateStore:
                         },
                     )
                 )
-        return run_id
+        return run_id, seq
 
     def finish_run(self, run_id: str, counts: Mapping[str, int]) -> None:
         """Record the end of a run and its counts (outcomes by status, requests…)."""
@@ -340,7 +361,21 @@ class StateStore:
         with self._reading("read records") as conn:
             for start in range(0, len(wanted), _CHUNK):
                 rows = lookup.rows(conn, tenant, wanted[start : start + _CHUNK])
-                for t, key, fp, mapping, raw, remote, status, code, flying, run, at in rows:
+                for (
+                    t,
+                    key,
+                    fp,
+                    mapping,
+                    raw,
+                    remote,
+                    status,
+                    code,
+                    flying,
+                    run,
+                    at,
+                    order_run,
+                    order_index,
+                ) in rows:
                     found[key] = make(
                         StateRecord,
                         (
@@ -355,6 +390,8 @@ class StateStore:
                             bool(flying),
                             run,
                             utc(at),
+                            order_run,
+                            order_index,
                         ),
                     )
         return found
@@ -391,6 +428,8 @@ class StateStore:
                 None,
                 False,
                 now,
+                None if e.order is None else e.order[0],
+                None if e.order is None else e.order[1],
             )
             for key, e in sorted(latest.items())
         ]
@@ -534,6 +573,8 @@ _CONFIRM_COLUMNS: Final = (
     "last_error_code",
     "in_flight",
     "updated_at",
+    "order_run",
+    "order_index",
 )
 _FAILURE_COLUMNS: Final = (
     "tenant",
@@ -652,6 +693,9 @@ class _Statements:
                 "last_error_code": sa.null(),
                 "in_flight": sa.false(),
                 "updated_at": new.updated_at,
+                # A confirm without an order (an unchanged contact's refresh) keeps it.
+                "order_run": sa.func.coalesce(new.order_run, records.c.order_run),
+                "order_index": sa.func.coalesce(new.order_index, records.c.order_index),
             },
             _CONFIRM_COLUMNS,
         )

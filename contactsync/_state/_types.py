@@ -54,6 +54,18 @@ class StateRecord(NamedTuple):
     run_id: str | None
     """The run that last marked this identity in flight."""
     updated_at: datetime.datetime
+    order_run: int | None = None
+    """The sequence number (:meth:`StateStore.begin_ordered_run`) of the run whose row
+    the confirmed data came from; ``None`` when not known (confirmed before version 2)."""
+    order_index: int | None = None
+    """That row's input position in its run."""
+
+    def newer_than(self, order: tuple[int, int]) -> bool:
+        """Whether the confirmed data came from a row after the one ``order`` names
+        (run sequence, input position): sending that row would put older data back."""
+        if self.order_run is None or self.order_index is None:
+            return False
+        return (self.order_run, self.order_index) > order
 
     def is_current(self, fingerprint: str, mapping_fingerprint: str) -> bool:
         """Whether sending a payload with ``fingerprint`` (mapped with
@@ -91,6 +103,8 @@ class Confirmed(NamedTuple):
     status: str
     remote_id: str | None = None
     raw_hash: str | None = None
+    order: tuple[int, int] | None = None
+    """The confirmed row's run sequence and input position; ``None`` keeps the stored one."""
 
 
 class FailedEntry(NamedTuple):

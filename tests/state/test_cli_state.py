@@ -122,3 +122,51 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, ur
     # Only what the store had not confirmed went again (the unconfirmed remainder,
     # which includes what was in flight when the process died).
     assert resent <= count - done
+
+
+def test_a_killed_run_of_several_rows_per_person_resumes_with_the_last_rows(
+    tmp_path: Path, url: str
+) -> None:
+    # Three rows per person, shuffled: the killed run wrote only last rows (the earlier
+    # ones are skipped as superseded), and the resumed run sends only the people the
+    # store had not confirmed, each once, with their last row.
+    people = 3_000
+    rows = [row for tag in ("-a", "-b", "-c") for row in _rows(people, tag)]
+    random.Random(9).shuffle(rows)
+    last = {row["external_id"]: row for row in rows}
+    source = _write(tmp_path / "in.jsonl", rows)
+    (tmp_path / "c.toml").write_text(CONFIG)
+    emulator = GleantapEmulator()
+    app = EmulatorApp(emulator)
+    server, base = serve_in_thread(app)
+    command = [sys.executable, "-m", "contactsync", "upsert", "--config",
+               str(tmp_path / "c.toml"), "--tenant", "g", "--base-url", base,
+               "--state", url, str(source)]  # fmt: skip
+    try:
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        stop_at = random.Random(6).randint(300, 2_000)
+        deadline = time.monotonic() + 120  # a safety net, not a speed bound
+        while time.monotonic() < deadline and not (
+            app.stats()["requests"] >= stop_at and _confirmed(url) > 0
+        ):
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        before = app.stats()["requests"]
+        with open_store(url) as store:
+            confirmed = store.summary("g").by_status.get("updated", 0)
+        rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        resent = app.stats()["requests"] - before
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # Every request of the killed run wrote a person's last row: never more than one each.
+    assert before <= people
+    assert 0 < confirmed < people
+    assert resent <= people - confirmed
+    stored = emulator.contacts()
+    assert Counter(Counter(c["user_id"] for c in stored).values()) == {1: people}
+    for contact in stored:
+        assert contact["last_name"] == last[contact["user_id"]]["last_name"]

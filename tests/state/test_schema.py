@@ -40,8 +40,11 @@ def test_schema_version_is_the_last_migration() -> None:
     assert [m.version for m in _schema.MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 
 
+ALL_VERSIONS = list(range(1, SCHEMA_VERSION + 1))
+
+
 def test_a_new_store_gets_the_whole_schema(store: StateStore, url: str) -> None:
-    assert versions(url) == [SCHEMA_VERSION]
+    assert versions(url) == ALL_VERSIONS
     engine = engine_for(url)
     try:
         inspector = sa.inspect(engine)
@@ -65,6 +68,8 @@ def test_a_new_store_gets_the_whole_schema(store: StateStore, url: str) -> None:
             "in_flight",
             "run_id",
             "updated_at",
+            "order_run",
+            "order_index",
         }
         assert inspector.get_pk_constraint("contactsync_records")["constrained_columns"] == [
             "tenant",
@@ -81,7 +86,7 @@ def test_a_new_store_gets_the_whole_schema(store: StateStore, url: str) -> None:
 def test_reopening_migrates_nothing(url: str) -> None:
     open_store(url).close()
     open_store(url).close()
-    assert versions(url) == [SCHEMA_VERSION]
+    assert versions(url) == ALL_VERSIONS
 
 
 def _add_nickname(conn: Connection) -> None:
@@ -97,11 +102,11 @@ def test_an_older_schema_is_migrated(url: str, monkeypatch: pytest.MonkeyPatch) 
     # Read-only never migrates: it says what to do instead.
     with pytest.raises(StateSchemaError, match=r"older than .* needs .*open it once read-write"):
         open_store(url, read_only=True)
-    assert versions(url) == [SCHEMA_VERSION]
+    assert versions(url) == ALL_VERSIONS
 
     with open_store(url) as store:
         assert store.get_many("t", ["k"])["k"].fingerprint == "f"
-    assert versions(url) == [SCHEMA_VERSION, SCHEMA_VERSION + 1]
+    assert versions(url) == [*ALL_VERSIONS, SCHEMA_VERSION + 1]
     engine = engine_for(url)
     try:
         columns = {c["name"] for c in sa.inspect(engine).get_columns("contactsync_records")}
@@ -123,7 +128,7 @@ def test_a_failed_migration_changes_nothing(url: str, monkeypatch: pytest.Monkey
     with pytest.raises(RuntimeError, match="migration bug"):
         open_store(url)
     monkeypatch.undo()
-    assert versions(url) == [SCHEMA_VERSION]
+    assert versions(url) == ALL_VERSIONS
     engine = engine_for(url)
     try:
         columns = {c["name"] for c in sa.inspect(engine).get_columns("contactsync_records")}
@@ -152,7 +157,7 @@ def test_a_newer_schema_is_refused(url: str) -> None:
             match=rf"schema version {SCHEMA_VERSION + 5} is newer .* upgrade contactsync",
         ):
             open_store(url, read_only=read_only)
-    assert versions(url) == [SCHEMA_VERSION, SCHEMA_VERSION + 5]
+    assert versions(url) == [*ALL_VERSIONS, SCHEMA_VERSION + 5]
 
 
 def test_read_only_needs_a_schema(url_factory: Callable[[], str], backend: str) -> None:
@@ -197,4 +202,33 @@ def test_opening_a_new_store_at_once(url_factory: Callable[[], str]) -> None:
         for thread in threads:
             thread.join()
         assert errors == []
-        assert versions(url) == [SCHEMA_VERSION]
+        assert versions(url) == ALL_VERSIONS
+
+
+def test_a_version_1_store_is_migrated_to_run_order(url: str) -> None:
+    """A store made by version 1 (no run sequence, no order of confirmed data) keeps its
+    records; they carry no order, and runs begun after the migration are numbered."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            _schema.migrate(conn, url, _schema.MIGRATIONS[:1])
+        with engine.connect() as conn:
+            old = {c["name"] for c in sa.inspect(conn).get_columns("contactsync_records")}
+        assert "order_run" not in old
+    finally:
+        engine.dispose()
+    with open_store(url) as store:
+        store.confirm("t", [Confirmed("k", "f", "m", "created")])
+        first = store.begin_ordered_run("t")[1]
+        second = store.begin_ordered_run("t")[1]
+        assert 0 < first < second
+        assert store.get_many("t", ["k"])["k"].order_run is None
+        store.confirm("t", [Confirmed("k", "f", "m", "updated", order=(second, 7))])
+        record = store.get_many("t", ["k"])["k"]
+        assert (record.order_run, record.order_index) == (second, 7)
+        assert record.newer_than((first, 9))
+        assert not record.newer_than((second, 8))
+        # A confirm without an order (an unchanged contact's refresh) keeps the stored one.
+        store.confirm("t", [Confirmed("k", "f", "m", "unchanged")])
+        assert store.get_many("t", ["k"])["k"].order_index == 7
+    assert versions(url) == ALL_VERSIONS

@@ -7,6 +7,7 @@ import pickle
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from contactsync._state import (
 T = "acme"
 
 
-def confirmed(key: str, fp: str = "f1", **kw: str | None) -> Confirmed:
+def confirmed(key: str, fp: str = "f1", **kw: Any) -> Confirmed:
     return Confirmed(
         key,
         fp,
