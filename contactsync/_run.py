@@ -21,7 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -31,7 +39,7 @@ from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Prepared, Request
+from ._provider import Prepared, Request, Response, Step
 from ._pump import Pump
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
@@ -60,6 +68,8 @@ class Engine(Protocol):
     ) -> Done: ...
 
     async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None: ...
+
+    async def read(self, flow: Generator[Step, Response | None, object]) -> object: ...
 
     def reset_breaker(self) -> None: ...
 
@@ -641,10 +651,19 @@ class Execution:
                 task.cancel()
         self.progress.set()
 
+    async def _begin(self) -> None:
+        """With a store: take the tenant lock, settle the account, record the run."""
+        if self.incremental is None:
+            return
+        try:
+            await self.incremental.begin(self.engine.read, self.engine.log)
+        except BaseException:
+            self.incremental.release()
+            raise
+
     async def outcomes(self) -> AsyncIterator[list[Outcome]]:
         """Outcomes in the order they become known, a list at a time."""
-        if self.incremental is not None:
-            await self.incremental.begin()
+        await self._begin()
         pipeline = self.engine.pipeline
         ahead = AheadValidator(pipeline.tenant.default_phone_region)
         # Only for bulk flows: one request per contact costs far more than checking it.
@@ -687,6 +706,8 @@ class Execution:
             if self.incremental is not None:
                 await self.incremental.finish(self.summary.to_json())
         finally:
+            if self.incremental is not None:
+                self.incremental.release()
             self.pump.stop()
             ahead.close()
             for task in self.tasks:

@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ._errors import StateSchemaError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 3
 """The schema version this code reads and writes (the last migration's)."""
 
 _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations on PostgreSQL
@@ -91,6 +91,8 @@ records = sa.Table(
     sa.Column("in_flight", sa.Boolean(create_constraint=False), nullable=False),
     sa.Column("run_id", sa.String(32)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Version 3: the platform account the remote id and the confirmation belong to.
+    sa.Column("account", sa.String(64)),
 )
 sa.Index(
     "ix_contactsync_records_in_flight",
@@ -117,6 +119,15 @@ tenants = sa.Table(
     sa.Column("tenant", sa.String(200), primary_key=True),
     sa.Column("mapping_fingerprint", sa.String(64)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Version 3: the account of the tenant's last run, and the tenant's name for it.
+    sa.Column("account", sa.String(64)),
+    sa.Column("account_name", sa.String(200)),
+)
+
+_V3_COLUMNS: Final = (
+    (records, "account", "VARCHAR(64)"),
+    (tenants, "account", "VARCHAR(64)"),
+    (tenants, "account_name", "VARCHAR(200)"),
 )
 
 
@@ -131,7 +142,20 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[records, runs, tenants])
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "records, runs and tenant metadata", _v1),)
+def _v3(conn: Connection) -> None:
+    # The tables above already carry these columns, so a store created by this
+    # version got them from version 1: add only what an older store lacks.
+    inspector = sa.inspect(conn)
+    for table, column, kind in _V3_COLUMNS:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {kind}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "records, runs and tenant metadata", _v1),
+    Migration(3, "per-account remote ids: records.account, tenants.account", _v3),
+)
 
 
 def current_version(conn: Connection) -> int | None:

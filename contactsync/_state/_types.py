@@ -54,6 +54,10 @@ class StateRecord(NamedTuple):
     run_id: str | None
     """The run that last marked this identity in flight."""
     updated_at: datetime.datetime
+    account: str | None = None
+    """The platform account (:func:`contactsync._account.account_id`) that
+    ``remote_id`` and the confirmation belong to; ``None`` for a record written before
+    accounts were recorded. A run for another account treats the record as absent."""
 
     def is_current(self, fingerprint: str, mapping_fingerprint: str) -> bool:
         """Whether sending a payload with ``fingerprint`` (mapped with
@@ -126,3 +130,14 @@ class StateSummary:
     mapping_fingerprint: str | None
     """The tenant's mapping fingerprint as of its last run."""
     last_run: RunInfo | None
+
+
+class TenantAccount(NamedTuple):
+    """What the store recorded about a tenant's platform account."""
+
+    account: str | None
+    """The account of the tenant's last run; ``None`` before accounts were recorded."""
+    name: str | None
+    """The tenant's ``account`` name at that run."""
+    mapping_fingerprint: str | None
+    """The tenant's mapping fingerprint as of its last run."""
