@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import json
+import math
 import os
 import signal
 import stat
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
@@ -460,6 +461,17 @@ Exit codes:
     is_flag=True,
     help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
 )
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0),
+    is_flag=False,
+    flag_value=math.inf,
+    default=0.0,
+    metavar="[=SECONDS]",
+    help="With a state store, while another run of the tenant holds its lock: wait for it "
+    "(for ever, or up to --wait=SECONDS) instead of stopping at once.",
+)
 @_sync_mode_option
 def upsert(
     config_path: Path,
@@ -472,8 +484,10 @@ def upsert(
     full: bool,
     sync_mode: SyncMode | None,
     distributed: bool = False,
+    wait: float = 0.0,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
+    lock_wait = None if math.isinf(wait) else wait
     _check_outputs(input_path, report_path, failed_path)
     if distributed and (base_url, state_url, sync_mode) != (None, None, None):
         _fail(
@@ -502,13 +516,13 @@ def upsert(
         tally = ProblemTally()
         advance = _ProgressAdvance(progress, task)
         run: Any = (
-            client.upsert_many(lines, full=full)
+            client.upsert_many(lines, full=full, lock_wait=lock_wait)
             if distributed_run is None
-            else distributed_run.start(lines, full)
+            else distributed_run.start(lines, full, lock_wait)
         )
         interrupts = stack.enter_context(_interruptible(run))
         try:
-            for outcome in run:
+            for outcome in _refused_as_usage(run):
                 tally.add(outcome)
                 advance(tally.failed)
                 _tell(outcome, scrubber)
@@ -533,6 +547,17 @@ def upsert(
                 report.close(run.summary)
         summary = run.summary
     _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
+
+
+def _refused_as_usage(run: Iterable[Outcome]) -> Iterator[Outcome]:
+    """The run's outcomes; a run refused the tenant lock ends the command with exit 1
+    (nothing was sent), naming the run that holds it."""
+    from ._state import TenantLocked  # noqa: PLC0415
+
+    try:
+        yield from run
+    except TenantLocked as exc:
+        _fail(str(exc))
 
 
 def _check_outputs(input_path: str, report_path: Path | None, failed_path: Path | None) -> None:
