@@ -48,7 +48,7 @@ def _run(
 
 
 def _held(scenario: Scenario, emulator: Emulator) -> list[tuple[Any, ...]]:
-    return sorted(scenario.view(c) for c in emulator.contacts())  # type: ignore[attr-defined]
+    return sorted(scenario.view(c) for c in emulator.contacts())
 
 
 def _seeded(scenario: Scenario, emulator: Emulator, config: dict[str, Any]) -> list[Any]:
@@ -146,7 +146,7 @@ def test_gleantap_another_app_id_looks_people_up(tmp_path: Path) -> None:
     config_b = _config(GLEANTAP, HOST_A, options={"app_id": "app-b"})
     _second, sent = _run(config_b, EmulatorApp(b), url, changed)
     assert sent == 60  # a look-up and a write each, as for people never seen
-    assert sorted(c["last_name"] for c in b.contacts()) == ["B"] * 30  # type: ignore[attr-defined]
+    assert sorted(c["last_name"] for c in b.contacts()) == ["B"] * 30
 
 
 def test_a_new_key_keeps_the_ids_when_named_and_read_back(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_a_new_key_keeps_the_ids_when_named_and_read_back(tmp_path: Path) -> Non
     assert sent == 0
     assert app.stats()["requests"] == 1  # the read-back of one stored id, nothing else
     assert [o.status for o in second] == [Status.UNCHANGED] * 30
-    assert len(a.contacts()) == 30  # type: ignore[attr-defined]
+    assert len(a.contacts()) == 30
 
 
 def test_a_new_key_without_an_account_name_is_a_new_account(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_a_new_key_without_an_account_name_is_a_new_account(tmp_path: Path) -> N
     second, sent = _run(rotated, EmulatorApp(a), url, records)
     assert sent == 60  # looked up again (found: the same account after all) and written
     assert [o.status for o in second] == [Status.UPDATED] * 30
-    assert len(a.contacts()) == 30  # type: ignore[attr-defined]
+    assert len(a.contacts()) == 30
 
 
 def test_a_named_account_whose_ids_do_not_read_back_is_another(tmp_path: Path) -> None:
