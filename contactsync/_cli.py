@@ -465,8 +465,6 @@ Exit codes:
     "--wait",
     "wait",
     type=click.FloatRange(min=0),
-    is_flag=False,
-    flag_value=math.inf,
     default=0.0,
     metavar="[=SECONDS]",
     help="With a state store, while another run of the tenant holds its lock: wait for it "
