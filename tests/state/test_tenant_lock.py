@@ -207,3 +207,40 @@ def test_cli_wait_seconds_gives_up(tmp_path: Path, url: str, held: Any) -> None:
 def test_cli_plan_takes_no_lock(tmp_path: Path, url: str, held: Any) -> None:
     result = _cli(tmp_path, url, command="plan")
     assert result.exit_code == 0, result.output
+
+
+def test_a_distributed_run_holds_one_lock_its_producers(
+    postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("celery")
+    from contactsync.celery import _producer  # noqa: PLC0415 - the celery extra
+
+    url = postgres.create_database(f"lock_{time.monotonic_ns()}")
+    config = {
+        **TENANT,
+        "state": {"url": url},
+        "scale": {"broker": "redis://127.0.0.1:1/0"},  # never reached here
+    }
+    seen: list[tuple[bool, str | None]] = []
+
+    def produce(*args: Any, run_id: str, **kwargs: Any) -> Iterator[Any]:
+        # While the producer sends the chunks, the tenant is locked under its run id.
+        with open_store(url) as store:
+            probe = store.tenant_lock("g")
+            seen.append(probe.try_acquire("f" * 32))
+            seen.append((False, run_id))
+            probe.release()
+        yield from ()
+
+    monkeypatch.setattr(_producer, "_produce", produce)
+    assert list(_producer.upsert_distributed(None, config, "g", _rows(2))) == []
+    (refused, holder), (_, run_id) = seen
+    assert not refused
+    assert holder == run_id
+    with open_store(url) as store:  # released at the end
+        lock = store.tenant_lock("g")
+        assert lock.try_acquire("f" * 32) == (True, None)
+        # And a second distributed run is refused while the tenant is locked.
+        with pytest.raises(TenantLocked, match=r"run f{32}"):
+            list(_producer.upsert_distributed(None, config, "g", _rows(2)))
+        lock.release()
