@@ -22,7 +22,7 @@ import click
 import orjson
 
 from ._cli_check import check_command
-from ._cli_console import Verbosity, err, say, set_verbosity, settings, stdout_console
+from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
 from ._cli_discover import fields_command, groups_command
 from ._cli_options import (
     BASE_URL_OPTION,
@@ -520,7 +520,7 @@ def upsert(
         )
         interrupts = stack.enter_context(_interruptible(run))
         try:
-            for outcome in _refused_as_usage(run):
+            for outcome in _refused_as_usage(run, interrupts):
                 tally.add(outcome)
                 advance(tally.failed)
                 _tell(outcome, scrubber)
@@ -547,14 +547,17 @@ def upsert(
     _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
 
 
-def _refused_as_usage(run: Iterable[Outcome]) -> Iterator[Outcome]:
+def _refused_as_usage(run: Iterable[Outcome], interrupts: list[int]) -> Iterator[Outcome]:
     """The run's outcomes; a run refused the tenant lock ends the command with exit 1
-    (nothing was sent), naming the run that holds it."""
+    (nothing was sent), naming the run that holds it; 130 when Ctrl-C ended the wait."""
     from ._state import TenantLocked  # noqa: PLC0415
 
     try:
         yield from run
     except TenantLocked as exc:
+        if interrupts:
+            say_error(str(exc))
+            raise SystemExit(EXIT_INTERRUPTED) from None
         _fail(str(exc))
 
 

@@ -137,19 +137,24 @@ class Incremental:
         """Keys sent by this run whose outcome the store does not hold yet: the store
         cannot say what the platform holds for them."""
 
-    async def begin(self, read: Reader | None = None, log: TenantLog | None = None) -> None:
+    async def begin(
+        self,
+        read: Reader | None = None,
+        log: TenantLog | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
         """Take the tenant lock, settle which account the store's records belong
         to, and record the run's start. ``read`` runs the provider's read-only flows
-        (the reported account, a read-back)."""
+        (the reported account, a read-back); ``cancelled`` stops waiting for the lock."""
         run_id = uuid.uuid4().hex
         if self.lock:
-            await self._acquire(run_id)
+            await self._acquire(run_id, cancelled)
         await self._settle_account(read, log)
         self.run_id = await asyncio.to_thread(
             self.store.begin_run, self.tenant, mapping_fingerprint=self.mapping, run_id=run_id
         )
 
-    async def _acquire(self, run_id: str) -> None:
+    async def _acquire(self, run_id: str, cancelled: Callable[[], bool]) -> None:
         from ._state._lock import POLL, refusal  # noqa: PLC0415 - with the store only
 
         lock = self.store.tenant_lock(self.tenant)
@@ -161,9 +166,9 @@ class Incremental:
             if got:
                 self._lock = lock
                 return
-            if deadline is not None and loop.time() >= deadline:
+            if cancelled() or (deadline is not None and loop.time() >= deadline):
                 await asyncio.to_thread(lock.release)
-                raise refusal(self.tenant, holder, wait)
+                raise refusal(self.tenant, holder, wait, interrupted=cancelled())
             pause = POLL if deadline is None else max(0.0, min(POLL, deadline - loop.time()))
             await asyncio.sleep(pause)
 

@@ -656,7 +656,9 @@ class Execution:
         if self.incremental is None:
             return
         try:
-            await self.incremental.begin(self.engine.read, self.engine.log)
+            await self.incremental.begin(
+                self.engine.read, self.engine.log, cancelled=lambda: self.cancelling
+            )
         except BaseException:
             self.incremental.release()
             raise

@@ -177,10 +177,14 @@ POLL: Final = 0.2
 """Seconds between two tries while a run waits for the lock."""
 
 
-def refusal(tenant: str, holder: str | None, waited: float | None) -> TenantLocked:
+def refusal(
+    tenant: str, holder: str | None, waited: float | None, *, interrupted: bool = False
+) -> TenantLocked:
     """The error of a run refused the lock (after waiting ``waited`` seconds)."""
     who = f"run {holder}" if holder else "another run (its run id is not written yet)"
-    if not waited:
+    if interrupted:
+        message = f"interrupted while waiting for {who} to end (tenant {tenant}); nothing sent"
+    elif not waited:
         message = (
             f"tenant {tenant} is being synced by {who} on this state store; "
             "a second run would write the same contacts at once: wait for it "

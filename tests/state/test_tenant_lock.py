@@ -244,3 +244,29 @@ def test_a_distributed_run_holds_one_lock_its_producers(
         with pytest.raises(TenantLocked, match=r"run f{32}"):
             list(_producer.upsert_distributed(None, config, "g", _rows(2)))
         lock.release()
+
+
+def test_cancelling_a_run_stops_its_wait(client: Client) -> None:
+    assert client.state is not None
+    holder = client.state.tenant_lock("g")
+    assert holder.try_acquire(HOLDER)[0]
+    try:
+        run = client.upsert_many(_rows(2), lock_wait=None)  # would wait for ever
+        errors: list[BaseException] = []
+
+        def drain() -> None:
+            try:
+                list(run)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=drain)
+        thread.start()
+        run.cancel()  # Ctrl-C in the command line
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        holder.release()
+    (error,) = errors
+    assert isinstance(error, TenantLocked)
+    assert f"interrupted while waiting for run {HOLDER}" in str(error)
