@@ -215,6 +215,7 @@ def acquire(
         if got:
             return
         if deadline is not None and clock() >= deadline:
+            lock.release()  # the connection kept for the next try
             raise refusal(tenant, holder, wait)
         pause = POLL if deadline is None else max(0.0, min(POLL, deadline - clock()))
         sleep(pause)
