@@ -135,30 +135,38 @@ def _run(
     stopped: list[bool],
     lock_wait: float | None = 0.0,
 ) -> Iterator[Outcome]:
+    run_id = uuid.uuid4().hex
+    with _tenant_locked(config, tenant, run_id, lock_wait):
+        yield from _produce(
+            app,
+            config,
+            tenant,
+            inputs,
+            run_id=run_id,
+            full=full,
+            shards=shards,
+            chunk_size=chunk_size,
+            poll=poll,
+            registry=registry,
+            summary=summary,
+            stopped=stopped,
+        )
+
+
+@contextlib.contextmanager
+def _tenant_locked(
+    config: Config, tenant: str, run_id: str, lock_wait: float | None
+) -> Iterator[None]:
+    """Hold the tenant lock on the shared store for the whole distributed run: one
+    lock, the producer's; its chunks run at once on many workers, which take none."""
     from .._state import open_store  # noqa: PLC0415 - SQLAlchemy only when a run starts
     from .._state._lock import acquire  # noqa: PLC0415
 
-    run_id = uuid.uuid4().hex
-    # One lock for the whole distributed run, the producer's: its chunks run at once
-    # on many workers (which take none), and a second run of the tenant must wait.
     with open_store(check_distributed_state(config)) as store:
         lock = store.tenant_lock(tenant)
         acquire(lock, tenant, run_id, lock_wait)
         try:
-            yield from _produce(
-                app,
-                config,
-                tenant,
-                inputs,
-                run_id=run_id,
-                full=full,
-                shards=shards,
-                chunk_size=chunk_size,
-                poll=poll,
-                registry=registry,
-                summary=summary,
-                stopped=stopped,
-            )
+            yield
         finally:
             lock.release()
 
