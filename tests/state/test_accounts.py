@@ -4,6 +4,7 @@ writes by the ids, nor trusts the confirmations, of the first one."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import itertools
@@ -17,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from contactsync_yespo import YespoEmulator
 
-from contactsync import Client, Status
+from contactsync import AsyncClient, Client, Status, TenantLocked
 from contactsync._state import Confirmed, open_store
 from contactsync._state._url import parse
 from contactsync.testing import Emulator, EmulatorApp
@@ -264,3 +265,43 @@ def test_a_confirm_never_keeps_another_accounts_id(url: str) -> None:
         record = store.get_many("t", ["k"])["k"]
         assert (record.remote_id, record.account) == (None, "b")
         assert store.accounts("t") == {"b": 1}
+
+
+def test_plan_against_another_account_plans_every_contact(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    records = people(5)
+    _run(_config(IVVY, HOST_A), EmulatorApp(IVVY.emulator()), url, records)
+
+    def planned(base_url: str) -> list[Any]:
+        with (
+            open_store(url, read_only=True) as store,
+            Client(_config(IVVY, base_url), "r", state=store) as client,
+        ):
+            return list(client.plan(records))
+
+    assert {getattr(p, "status", None) for p in planned(HOST_A)} == {Status.UNCHANGED}
+    other = planned(HOST_B)
+    assert not [p for p in other if getattr(p, "status", None) is Status.UNCHANGED]
+    # Each looked up by external id first, and never written by one of A's ids.
+    actions = [p.url.partition("action=")[2] for p in other if not p.sent]
+    assert actions.count("getContactList") == 5
+    writes = [p.body for p in other if p.url.endswith("addOrUpdateContact")]
+    assert len(writes) == 5
+    assert not [body for body in writes if "id" in body]
+
+
+def test_an_async_run_is_refused_while_the_tenant_is_locked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+
+    async def go() -> None:
+        async with AsyncClient(_config(IVVY, HOST_A), "r", state=url) as client:
+            [o async for o in client.upsert_many(people(2))]
+
+    with open_store(url) as store:
+        lock = store.tenant_lock("r")
+        assert lock.try_acquire("c" * 32)[0]
+        try:
+            with pytest.raises(TenantLocked, match=r"c{32}"):
+                asyncio.run(go())
+        finally:
+            lock.release()

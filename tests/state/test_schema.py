@@ -206,3 +206,28 @@ def test_opening_a_new_store_at_once(url_factory: Callable[[], str]) -> None:
             thread.join()
         assert errors == []
         assert versions(url) == ALL
+
+
+def test_a_version_1_store_gets_per_account_records(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store as version 1 left it: no account columns, one record with a remote id.
+    monkeypatch.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:1])
+    with open_store(url) as store:
+        store.confirm("t", [Confirmed("k", "f", "m", "created", "17")])
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE contactsync_records DROP COLUMN account"))
+            conn.execute(sa.text("ALTER TABLE contactsync_tenants DROP COLUMN account"))
+            conn.execute(sa.text("ALTER TABLE contactsync_tenants DROP COLUMN account_name"))
+    finally:
+        engine.dispose()
+    assert versions(url) == [1]
+    monkeypatch.undo()
+    with open_store(url) as store:
+        record = store.get_many("t", ["k"])["k"]
+        assert (record.remote_id, record.account) == ("17", None)  # of no known account
+        assert store.accounts("t") == {None: 1}
+        assert store.tenant_account("t").account is None
+    assert versions(url) == ALL
