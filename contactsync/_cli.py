@@ -643,6 +643,28 @@ def _interruptible(run: Any) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def _forget(store: StateStore, tenant: str) -> int:
+    """Forget ``tenant``, never under a run of it (which would write the records back
+    half way): holding the tenant lock, refused while a run holds it."""
+    import uuid  # noqa: PLC0415
+
+    from ._state import TenantLocked  # noqa: PLC0415
+
+    lock = store.tenant_lock(tenant)
+    got, holder = lock.try_acquire(uuid.uuid4().hex)
+    if not got:
+        who = f"run {holder}" if holder else "another run"
+        raise TenantLocked(
+            f"tenant {tenant} is being synced by {who} on this state store; "
+            "forget it once that run has ended",
+            holder,
+        )
+    try:
+        return store.forget(tenant)
+    finally:
+        lock.release()
+
+
 @main.command("state")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--tenant", required=True)
@@ -662,9 +684,10 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
     try:
         with open_store(state_url, read_only=not forget) as store:
             if forget:
-                click.echo(f"forgot {store.forget(tenant)} record(s) of tenant {tenant}")
+                click.echo(f"forgot {_forget(store, tenant)} record(s) of tenant {tenant}")
                 return
             summary = store.summary(tenant)
+            account = store.tenant_account(tenant)
     except StateError as exc:
         _fail(str(exc))
     last = summary.last_run
@@ -676,6 +699,7 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
                 "by_last_outcome": dict(summary.by_status),
                 "in_flight": summary.in_flight,
                 "mapping_fingerprint": summary.mapping_fingerprint,
+                "account_name": account.name,
                 "last_run": None
                 if last is None
                 else {

@@ -270,3 +270,20 @@ def test_cancelling_a_run_stops_its_wait(client: Client) -> None:
     (error,) = errors
     assert isinstance(error, TenantLocked)
     assert f"interrupted while waiting for run {HOLDER}" in str(error)
+
+
+def test_forget_is_refused_while_a_run_holds_the_lock(tmp_path: Path, url: str) -> None:
+    assert _cli(tmp_path, url).exit_code == 0
+    common = ["--config", str(tmp_path / "c.toml"), "--tenant", "g", "--state", url]
+    with open_store(url) as store:
+        lock = store.tenant_lock("g")
+        assert lock.try_acquire(HOLDER)[0]
+        try:
+            refused = CliRunner().invoke(main, ["state", *common, "--forget"])
+        finally:
+            lock.release()
+        assert refused.exit_code == 1
+        assert f"run {HOLDER}" in refused.output
+        assert store.summary("g").records == 3
+    forgot = CliRunner().invoke(main, ["state", *common, "--forget"])
+    assert "forgot 3" in forgot.output
