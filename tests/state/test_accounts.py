@@ -12,15 +12,19 @@ import logging
 import sqlite3
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
+from contactsync_ivvy import DEMO_API_KEY as I_KEY
+from contactsync_ivvy import DEMO_API_SECRET as I_SECRET
+from contactsync_ivvy import IvvyProvider
 from contactsync_yespo import YespoEmulator
 
 from contactsync import AsyncClient, Client, Status, TenantLocked
 from contactsync._state import Confirmed, open_store
 from contactsync._state._url import parse
+from contactsync.provider import Registry, Request, Steps
 from contactsync.testing import Emulator, EmulatorApp
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
@@ -305,3 +309,41 @@ def test_an_async_run_is_refused_while_the_tenant_is_locked(tmp_path: Path) -> N
                 asyncio.run(go())
         finally:
             lock.release()
+
+
+class _Reporting(IvvyProvider):
+    """iVvy as if it reported an account id for the credentials (it documents none)."""
+
+    name = "ivvy-reporting"
+    reported: ClassVar[dict[str, str]] = {}
+
+    def reported_account(self) -> Steps[str | None]:
+        response = yield Request("POST", "/api/1.0/test?action=ping", json={}, read_only=True)
+        assert response is not None
+        return self.reported.get(self.tenant.credentials.api_key.reveal())
+
+
+def test_the_account_a_platform_reports_is_the_account(tmp_path: Path) -> None:
+    registry = Registry()
+    registry.register(_Reporting)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    records = people(20)
+    a = _ivvy_b((KEY_B, SECRET_B))
+    _Reporting.reported.update({I_KEY: "acct-1", KEY_B: "acct-1"})
+
+    def run(credentials: dict[str, str], host: str = HOST_A) -> tuple[list[Any], int]:
+        config = _config(IVVY, host, provider="ivvy-reporting", credentials=credentials)
+        with Client(config, "r", emulator=EmulatorApp(a), state=url, registry=registry) as c:
+            run = c.upsert_many(records)
+            return sorted(run, key=lambda o: o.index), run.summary.requests
+
+    run({"api_key": I_KEY, "api_secret": I_SECRET})
+    # Another key, no account name: the platform says it is the same account.
+    second, sent = run({"api_key": KEY_B, "api_secret": SECRET_B})
+    assert [o.status for o in second] == [Status.UNCHANGED] * 20
+    assert sent == 0
+    # The platform now reports another account for that key: nothing is reused.
+    _Reporting.reported[KEY_B] = "acct-2"
+    third, sent = run({"api_key": KEY_B, "api_secret": SECRET_B})
+    assert [o.status for o in third] == [Status.UPDATED] * 20  # found by look-up
+    assert sent == 1 + 40  # the account asked for, then a look-up and a write each
