@@ -59,7 +59,13 @@ class FileLock:
         self._fd: int | None = None
 
     def try_acquire(self, run_id: str) -> tuple[bool, str | None]:
-        import fcntl  # noqa: PLC0415 - POSIX only; imported where the lock is taken
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only; imported where the lock is taken
+        except ImportError:
+            raise StateError(
+                "the tenant lock of a SQLite store needs POSIX file locks (fcntl), "
+                "which this system lacks; use a PostgreSQL store"
+            ) from None
 
         if self._fd is not None:
             return True, None
