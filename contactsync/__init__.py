@@ -53,6 +53,7 @@ __all__ = [
     "Subscription",
     "Summary",
     "Tenant",
+    "TenantLocked",
     "UnsupportedFeature",
     "contact_from_record",
     "contact_to_record",
@@ -69,6 +70,7 @@ _LAZY = {
     "Client": "._client",
     "Run": "._client",
     "PlannedRequest": "._plan",
+    "TenantLocked": "._state",
 }
 
 # Names that used to be exported here, and the face that has them now. They stay
@@ -106,6 +108,7 @@ _MOVED = {
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncRun, Client, Run
     from ._plan import PlannedRequest
+    from ._state import TenantLocked
 
 
 _lazy = lazy_attributes(__name__, _LAZY, globals())

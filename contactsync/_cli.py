@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import json
+import math
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
@@ -22,7 +23,7 @@ import click
 import orjson
 
 from ._cli_check import check_command
-from ._cli_console import Verbosity, err, say, set_verbosity, settings, stdout_console
+from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
 from ._cli_discover import fields_command, groups_command
 from ._cli_options import (
     BASE_URL_OPTION,
@@ -509,6 +510,15 @@ Exit codes:
     is_flag=True,
     help="Run on the Celery workers of the config's [scale] broker (needs a shared [state]).",
 )
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="[=SECONDS]",
+    help="With a state store, while another run of the tenant holds its lock: wait for it "
+    "(for ever, or up to --wait=SECONDS) instead of stopping at once.",
+)
 @_sync_mode_option
 def upsert(
     config_path: Path,
@@ -521,8 +531,10 @@ def upsert(
     full: bool,
     sync_mode: SyncMode | None,
     distributed: bool = False,
+    wait: float = 0.0,
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
+    lock_wait = None if math.isinf(wait) else wait
     _check_outputs(input_path, report_path, failed_path)
     if distributed and (base_url, state_url, sync_mode) != (None, None, None):
         _fail(
@@ -554,13 +566,13 @@ def upsert(
         tally = ProblemTally()
         advance = _ProgressAdvance(progress, task)
         run: Any = (
-            client.upsert_many(lines, full=full)
+            client.upsert_many(lines, full=full, lock_wait=lock_wait)
             if distributed_run is None
-            else distributed_run.start(lines, full)
+            else distributed_run.start(lines, full, lock_wait)
         )
         interrupts = stack.enter_context(_interruptible(run))
         try:
-            for outcome in run:
+            for outcome in _refused_as_usage(run, interrupts):
                 tally.add(outcome)
                 advance(tally.failed)
                 _tell(outcome, scrubber)
@@ -585,6 +597,20 @@ def upsert(
                 report.close(run.summary)
         summary = run.summary
     _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
+
+
+def _refused_as_usage(run: Iterable[Outcome], interrupts: list[int]) -> Iterator[Outcome]:
+    """The run's outcomes; a run refused the tenant lock ends the command with exit 1
+    (nothing was sent), naming the run that holds it; 130 when Ctrl-C ended the wait."""
+    from ._state import TenantLocked  # noqa: PLC0415
+
+    try:
+        yield from run
+    except TenantLocked as exc:
+        if interrupts:
+            say_error(str(exc))
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        _fail(str(exc))
 
 
 def _check_outputs(input_path: str, report_path: Path | None, failed_path: Path | None) -> None:
@@ -669,6 +695,28 @@ def _interruptible(run: Any) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def _forget(store: StateStore, tenant: str) -> int:
+    """Forget ``tenant``, never under a run of it (which would write the records back
+    half way): holding the tenant lock, refused while a run holds it."""
+    import uuid  # noqa: PLC0415
+
+    from ._state import TenantLocked  # noqa: PLC0415
+
+    lock = store.tenant_lock(tenant)
+    got, holder = lock.try_acquire(uuid.uuid4().hex)
+    if not got:
+        who = f"run {holder}" if holder else "another run"
+        raise TenantLocked(
+            f"tenant {tenant} is being synced by {who} on this state store; "
+            "forget it once that run has ended",
+            holder,
+        )
+    try:
+        return store.forget(tenant)
+    finally:
+        lock.release()
+
+
 @main.command("state")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--tenant", required=True)
@@ -688,9 +736,10 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
     try:
         with open_store(state_url, read_only=not forget) as store:
             if forget:
-                click.echo(f"forgot {store.forget(tenant)} record(s) of tenant {tenant}")
+                click.echo(f"forgot {_forget(store, tenant)} record(s) of tenant {tenant}")
                 return
             summary = store.summary(tenant)
+            account = store.tenant_account(tenant)
     except StateError as exc:
         _fail(str(exc))
     last = summary.last_run
@@ -702,6 +751,7 @@ def state_command(config_path: Path, tenant: str, state_url: str | None, forget:
                 "by_last_outcome": dict(summary.by_status),
                 "in_flight": summary.in_flight,
                 "mapping_fingerprint": summary.mapping_fingerprint,
+                "account_name": account.name,
                 "last_run": None
                 if last is None
                 else {

@@ -32,6 +32,7 @@ class ExitCodeGroup(click.Group):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> NoReturn:
         extra.pop("standalone_mode", None)
+        args = _optional_values(sys.argv[1:] if args is None else args)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as exc:
@@ -41,6 +42,21 @@ class ExitCodeGroup(click.Group):
             say("interrupted")
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+OPTIONAL_VALUE_OPTIONS = {"--wait": "--wait=inf"}
+"""Options whose value is optional (``--wait[=SECONDS]``), and what they mean alone."""
+
+
+def _optional_values(args: Sequence[str]) -> list[str]:
+    """``--wait`` alone becomes ``--wait=inf``: click would take the next argument
+    (the input file) as its value, so the value must be given with ``=``."""
+    out: list[str] = []
+    for position, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[position:])
+        out.append(OPTIONAL_VALUE_OPTIONS.get(arg, arg))
+    return out
 
 
 CONFIG_OPTION = click.option(

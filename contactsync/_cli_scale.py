@@ -72,10 +72,14 @@ class DistributedUpsert:
         self.app = create_app(config)
         _check_broker(self.app)
 
-    def start(self, lines: Iterable[ContactInput], full: bool) -> DistributedRun:
+    def start(
+        self, lines: Iterable[ContactInput], full: bool, lock_wait: float | None = 0.0
+    ) -> DistributedRun:
         from .celery import upsert_distributed  # noqa: PLC0415
 
-        return upsert_distributed(self.app, self.config, self.tenant, lines, full=full)
+        return upsert_distributed(
+            self.app, self.config, self.tenant, lines, full=full, lock_wait=lock_wait
+        )
 
 
 def _check_broker(app: Any) -> None:

@@ -183,7 +183,9 @@ class _Base:
         state: str | StateStore | None = None,
         limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
+        tenant_lock: bool = True,
     ) -> None:
+        self._tenant_lock = tenant_lock
         loaded = config if isinstance(config, Config) else load_config(config)
         self.state: StateStore | None = None
         self._owns_state = False
@@ -248,12 +250,16 @@ class _Base:
             "headers": {"User-Agent": "contactsync"},
         }
 
-    def _incremental(self, full: bool) -> Incremental | None:
+    def _incremental(self, full: bool, lock_wait: float | None) -> Incremental | None:
         if self.state is None:
             return None
         from ._incremental import Incremental  # noqa: PLC0415
 
-        return Incremental(self.state, self.provider, full=full)
+        if lock_wait is not None and lock_wait < 0:
+            raise ValueError("lock_wait must not be negative")
+        return Incremental(
+            self.state, self.provider, full=full, lock=self._tenant_lock, lock_wait=lock_wait
+        )
 
     def _close_state(self) -> None:
         if self.state is not None and self._owns_state:
@@ -281,6 +287,9 @@ class Client(_Base):
     between retries and polls (tests; it is called in a worker thread) and ``clock``
     the clock retry budgets and the circuit breaker read (tests pair the two).
 
+    ``tenant_lock=False`` makes runs with a state store skip the tenant lock: only for
+    code running under a run that holds it (the workers of a distributed run).
+
     The client runs the same asyncio engine as :class:`AsyncClient`, on an event loop
     of its own in a background thread; its methods may be called from any thread.
     """
@@ -299,6 +308,7 @@ class Client(_Base):
         state: str | StateStore | None = None,
         limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
+        tenant_lock: bool = True,
     ) -> None:
         super().__init__(
             config,
@@ -309,6 +319,7 @@ class Client(_Base):
             state=state,
             limiter_storage=limiter_storage,
             sync_mode=sync_mode,
+            tenant_lock=tenant_lock,
         )
         self._loop = LoopThread()
         through = self._transport(transport)
@@ -338,6 +349,7 @@ class Client(_Base):
         *,
         full: bool = False,
         on_outcome: OnOutcome | None = None,
+        lock_wait: float | None = 0.0,
     ) -> Run:
         """Stream ``contacts`` (any iterable) through the platform; see :class:`Run`.
 
@@ -346,11 +358,14 @@ class Client(_Base):
         ``list`` or ``tuple`` (or an input file the CLI names) is then read ahead: only
         each person's last row is written, the earlier ones are ``skipped``
         (``superseded``); a one-shot iterator goes in input order.
+        A run with a store holds the tenant's lock on it: while another run holds it,
+        the first step of this one raises :class:`TenantLocked` (naming the holder's
+        run id) after waiting ``lock_wait`` seconds (``None``: as long as it takes).
         ``on_outcome`` is called with each outcome, in the iterating thread, just
         before the run hands it out (or while ``drain`` runs); what it raises stops
         the iteration like an exception in the loop's body would."""
         summary = Summary()
-        execution = self._engine.execute(contacts, summary, self._incremental(full))
+        execution = self._engine.execute(contacts, summary, self._incremental(full, lock_wait))
         loop = self._loop.loop
 
         def cancel(force: bool) -> None:
@@ -420,6 +435,7 @@ class AsyncClient(_Base):
         state: str | StateStore | None = None,
         limiter_storage: str | None = None,
         sync_mode: SyncMode | None = None,
+        tenant_lock: bool = True,
     ) -> None:
         super().__init__(
             config,
@@ -430,6 +446,7 @@ class AsyncClient(_Base):
             state=state,
             limiter_storage=limiter_storage,
             sync_mode=sync_mode,
+            tenant_lock=tenant_lock,
         )
         through = self._transport(transport)
         self._http = httpx.AsyncClient(transport=through, **self._httpx_options())
@@ -457,10 +474,11 @@ class AsyncClient(_Base):
         *,
         full: bool = False,
         on_outcome: OnOutcome | None = None,
+        lock_wait: float | None = 0.0,
     ) -> AsyncRun:
         """See :meth:`Client.upsert_many`; ``on_outcome`` may be a coroutine function."""
         summary = Summary()
-        execution = self._engine.execute(contacts, summary, self._incremental(full))
+        execution = self._engine.execute(contacts, summary, self._incremental(full, lock_wait))
         return AsyncRun(execution.outcomes(), summary, execution.cancel, on_outcome)
 
     async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:

@@ -99,6 +99,8 @@ class TenantConfig:
     default_phone_region: str | None = None
     on_unsupported: Literal["error", "warn"] = "error"
     sync_mode: Literal["upsert", "create_only", "update_only"] = "upsert"
+    account: str | None = None
+    """A name for the platform account (see :attr:`Tenant.account`)."""
     credentials: dict[str, Any] = attrs.field(factory=dict, repr=False)
     custom_fields: dict[str, str | int | CustomFieldSpec] = attrs.field(factory=dict)
     """Model name to platform field id, or to ``{ id = ..., type = "int" }``."""
@@ -379,6 +381,7 @@ def resolve_tenant(name: str, raw: TenantConfig, registry: Registry) -> Tenant:
         groups=dict(raw.groups),
         http=raw.http,
         sync_mode=raw.sync_mode,
+        account=raw.account,
         custom_field_types={
             name: entry.type
             for name, entry in raw.custom_fields.items()

@@ -14,18 +14,26 @@ still pending in the run: the state would not yet say what that earlier row left
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
-from collections.abc import Container, Mapping
+from collections.abc import Awaitable, Callable, Container, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._account import account_id, same_place
+from ._errors import ContactsyncError
 from ._outcome import Outcome, SkipReason, Status
-from ._provider import Known, Prepared, Provider
+from ._provider import Known, Prepared, Provider, Response, Step
 from ._state import Confirmed, FailedEntry, StateRecord, fingerprint
 
 if TYPE_CHECKING:
+    from ._logs import TenantLog
     from ._state import StateStore
+    from ._state._lock import TenantLock
+
+Reader = Callable[[Generator[Step, Response | None, object]], Awaitable[object]]
+"""Runs a read-only flow to its value (``Engine.read``)."""
 
 FLUSH_EVERY = 500
 """Outcomes buffered before they are written to the store (one transaction)."""
@@ -74,6 +82,18 @@ def raw_key(record: object) -> str | None:
     return "external_id=" + str(value)
 
 
+def _why_not_kept(before: str | None, current: str, name: str | None, stored: str | None) -> str:
+    if before is None:
+        return " (written before accounts were recorded, and not proven to be this account's)"
+    if not same_place(before, current):
+        return ""
+    if name is None:
+        return " (the key changed; name the account in the tenant's `account` to keep them)"
+    if name != stored:
+        return f" (the key changed, and the tenant's account name {name!r} is new)"
+    return " (the key changed, and no stored id read back with its external id)"
+
+
 @attrs.define
 class _Pending:
     key: str
@@ -85,12 +105,27 @@ class _Pending:
 class Incremental:
     """One run's use of the store (calls go to a worker thread: the store blocks)."""
 
-    def __init__(self, store: StateStore, provider: Provider[Any], *, full: bool) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        provider: Provider[Any],
+        *,
+        full: bool,
+        lock: bool = True,
+        lock_wait: float | None = 0.0,
+    ) -> None:
         self.store = store
         self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
         self.full = full
+        self.lock = lock
+        """Whether the run takes the tenant lock (not under a run that holds it)."""
+        self.lock_wait = lock_wait
+        """Seconds to wait for the tenant lock (``None``: as long as it takes)."""
+        self._lock: TenantLock | None = None
+        self.account = account_id(provider)
+        """The platform account this run writes to: only its records are used."""
         self.run_id: str | None = None
         self.seq: int | None = None
         """The run's place in the store's run sequence (see :meth:`order_of`)."""
@@ -105,15 +140,121 @@ class Incremental:
         """Keys sent by this run whose outcome the store does not hold yet: the store
         cannot say what the platform holds for them."""
 
-    async def begin(self) -> None:
+    async def begin(
+        self,
+        read: Reader | None = None,
+        log: TenantLog | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Take the tenant lock, settle which account the store's records belong
+        to, and record the run's start. ``read`` runs the provider's read-only flows
+        (the reported account, a read-back); ``cancelled`` stops waiting for the lock."""
+        run_id = uuid.uuid4().hex
+        if self.lock:
+            await self._acquire(run_id, cancelled)
+        await self._settle_account(read, log)
         self.run_id, self.seq = await asyncio.to_thread(
-            self.store.begin_ordered_run, self.tenant, mapping_fingerprint=self.mapping
+            self.store.begin_ordered_run,
+            self.tenant,
+            mapping_fingerprint=self.mapping,
+            run_id=run_id,
         )
 
     def order_of(self, index: int) -> tuple[int, int] | None:
         """The order of this run's row at input position ``index``: later than every row
         of every run begun on the store before this one."""
         return None if self.seq is None else (self.seq, index)
+
+    async def _acquire(self, run_id: str, cancelled: Callable[[], bool]) -> None:
+        from ._state._lock import POLL, refusal  # noqa: PLC0415 - with the store only
+
+        lock = self.store.tenant_lock(self.tenant)
+        loop = asyncio.get_running_loop()
+        wait = self.lock_wait
+        deadline = None if wait is None else loop.time() + wait
+        while True:
+            got, holder = await asyncio.to_thread(lock.try_acquire, run_id)
+            if got:
+                self._lock = lock
+                return
+            if cancelled() or (deadline is not None and loop.time() >= deadline):
+                await asyncio.to_thread(lock.release)
+                raise refusal(self.tenant, holder, wait, interrupted=cancelled())
+            pause = POLL if deadline is None else max(0.0, min(POLL, deadline - loop.time()))
+            await asyncio.sleep(pause)
+
+    def release(self) -> None:
+        """Give the tenant lock up (the run ended, failed or was cancelled)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    async def _settle_account(self, read: Reader | None, log: TenantLog | None) -> None:
+        flow = self.provider.reported_account()
+        if flow is not None and read is not None:
+            reported = await read(flow)
+            self.account = account_id(
+                self.provider, reported if isinstance(reported, str) else None
+            )
+        current, name = self.account, self.provider.tenant.account
+        stored = await asyncio.to_thread(self.store.tenant_account, self.tenant)
+        adopt: tuple[str | None, ...] = ()
+        if stored.account != current:
+            held = await asyncio.to_thread(self.store.accounts, self.tenant)
+            before = stored.account
+            others = {account: n for account, n in held.items() if account != current}
+            if before is None and None in others:
+                # Written before accounts were recorded: adopted only when the mapping
+                # (the base URL with it) is unchanged and a stored id reads back.
+                if stored.mapping_fingerprint == self.mapping and await self._reads_back(
+                    None, read
+                ):
+                    adopt = (None,)
+            elif (
+                before is not None
+                and same_place(before, current)
+                and name is not None
+                and name == stored.name
+                and await self._reads_back(before, read)
+            ):
+                adopt = (before,)
+            if log is not None:
+                kept = sum(others.get(account, 0) for account in adopt)
+                left = sum(others.values()) - kept
+                if kept:
+                    log.info(
+                        "the state store's %d record(s) of this account's previous key "
+                        "(or of an earlier version) are kept: a stored id read back with "
+                        "its stored external id",
+                        kept,
+                    )
+                if left:
+                    log.warning(
+                        "the state store holds %d record(s) of another platform account "
+                        "(another host, app or key): their remote ids and confirmations "
+                        "are not reused; those contacts are looked up or created as new%s",
+                        left,
+                        _why_not_kept(before, current, name, stored.name),
+                    )
+        if stored.account != current or stored.name != name or adopt:
+            await asyncio.to_thread(
+                self.store.set_tenant_account, self.tenant, current, name, adopt_from=adopt
+            )
+
+    async def _reads_back(self, account: str | None, read: Reader | None) -> bool:
+        """Whether one stored id of ``account`` reads back with its external id."""
+        if read is None:
+            return False
+        record = await asyncio.to_thread(self.store.sample_known, self.tenant, account)
+        if record is None or record.remote_id is None:
+            return False
+        flow = self.provider.read_back(record.remote_id, record.key.partition("=")[2])
+        if flow is None:
+            return False
+        try:
+            return (await read(flow)) is True
+        except ContactsyncError:
+            return False  # not proven: the safe answer is another account
 
     def key_of(self, item: Prepared[Any]) -> str | None:
         """The key the store records ``item`` under (the provider decides)."""
@@ -123,7 +264,11 @@ class Incremental:
         # Looked up with ``full`` too: the identity map still saves look-ups.
         if not keys:
             return {}
-        return await asyncio.to_thread(self.store.get_many, self.tenant, keys)
+        found = await asyncio.to_thread(self.store.get_many, self.tenant, keys)
+        # Another account's records are as good as absent (rule 10): its remote ids
+        # name other people here, its confirmations say nothing of this account.
+        account = self.account
+        return {key: record for key, record in found.items() if record.account == account}
 
     def recent(self, key: str) -> bool:
         return key in self._recent
@@ -172,7 +317,9 @@ class Incremental:
         if items:
             assert self.run_id is not None
             keys = [key for _, key, _, _ in items]
-            await asyncio.to_thread(self.store.mark_in_flight, self.tenant, self.run_id, keys)
+            await asyncio.to_thread(
+                self.store.mark_in_flight, self.tenant, self.run_id, keys, account=self.account
+            )
 
     def outcome(self, outcome: Outcome) -> None:
         """Note the final outcome of a contact this run sent."""
@@ -238,7 +385,9 @@ class Incremental:
         refreshed = [entry for entry in self._refreshed if entry.key not in self._recent]
         self._refreshed = []
         if confirmed or refreshed:
-            await asyncio.to_thread(self.store.confirm, self.tenant, refreshed + confirmed)
+            await asyncio.to_thread(
+                self.store.confirm, self.tenant, refreshed + confirmed, account=self.account
+            )
         if failed:
             await asyncio.to_thread(self.store.record_failure, self.tenant, failed)
         for key, n in counts.items():
@@ -266,6 +415,7 @@ class PlanJudge:
         self.provider = provider
         self.tenant = provider.tenant.name
         self.mapping = mapping_fingerprint(provider)
+        self.account = account_id(provider)
         self._seen: set[str] = set()
         self._superseded = superseded
         """Input positions that are not their person's last (the read-ahead): as in a
@@ -282,6 +432,8 @@ class PlanJudge:
         if not first:
             return item
         record = self.store.get_many(self.tenant, [key]).get(key)
+        if record is not None and record.account != self.account:
+            record = None  # another account's: its remote id names someone else there
         print_ = payload_fingerprint(item.payload)
         if record is not None and record.is_current(print_, self.mapping):
             return self._outcome(item, Status.UNCHANGED, record.remote_id)

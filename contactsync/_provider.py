@@ -22,6 +22,7 @@ from ._errors import ContactError, RequestFailed, UnsupportedFeature
 from ._model import ChangeMode, Contact, Subscription
 from ._outcome import Outcome, OutcomeError, Status
 from ._ratelimit import RateLimit
+from ._secret import Secret
 from ._tenant import SyncMode, Tenant
 
 if TYPE_CHECKING:
@@ -246,6 +247,19 @@ class MappingContext:
 
 
 @attrs.frozen
+class AccountKey:
+    """What tells one platform account from another, besides the host a tenant's
+    requests go to (see :meth:`Provider.account_key`)."""
+
+    selector: str = ""
+    """A non-secret account selector the requests carry (e.g. an app id in every body);
+    empty when the credentials alone select the account."""
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """The credentials that select the account. Only a one-way fingerprint of them is
+    ever kept (docs/incremental.md); they are never stored nor shown."""
+
+
+@attrs.frozen
 class NoOptions:
     """Settings of a provider that takes no tenant options."""
 
@@ -339,6 +353,33 @@ class Provider(Generic[PayloadT]):
     def list_groups(self) -> Steps[Sequence[Any]] | None:
         """A read-only flow returning the account's groups (``RemoteGroup``), or
         ``None`` when the platform documents no listing."""
+        return None
+
+    # --- the platform account (a state store keeps remote ids per account) ---------------
+
+    def account_key(self) -> AccountKey:
+        """What selects the platform account besides the host: by default every
+        :class:`Secret` of the tenant's credentials, in field order. A provider whose
+        requests name the account (an app id) returns it as ``selector``."""
+        credentials = self.tenant.credentials
+        secrets: list[str] = []
+        if attrs.has(type(credentials)):
+            for field in attrs.fields(type(credentials)):
+                value = getattr(credentials, field.name)
+                if isinstance(value, Secret):
+                    secrets.append(value.reveal())
+        return AccountKey(secrets=tuple(secrets))
+
+    def reported_account(self) -> Steps[str | None] | None:
+        """A read-only flow returning the id the platform itself reports for the
+        account the credentials reach, or ``None`` when it documents none. Where it
+        has one, that id is the account (whatever the host and key)."""
+        return None
+
+    def read_back(self, remote_id: str, external_id: str) -> Steps[bool] | None:
+        """A read-only flow: whether the record ``remote_id`` exists and carries
+        ``external_id`` (the tenant's credentials reach the account that stored it).
+        ``None`` when the platform cannot tell; then a new key is always a new account."""
         return None
 
     def identity(self, contact: Contact, payload: PayloadT) -> tuple[str, ...]:

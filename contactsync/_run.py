@@ -22,7 +22,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -32,7 +40,7 @@ from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Known, Prepared, Request
+from ._provider import Known, Prepared, Request, Response, Step
 from ._pump import Pump
 from ._readahead import Superseded, annotated_order, last_rows_only
 from ._records import InputLine
@@ -62,6 +70,8 @@ class Engine(Protocol):
     ) -> Done: ...
 
     async def ensure_setup(self, run: FlowRun | None = None) -> OutcomeError | None: ...
+
+    async def read(self, flow: Generator[Step, Response | None, object]) -> object: ...
 
     def reset_breaker(self) -> None: ...
 
@@ -793,10 +803,22 @@ class Execution:
                 task.cancel()
         self.progress.set()
 
+    async def _begin(self) -> None:
+        """With a store: take the tenant lock, settle the account, record the run."""
+        if self.incremental is None:
+            return
+        try:
+            await self.incremental.begin(
+                self.engine.read, self.engine.log, cancelled=lambda: self.cancelling
+            )
+        except BaseException:
+            self.incremental.release()
+            raise
+
     async def outcomes(self) -> AsyncIterator[list[Outcome]]:
         """Outcomes in the order they become known, a list at a time."""
+        await self._begin()
         if self.incremental is not None:
-            await self.incremental.begin()
             self._superseded = await asyncio.to_thread(
                 last_rows_only, self.engine.provider, self._inputs
             )
@@ -842,6 +864,8 @@ class Execution:
             if self.incremental is not None:
                 await self.incremental.finish(self.summary.to_json())
         finally:
+            if self.incremental is not None:
+                self.incremental.release()
             self.pump.stop()
             ahead.close()
             for task in self.tasks:

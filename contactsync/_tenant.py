@@ -112,6 +112,10 @@ class Tenant:
     custom_field_types: Mapping[str, FieldType] = attrs.field(factory=dict)
     """Declared types of custom fields (``{ id = ..., type = ... }``): values are
     converted to them (or rejected) before the provider maps a contact."""
+    account: str | None = None
+    """The tenant's own name for its platform account. With a state store, a new key
+    for the same host keeps the stored remote ids only when this name is unchanged and
+    one stored id reads back with its stored external id (docs/incremental.md)."""
 
     @property
     def settings(self) -> Any:

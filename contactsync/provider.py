@@ -27,6 +27,7 @@ from ._helpers import (
 from ._model import Address, ChangeMode, Contact, CustomValue, MembershipChange, Subscription
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status
 from ._provider import (
+    AccountKey,
     Capabilities,
     Flow,
     Known,
@@ -51,6 +52,7 @@ from ._tenant import SyncMode, Tenant
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AccountKey",
     "Address",
     "BatchRefused",
     "Capabilities",

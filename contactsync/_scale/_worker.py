@@ -82,7 +82,9 @@ class ChunkRunner:
     def client(self, tenant: str) -> Client:
         with self._lock:
             if tenant not in self._clients:
-                self._clients[tenant] = Client(self.config, tenant)
+                # The producer of the distributed run holds the tenant lock; its chunks
+                # run at once on many workers, under that one lock.
+                self._clients[tenant] = Client(self.config, tenant, tenant_lock=False)
             return self._clients[tenant]
 
     def run(

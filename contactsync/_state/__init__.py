@@ -9,7 +9,7 @@ platform answered.
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
-from ._errors import ReadOnlyStore, StateError, StateSchemaError
+from ._errors import ReadOnlyStore, StateError, StateSchemaError, TenantLocked
 from ._hash import fingerprint, raw_hash
 from ._types import (
     CONFIRMED_STATUSES,
@@ -20,6 +20,7 @@ from ._types import (
     RunInfo,
     StateRecord,
     StateSummary,
+    TenantAccount,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ __all__ = [
     "StateSchemaError",
     "StateStore",
     "StateSummary",
+    "TenantAccount",
+    "TenantLocked",
     "fingerprint",
     "open_store",
     "raw_hash",

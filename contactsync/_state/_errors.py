@@ -16,3 +16,12 @@ class StateSchemaError(StateError):
 
 class ReadOnlyStore(StateError):
     """A write was attempted on a store opened with ``read_only=True``."""
+
+
+class TenantLocked(StateError):
+    """Another run of the tenant holds its lock on this store (a second run would
+    write the same people at once). ``run_id`` names the holder when it is known."""
+
+    def __init__(self, message: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id

@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ._errors import StateSchemaError
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema version this code reads and writes (the last migration's)."""
 
 _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations on PostgreSQL
@@ -95,6 +95,8 @@ records = sa.Table(
     # and its input position there), so that an older row replayed later is not written.
     sa.Column("order_run", sa.BigInteger),
     sa.Column("order_index", sa.BigInteger),
+    # Version 3: the platform account the remote id and the confirmation belong to.
+    sa.Column("account", sa.String(64)),
 )
 sa.Index(
     "ix_contactsync_records_in_flight",
@@ -139,7 +141,15 @@ tenants = sa.Table(
     sa.Column("tenant", sa.String(200), primary_key=True),
     sa.Column("mapping_fingerprint", sa.String(64)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Version 3: the account of the tenant's last run, and the tenant's name for it.
+    sa.Column("account", sa.String(64)),
+    sa.Column("account_name", sa.String(200)),
 )
+
+_ADDED_IN_V3: Final = {
+    "contactsync_records": ("account",),
+    "contactsync_tenants": ("account", "account_name"),
+}
 
 
 @attrs.frozen
@@ -152,7 +162,7 @@ class Migration:
 def _as_of_v1(table: sa.Table, shape: sa.MetaData) -> sa.Table:
     """``table`` as version 1 created it: without the columns later versions add (a
     new store runs every migration, so version 1 must build exactly its own shape)."""
-    later = _ADDED_IN_V2.get(table.name, ())
+    later = (*_ADDED_IN_V2.get(table.name, ()), *_ADDED_IN_V3.get(table.name, ()))
     columns = [column._copy() for column in table.columns if column.name not in later]
     copy = sa.Table(table.name, shape, *columns)
     for index in table.indexes:
@@ -170,19 +180,28 @@ def _v1(conn: Connection) -> None:
     shape.create_all(conn, tables=tables)
 
 
-def _v2(conn: Connection) -> None:
-    for table, names in _ADDED_IN_V2.items():
+def _add_columns(conn: Connection, added: dict[str, tuple[str, ...]]) -> None:
+    for table, names in added.items():
         for name in names:
             column = metadata.tables[table].c[name]
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+
+
+def _v2(conn: Connection) -> None:
+    _add_columns(conn, _ADDED_IN_V2)
     metadata.create_all(conn, tables=[sequences])
     conn.execute(sequences.insert().values(name=RUN_SEQUENCE, value=0))
+
+
+def _v3(conn: Connection) -> None:
+    _add_columns(conn, _ADDED_IN_V3)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, runs and tenant metadata", _v1),
     Migration(2, "the order of runs and of confirmed data (replay safety)", _v2),
+    Migration(3, "per-account remote ids: records.account, tenants.account", _v3),
 )
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
+from ._lock import AdvisoryLock, FileLock, TenantLock
 from ._schema import RUN_SEQUENCE, records, runs, sequences, tenants, utc_from_db
 from ._types import (
     CONFIRMED_STATUSES,
@@ -43,6 +44,7 @@ from ._types import (
     RunInfo,
     StateRecord,
     StateSummary,
+    TenantAccount,
     check_status,
 )
 from ._url import masked, parse, scrub
@@ -282,19 +284,24 @@ class StateStore:
 
     # -- runs -----------------------------------------------------------------------
 
-    def begin_run(self, tenant: str, *, mapping_fingerprint: str | None = None) -> str:
-        """Record the start of a run and return its id. ``mapping_fingerprint``, when
-        given, becomes the tenant's current mapping fingerprint."""
-        return self.begin_ordered_run(tenant, mapping_fingerprint=mapping_fingerprint)[0]
+    def begin_run(
+        self, tenant: str, *, mapping_fingerprint: str | None = None, run_id: str | None = None
+    ) -> str:
+        """Record the start of a run and return its id (``run_id``, or a new one: a
+        run that took the tenant lock first names itself there). ``mapping_fingerprint``,
+        when given, becomes the tenant's current mapping fingerprint."""
+        return self.begin_ordered_run(
+            tenant, mapping_fingerprint=mapping_fingerprint, run_id=run_id
+        )[0]
 
     def begin_ordered_run(
-        self, tenant: str, *, mapping_fingerprint: str | None = None
+        self, tenant: str, *, mapping_fingerprint: str | None = None, run_id: str | None = None
     ) -> tuple[str, int]:
         """:meth:`begin_run`, and the run's sequence number: greater than that of every
         run begun on this store before (a counter in the store, taken in the write
         transaction: clocks of several hosts cannot disagree about it)."""
         _check_tenant(tenant)
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         now = _now()
         with self._writing("begin a run") as conn:
             # The UPDATE takes the row's lock (PostgreSQL) or the write lock (SQLite's
@@ -375,6 +382,7 @@ class StateStore:
                     at,
                     order_run,
                     order_index,
+                    acc,
                 ) in rows:
                     found[key] = make(
                         StateRecord,
@@ -392,25 +400,35 @@ class StateStore:
                             utc(at),
                             order_run,
                             order_index,
+                            acc,
                         ),
                     )
         return found
 
-    def mark_in_flight(self, tenant: str, run_id: str, keys: Sequence[str]) -> None:
+    def mark_in_flight(
+        self, tenant: str, run_id: str, keys: Sequence[str], *, account: str | None = None
+    ) -> None:
         """Mark ``keys`` as being sent by ``run_id`` (call before sending). Identities
-        the store does not know yet get a record with no fingerprint and no status."""
+        the store does not know yet get a record with no fingerprint and no status
+        (of ``account``; a known record keeps its account until a confirm)."""
         _check_tenant(tenant)
         wanted = sorted(set(keys))
         if not wanted:
             return
         now = self._timestamp()
-        rows = [(tenant, key, True, run_id, now) for key in wanted]
+        rows = [(tenant, key, True, run_id, now, account) for key in wanted]
         with self._writing("mark records in flight") as conn:
             self._statements.mark_in_flight.run(conn, rows)
 
-    def confirm(self, tenant: str, entries: Sequence[Confirmed]) -> None:
+    def confirm(
+        self, tenant: str, entries: Sequence[Confirmed], *, account: str | None = None
+    ) -> None:
         """Record what the platform confirmed, all entries in one transaction, and
-        clear their in-flight markers. A key given twice keeps its last entry."""
+        clear their in-flight markers. A key given twice keeps its last entry.
+
+        The records then belong to ``account``. An entry without a remote id keeps the
+        stored one only when the record already belonged to that account: an id of
+        another account is never carried over."""
         _check_tenant(tenant)
         latest = {entry.key: entry for entry in entries}
         if not latest:
@@ -430,6 +448,7 @@ class StateStore:
                 now,
                 None if e.order is None else e.order[0],
                 None if e.order is None else e.order[1],
+                account,
             )
             for key, e in sorted(latest.items())
         ]
@@ -516,6 +535,103 @@ class StateStore:
             conn.execute(tenants.delete().where(tenants.c.tenant == tenant))
         return int(deleted)
 
+    # -- accounts -------------------------------------------------------------------
+
+    def tenant_account(self, tenant: str) -> TenantAccount:
+        """The account of ``tenant``'s last run, its name then, and the tenant's
+        current mapping fingerprint (all ``None`` for a tenant never run)."""
+        _check_tenant(tenant)
+        with self._reading("read the tenant's account") as conn:
+            row = conn.execute(
+                sa.select(
+                    tenants.c.account, tenants.c.account_name, tenants.c.mapping_fingerprint
+                ).where(tenants.c.tenant == tenant)
+            ).first()
+        return TenantAccount(*row) if row is not None else TenantAccount(None, None, None)
+
+    def set_tenant_account(
+        self,
+        tenant: str,
+        account: str,
+        name: str | None,
+        *,
+        adopt_from: tuple[str | None, ...] = (),
+    ) -> int:
+        """Record that ``tenant`` now runs against ``account`` (named ``name``). The
+        records of each account in ``adopt_from`` (``None``: records written before
+        accounts were recorded) become ``account``'s, in the same transaction: only
+        for an account proven to be the same one. Returns the records adopted."""
+        _check_tenant(tenant)
+        now = _now()
+        adopted = 0
+        with self._writing("record the tenant's account") as conn:
+            for old in adopt_from:
+                where = records.c.account.is_(None) if old is None else records.c.account == old
+                adopted += int(
+                    conn.execute(
+                        records.update()
+                        .where(records.c.tenant == tenant, where)
+                        .values(account=account)
+                    ).rowcount
+                )
+            stmt = self._upsert(tenants).values(
+                tenant=tenant, account=account, account_name=name, updated_at=now
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[tenants.c.tenant],
+                    set_={
+                        "account": stmt.excluded.account,
+                        "account_name": stmt.excluded.account_name,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+        return adopted
+
+    def accounts(self, tenant: str) -> dict[str | None, int]:
+        """Records of ``tenant`` per account (``None``: of no recorded account)."""
+        _check_tenant(tenant)
+        with self._reading("count records per account") as conn:
+            rows = conn.execute(
+                sa.select(records.c.account, sa.func.count())
+                .where(records.c.tenant == tenant)
+                .group_by(records.c.account)
+            )
+            return {account: int(count) for account, count in rows}
+
+    def sample_known(
+        self, tenant: str, account: str | None, *, prefix: str = "external_id="
+    ) -> StateRecord | None:
+        """One record of ``account`` (``None``: of no recorded account) whose write was
+        confirmed with a remote id, keyed ``prefix…``: what a read-back can check."""
+        _check_tenant(tenant)
+        owner = records.c.account.is_(None) if account is None else records.c.account == account
+        with self._reading("read a known record") as conn:
+            row = conn.execute(
+                sa.select(*_RECORD_COLUMNS)
+                .where(
+                    records.c.tenant == tenant,
+                    owner,
+                    records.c.remote_id.is_not(None),
+                    records.c.last_status.in_(sorted(CONFIRMED_STATUSES)),
+                    records.c.key.startswith(prefix, autoescape=True),
+                )
+                .order_by(records.c.updated_at.desc(), records.c.key)
+                .limit(1)
+            ).first()
+        return None if row is None else StateRecord._make(row)
+
+    # -- the tenant lock --------------------------------------------------------------
+
+    def tenant_lock(self, tenant: str) -> TenantLock:
+        """The lock one run of ``tenant`` holds on this store (see :mod:`._lock`)."""
+        _check_tenant(tenant)
+        self._check_open()
+        if self.dialect == "sqlite":
+            return FileLock(Path(self._url.database or ""), tenant)
+        return AdvisoryLock(self._url, tenant, self._where)
+
 
 _RECORD_COLUMNS: Final = tuple(records.c[name] for name in StateRecord._fields)
 """The record columns in :class:`StateRecord`'s field order."""
@@ -561,7 +677,7 @@ class _Batch:
         conn.exec_driver_sql(sql, params)
 
 
-_MARK_COLUMNS: Final = ("tenant", "key", "in_flight", "run_id", "updated_at")
+_MARK_COLUMNS: Final = ("tenant", "key", "in_flight", "run_id", "updated_at", "account")
 _CONFIRM_COLUMNS: Final = (
     "tenant",
     "key",
@@ -575,6 +691,7 @@ _CONFIRM_COLUMNS: Final = (
     "updated_at",
     "order_run",
     "order_index",
+    "account",
 )
 _FAILURE_COLUMNS: Final = (
     "tenant",
@@ -687,8 +804,16 @@ class _Statements:
                 "fingerprint": new.fingerprint,
                 "mapping_fingerprint": new.mapping_fingerprint,
                 "raw_hash": new.raw_hash,
-                # A confirm without an id (a bulk import) keeps the id already known.
-                "remote_id": sa.func.coalesce(new.remote_id, records.c.remote_id),
+                # A confirm without an id (a bulk import) keeps the id already known,
+                # when it is of the same account (rule 10: never another account's).
+                "remote_id": sa.case(
+                    (
+                        records.c.account.is_not_distinct_from(new.account),
+                        sa.func.coalesce(new.remote_id, records.c.remote_id),
+                    ),
+                    else_=new.remote_id,
+                ),
+                "account": new.account,
                 "last_status": new.last_status,
                 "last_error_code": sa.null(),
                 "in_flight": sa.false(),

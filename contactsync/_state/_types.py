@@ -67,6 +67,11 @@ class StateRecord(NamedTuple):
             return False
         return (self.order_run, self.order_index) > order
 
+    account: str | None = None
+    """The platform account (:func:`contactsync._account.account_id`) that
+    ``remote_id`` and the confirmation belong to; ``None`` for a record written before
+    accounts were recorded. A run for another account treats the record as absent."""
+
     def is_current(self, fingerprint: str, mapping_fingerprint: str) -> bool:
         """Whether sending a payload with ``fingerprint`` (mapped with
         ``mapping_fingerprint``) can be skipped: the platform confirmed exactly that."""
@@ -140,3 +145,14 @@ class StateSummary:
     mapping_fingerprint: str | None
     """The tenant's mapping fingerprint as of its last run."""
     last_run: RunInfo | None
+
+
+class TenantAccount(NamedTuple):
+    """What the store recorded about a tenant's platform account."""
+
+    account: str | None
+    """The account of the tenant's last run; ``None`` before accounts were recorded."""
+    name: str | None
+    """The tenant's ``account`` name at that run."""
+    mapping_fingerprint: str | None
+    """The tenant's mapping fingerprint as of its last run."""

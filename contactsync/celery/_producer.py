@@ -77,10 +77,15 @@ def upsert_distributed(
     chunk_size: int | None = None,
     poll: float = 0.05,
     registry: Registry | None = None,
+    lock_wait: float | None = 0.0,
 ) -> DistributedRun:
     """Upsert ``inputs`` for ``tenant`` on the workers of ``app`` (yours or
     :func:`create_app`'s; its workers must have :func:`register` ed the task with the
-    same config). ``shards`` and ``chunk_size`` default to the ``[scale]`` table's."""
+    same config). ``shards`` and ``chunk_size`` default to the ``[scale]`` table's.
+
+    The run holds the tenant's lock on the shared state store (its workers do not take
+    it): the first step raises :class:`TenantLocked` while another run holds it, after
+    waiting ``lock_wait`` seconds (``None``: as long as it takes)."""
     loaded = config if isinstance(config, Config) else load_config(config)
     check_distributed_state(loaded)
     assert loaded.scale is not None
@@ -98,6 +103,7 @@ def upsert_distributed(
         registry=registry or default_registry,
         summary=summary,
         stopped=stopped,
+        lock_wait=lock_wait,
     )
     return DistributedRun(outcomes, summary, lambda: stopped.append(True))
 
@@ -127,6 +133,58 @@ def _run(
     registry: Registry,
     summary: Summary,
     stopped: list[bool],
+    lock_wait: float | None = 0.0,
+) -> Iterator[Outcome]:
+    run_id = uuid.uuid4().hex
+    with _tenant_locked(config, tenant, run_id, lock_wait):
+        yield from _produce(
+            app,
+            config,
+            tenant,
+            inputs,
+            run_id=run_id,
+            full=full,
+            shards=shards,
+            chunk_size=chunk_size,
+            poll=poll,
+            registry=registry,
+            summary=summary,
+            stopped=stopped,
+        )
+
+
+@contextlib.contextmanager
+def _tenant_locked(
+    config: Config, tenant: str, run_id: str, lock_wait: float | None
+) -> Iterator[None]:
+    """Hold the tenant lock on the shared store for the whole distributed run: one
+    lock, the producer's; its chunks run at once on many workers, which take none."""
+    from .._state import open_store  # noqa: PLC0415 - SQLAlchemy only when a run starts
+    from .._state._lock import acquire  # noqa: PLC0415
+
+    with open_store(check_distributed_state(config)) as store:
+        lock = store.tenant_lock(tenant)
+        acquire(lock, tenant, run_id, lock_wait)
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _produce(
+    app: Celery,
+    config: Config,
+    tenant: str,
+    inputs: Iterable[ContactInput],
+    *,
+    run_id: str,
+    full: bool,
+    shards: int,
+    chunk_size: int,
+    poll: float,
+    registry: Registry,
+    summary: Summary,
+    stopped: list[bool],
 ) -> Iterator[Outcome]:
     resolved = config.tenant(tenant, registry)
     provider = registry.get(resolved.provider)(resolved)
@@ -143,7 +201,6 @@ def _run(
             continue
         sources[prepared.index] = _source(item)
         rows.append(Row(prepared.index, _record(item), prepared.identity))
-    run_id = uuid.uuid4().hex
     queues = _queues(run_id, rows, shards, chunk_size)
     assert config.scale is not None
     guard = OutageGuard(config.scale.visibility_timeout, stopped=lambda: bool(stopped))

@@ -10,6 +10,7 @@ those calls in turn. The producer's retry budget runs on a test clock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
 from collections.abc import Callable
@@ -210,6 +211,13 @@ class _App:
 
 CHUNK_OF: dict[int, str] = {}
 """Each row's chunk task id in the latest run, sent or not."""
+
+
+@pytest.fixture(autouse=True)
+def _no_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No state store here (its URL names no server): the tenant lock the producer
+    holds on it is tested in tests/state/test_tenant_lock.py."""
+    monkeypatch.setattr(_producer, "_tenant_locked", lambda *a: contextlib.nullcontext())
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,9 @@ def engine_for(url: str) -> sa.Engine:
     return sa.create_engine(parse(url))
 
 
+"""The versions a new store records: one row per migration applied."""
+
+
 def versions(url: str) -> list[int]:
     engine = engine_for(url)
     try:
@@ -70,6 +73,7 @@ def test_a_new_store_gets_the_whole_schema(store: StateStore, url: str) -> None:
             "updated_at",
             "order_run",
             "order_index",
+            "account",
         }
         assert inspector.get_pk_constraint("contactsync_records")["constrained_columns"] == [
             "tenant",
@@ -231,4 +235,34 @@ def test_a_version_1_store_is_migrated_to_run_order(url: str) -> None:
         # A confirm without an order (an unchanged contact's refresh) keeps the stored one.
         store.confirm("t", [Confirmed("k", "f", "m", "unchanged")])
         assert store.get_many("t", ["k"])["k"].order_index == 7
+    assert versions(url) == ALL_VERSIONS
+
+
+def test_a_version_1_store_gets_per_account_records(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store as version 1 left it (now that version 1 builds exactly its own shape:
+    # no order, no account columns), with one record holding a remote id.
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            _schema.migrate(conn, url, _schema.MIGRATIONS[:1])
+            conn.execute(
+                sa.text(
+                    "INSERT INTO contactsync_records (tenant, key, fingerprint, "
+                    "mapping_fingerprint, remote_id, last_status, in_flight, updated_at) "
+                    "VALUES ('t', 'k', 'f', 'm', '17', 'created', false, '2026-01-01 00:00:00')"
+                )
+            )
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("contactsync_records")}
+        assert "account" not in columns
+    finally:
+        engine.dispose()
+    assert versions(url) == [1]
+    with open_store(url) as store:
+        record = store.get_many("t", ["k"])["k"]
+        assert (record.remote_id, record.account) == ("17", None)  # of no known account
+        assert store.accounts("t") == {None: 1}
+        assert store.tenant_account("t").account is None
     assert versions(url) == ALL_VERSIONS

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping, Sequence
 from typing import ClassVar
 
+import attrs
 import httpx
 
 from contactsync.provider import (
+    AccountKey,
     Capabilities,
     ChangeMode,
     ConfigError,
@@ -120,6 +122,28 @@ class GleantapProvider(Provider[GleantapPayload]):
 
     def auth(self) -> httpx.Auth:
         return HeaderAuth(self.tenant.credentials)
+
+    def account_key(self) -> AccountKey:
+        # One key pair may serve several apps (undocumented either way): the app id
+        # every request names is part of the account.
+        return attrs.evolve(super().account_key(), selector=self.options.app_id)
+
+    def read_back(self, remote_id: str, external_id: str) -> Steps[bool]:
+        # getCustomers filters on _id and user_id together: a member comes back only
+        # when this app holds that id with that user_id (members do not show user_id).
+        body = {
+            "app_id": self.options.app_id,
+            "_id": remote_id,
+            "user_id": external_id,
+            "limit": 1,
+            "offset": 0,
+        }
+        response = yield Request("POST", API + "getCustomers", json=body, read_only=True)
+        assert response is not None
+        if not response.is_success:
+            return False
+        members = (response.json() or {}).get("members") or []
+        return any(isinstance(m, Mapping) and str(m.get("id")) == remote_id for m in members)
 
     def check_credentials(self) -> Steps[object]:
         # A look-up that matches no one (a reserved .invalid address): it proves the

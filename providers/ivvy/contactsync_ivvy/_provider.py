@@ -170,6 +170,30 @@ class IvvyProvider(Provider[IvvyPayload]):
 
     # --- discovery ----------------------------------------------------------------------
 
+    def read_back(self, remote_id: str, external_id: str) -> Steps[bool] | None:
+        if not remote_id.isdigit():
+            return None
+        return self._read_back(int(remote_id), external_id)
+
+    @staticmethod
+    def _read_back(contact_id: int, external_id: str) -> Steps[bool]:
+        response = yield Request(
+            "POST",
+            CONTACT + "getContactList",
+            json={"filter": {"id": contact_id}, "perPage": 10, "start": 0},
+            read_only=True,
+        )
+        assert response is not None
+        if envelope(response) is not None:
+            return False
+        results = (response.json() or {}).get("results") or []
+        return any(
+            isinstance(r, Mapping)
+            and str(r.get("id")) == str(contact_id)
+            and r.get("externalId") == external_id
+            for r in results
+        )
+
     def check_credentials(self) -> Steps[object]:
         # The documented health check, signed like every call: it proves the key pair.
         response = yield Request("POST", "/api/1.0/test?action=ping", json={}, read_only=True)

@@ -172,6 +172,20 @@ class YespoProvider(Provider[YespoPayload]):
 
     # --- discovery ----------------------------------------------------------------------
 
+    def read_back(self, remote_id: str, external_id: str) -> Steps[bool] | None:
+        if not remote_id.isdigit():
+            return None
+        return self._read_back(int(remote_id), external_id)
+
+    @staticmethod
+    def _read_back(contact_id: int, external_id: str) -> Steps[bool]:
+        response = yield Request("GET", f"/api/v1/contact/{contact_id}")
+        assert response is not None
+        if not response.is_success:
+            return False
+        body = response.json()
+        return isinstance(body, Mapping) and body.get("externalCustomerId") == external_id
+
     def check_credentials(self) -> Steps[object]:
         response = yield Request("GET", "/api/v1/groups?startindex=1&maxrows=1")
         assert response is not None
