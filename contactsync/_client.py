@@ -276,7 +276,9 @@ class Client(_Base):
     ``transport`` replaces the network; ``emulator`` sends every request to that
     emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
     between retries and polls (tests; it is called in a worker thread) and ``clock``
-    the clock retry budgets and the circuit breaker read (tests pair the two).
+    the clock retry budgets and the circuit breaker read (tests pair the two). Given a
+    ``clock``, the rate limiter's windows read it too and wait with ``sleep``, so a test
+    runs rate limits in simulated time (a process-local ``limiter_storage`` only).
 
     The client runs the same asyncio engine as :class:`AsyncClient`, on an event loop
     of its own in a background thread; its methods may be called from any thread.
@@ -398,7 +400,8 @@ class AsyncClient(_Base):
     """The asyncio counterpart of :class:`Client`.
 
     ``transport`` may be an async httpx transport, or a sync one (each request then runs
-    in a worker thread, as the network does by default)."""
+    in a worker thread, as the network does by default). ``sleep`` and ``clock`` as in
+    :class:`Client`."""
 
     def __init__(
         self,
