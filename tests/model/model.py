@@ -149,7 +149,7 @@ def _same_data(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k != "id"} == {k: v for k, v in b.items() if k != "id"}
 
 
-def check_run(
+def check_run(  # noqa: PLR0915 - one function: the invariants read top to bottom
     account: Account, run: Run, rows_by_token: Mapping[str, Row]
 ) -> list[tuple[str, str]]:
     """Every safety and liveness invariant for one run; returns the violations, each a
@@ -158,7 +158,7 @@ def check_run(
     bad: list[tuple[str, str]] = []
     p = run.provider
     people = {r.token: person_of(p, r.data) for r in run.rows}
-    by_index = {}
+    by_index: dict[int, Mapping[str, Any]] = {}
     for o in run.outcomes:
         if o["index"] in by_index:
             bad.append(("one_outcome", f"row {o['index']}: two outcomes"))
@@ -220,9 +220,9 @@ def check_run(
     tokens_before = {rec["token"] for rec in run.before.values()}
     sent = [(fault, body) for fault, body in run.log]
     for index, row in enumerate(run.rows):
-        o = by_index.get(index)
-        if o is None:
+        if index not in by_index:
             continue
+        o = by_index[index]
         status, code = o["status"], (o.get("error") or {}).get("code")
         carried = [fault for fault, body in sent if row.token.encode() in body]
         here = tokens_after.get(row.token)

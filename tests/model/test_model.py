@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 from contactsync.testing import Faults
 from tests.model import inputs
 from tests.model.model import INVARIANTS, Account, Row, Run, check_run, seeded_views, view
-from tests.model.world import PROVIDERS, platform, run_cli, tenant
+from tests.model.world import PROVIDERS, platform, run_cli, run_client, tenant
 
 EXAMPLES = int(os.environ.get("CONTACTSYNC_MODEL_EXAMPLES", "0"))
 SHRINK_SECONDS = int(os.environ.get("CONTACTSYNC_MODEL_SHRINK_SECONDS", "20"))
@@ -41,7 +41,6 @@ def budget(default: int) -> settings:
         stateful_step_count=5 if not EXAMPLES else 10,
         deadline=None,
         derandomize=bool(os.environ.get("CI")),
-        database=None if os.environ.get("CI") else settings.default.database,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         print_blob=True,
     )
@@ -91,7 +90,12 @@ class Sync(RuleBasedStateMachine):
         return made
 
     def _run(
-        self, rows: list[Row] | Path, fault: Faults, concurrency: int, retry_for: float | None
+        self,
+        rows: list[Row] | Path,
+        fault: Faults,
+        concurrency: int,
+        retry_for: float | None,
+        driver: str = "cli",
     ) -> None:
         platform, account = self.accounts[self.current], self.models[self.current]
         platform.faults(fault)
@@ -100,13 +104,18 @@ class Sync(RuleBasedStateMachine):
         platform.app.log.clear()
         config = tenant(self.provider, platform.url, concurrency=concurrency, retry_for=retry_for)
         name = f"run{self.runs}"
-        code, outcomes, failed, output = run_cli(
-            self.dir,
-            config,
-            [dict(r.data) for r in rows] if isinstance(rows, list) else rows,
-            state=self.store,
-            name=name,
-        )
+        if driver == "cli":
+            source = [dict(r.data) for r in rows] if isinstance(rows, list) else rows
+            code, outcomes, failed, output = run_cli(
+                self.dir, config, source, state=self.store, name=name
+            )
+        else:
+            assert isinstance(rows, list)
+            code, failed, output = 0, self.dir / "none", ""
+            outcomes = run_client(
+                self.dir, config, [dict(r.data) for r in rows],
+                state=self.store, use_async=driver == "async",
+            )  # fmt: skip
         if isinstance(rows, Path):
             rows = [self.rows_by_token[json.loads(line)["custom_fields"]["loyalty"]]
                     for line in rows.read_text().splitlines() if line.strip()]  # fmt: skip
@@ -121,14 +130,10 @@ class Sync(RuleBasedStateMachine):
             self.last.get("tokens") == [r.token for r in rows]
             and self.last.get("account") == self.current
         )
-        if self.store and same and self.last.get("clean") and fault.rate == 0:
-            if log:
-                self.violations.append(
-                    (
-                        "repeat_zero",
-                        f"repeat of an unchanged, confirmed input sent {len(log)} requests",
-                    )
-                )
+        if self.store and same and self.last.get("clean") and fault.rate == 0 and log:
+            self.violations.append(
+                ("repeat_zero", f"repeat of an unchanged, confirmed input sent {len(log)} requests")
+            )
         clean = fault.rate == 0 and all(
             o["status"] in ("created", "updated", "written", "unchanged") for o in outcomes
         )
@@ -157,6 +162,15 @@ class Sync(RuleBasedStateMachine):
     ) -> None:
         raw = data.draw(inputs.rows(self.persons), label="rows")
         self._run(self._rows(raw), fault, concurrency, retry_for)
+
+    @rule(data=st.data(), fault=faults, concurrency=st.integers(1, 8),
+          driver=st.sampled_from(("client", "async")))  # fmt: skip
+    def upsert_many(
+        self, data: st.DataObject, fault: Faults, concurrency: int, driver: str
+    ) -> None:
+        """The same through the library: ``Client`` or ``AsyncClient``."""
+        raw = data.draw(inputs.rows(self.persons), label="rows")
+        self._run(self._rows(raw), fault, concurrency, None, driver)
 
     @precondition(lambda self: bool(self.last))
     @rule(fault=faults, concurrency=st.integers(1, 8))

@@ -4,6 +4,7 @@ API. Nothing here decides what is right; :mod:`tests.model.model` does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from contactsync_ivvy import IvvyEmulator
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 from contactsync_yespo import YespoEmulator
 
+from contactsync import AsyncClient, Client
 from contactsync._cli import main
 from contactsync.testing import Emulator, EmulatorApp, Faults, serve_in_thread
 
@@ -107,7 +109,7 @@ class Platform:
 
     def faults(self, faults: Faults) -> None:
         fresh = LoggingApp(self.emulator, faults)
-        self.app.faults, self.app._random = fresh.faults, fresh._random  # noqa: SLF001
+        self.app.faults, self.app._random = fresh.faults, fresh._random
         self.app.faults_injected = fresh.faults_injected
 
     def records(self) -> list[dict[str, Any]]:
@@ -189,3 +191,26 @@ def run_cli(
     assert report.exists(), result.output
     outcomes = json.loads(report.read_text())["outcomes"]
     return result.exit_code, outcomes, failed, result.output
+
+
+def run_client(
+    workdir: Path,
+    config: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    state: str | None,
+    use_async: bool,
+) -> list[dict[str, Any]]:
+    """The same rows through ``Client`` or ``AsyncClient``; the outcomes as the report
+    writes them."""
+    path = workdir / "client.toml"
+    path.write_text(config)
+    if not use_async:
+        with Client(path, "t", state=state) as client:
+            return [o.to_json() for o in client.upsert_many(list(rows))]
+
+    async def go() -> list[dict[str, Any]]:
+        async with AsyncClient(path, "t", state=state) as client:
+            return [o.to_json() async for o in client.upsert_many(list(rows))]
+
+    return asyncio.run(go())
