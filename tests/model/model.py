@@ -290,3 +290,14 @@ def nfd(text: str) -> str:
 
 def seeded_views(provider: str, records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {v["id"]: v for v in (view(provider, r) for r in records)}
+
+
+def observe(account: Account, run_provider: str, records: Iterable[dict[str, Any]],
+            rows_by_token: Mapping[str, Row]) -> None:  # fmt: skip
+    """What a run that left no report (killed) wrote: from now on no person's record may
+    move back past what the platform holds."""
+    for rec in records:
+        row = rows_by_token.get(rec["token"] or "")
+        if row is not None:
+            who = person_of(run_provider, row.data)
+            account.newest[who] = max(account.newest.get(who, -1), row.seq)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import (
@@ -210,11 +210,58 @@ def bounded_shrinking(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 ONLY = os.environ.get("CONTACTSYNC_MODEL_ONLY")
+"""Comma-separated invariants to check alone (exploring one break at a time)."""
+
+KNOWN: dict[tuple[str, str], str] = {
+    (
+        "gleantap",
+        "untouched",
+    ): "issue 23, why 5: Gleantap merges strangers (an unknown user_id falls back to email + first name)",
+    ("gleantap", "status"): "issue 23, why 7: Gleantap reports brand-new contacts updated",
+    (
+        "gleantap",
+        "repeat_zero",
+    ): "issue 23, why 6: a repeat never reaches 0 requests when a person has several rows",
+    (
+        "ivvy",
+        "untouched",
+    ): "issue 23, why 3/5: iVvy merges a person into a stranger with the same name and email",
+    (
+        "ivvy",
+        "status",
+    ): "issue 23, why 7: iVvy update_if_exists reports created for contacts merged into existing ones",
+    ("yespo", "status"): "issue 23, why 7: Yespo reports brand-new contacts updated",
+    (
+        "yespo",
+        "newest",
+    ): "issue 23, why 1/5: a person's confirmed data does not stay on the platform (another row took the record)",
+}
+"""Invariants the current code breaks, each with the issue's bullet. Each is checked
+alone by :func:`test_known_break` (an expected failure until the fix lands; then remove
+the line and the main test checks it too)."""
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_platform_holds_what_the_model_says(provider: str) -> None:
-    checked = frozenset(ONLY.split(",")) if ONLY else frozenset(INVARIANTS)
+    known = {name for (p, name) in KNOWN if p == provider}
+    checked = frozenset(ONLY.split(",")) if ONLY else frozenset(INVARIANTS) - known
     machine = _machine(provider, checked)
-    machine.TestCase.settings = budget(6)
+    machine.TestCase.settings = budget(5)
+    machine.TestCase().runTest()
+
+
+@pytest.mark.parametrize(
+    ("provider", "invariant"),
+    [
+        pytest.param(p, name, marks=pytest.mark.xfail(reason=why, strict=False))
+        for (p, name), why in KNOWN.items()
+    ],
+)
+def test_known_break(provider: str, invariant: str) -> None:
+    """A break the issue names, found again (stops at the first failing example, unshrunk;
+    run with CONTACTSYNC_MODEL_ONLY=<invariant> for the minimal example)."""
+    machine = _machine(provider, frozenset({invariant}))
+    machine.TestCase.settings = settings(
+        budget(8), derandomize=True, phases=[Phase.explicit, Phase.generate]
+    )
     machine.TestCase().runTest()
