@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -27,11 +26,11 @@ from hypothesis.stateful import (
 
 from contactsync.testing import Faults
 from tests.model import inputs
+from tests.model.known import KNOWN
 from tests.model.model import INVARIANTS, Account, Row, Run, check_run, seeded_views, view
 from tests.model.world import PROVIDERS, platform, run_cli, run_client, tenant
 
 EXAMPLES = int(os.environ.get("CONTACTSYNC_MODEL_EXAMPLES", "0"))
-SHRINK_SECONDS = int(os.environ.get("CONTACTSYNC_MODEL_SHRINK_SECONDS", "20"))
 KINDS = ("429", "429-hinted", "500", "503", "drop", "lost", "slow")
 
 
@@ -202,43 +201,8 @@ def _machine(provider: str, checked: frozenset[str]) -> type[Sync]:
     return type(f"Sync_{provider}", (Sync,), {"provider": provider, "checked": checked})
 
 
-@pytest.fixture(autouse=True)
-def bounded_shrinking(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shrinking stops after this long (Hypothesis's own limit is five minutes): the
-    example printed is then the smallest found so far."""
-    monkeypatch.setattr(engine, "MAX_SHRINKING_SECONDS", SHRINK_SECONDS)
-
-
 ONLY = os.environ.get("CONTACTSYNC_MODEL_ONLY")
 """Comma-separated invariants to check alone (exploring one break at a time)."""
-
-KNOWN: dict[tuple[str, str], str] = {
-    (
-        "gleantap",
-        "untouched",
-    ): "issue 23, why 5: Gleantap merges strangers (an unknown user_id falls back to email + first name)",
-    ("gleantap", "status"): "issue 23, why 7: Gleantap reports brand-new contacts updated",
-    (
-        "gleantap",
-        "repeat_zero",
-    ): "issue 23, why 6: a repeat never reaches 0 requests when a person has several rows",
-    (
-        "ivvy",
-        "untouched",
-    ): "issue 23, why 3/5: iVvy merges a person into a stranger with the same name and email",
-    (
-        "ivvy",
-        "status",
-    ): "issue 23, why 7: iVvy update_if_exists reports created for contacts merged into existing ones",
-    ("yespo", "status"): "issue 23, why 7: Yespo reports brand-new contacts updated",
-    (
-        "yespo",
-        "newest",
-    ): "issue 23, why 1/5: a person's confirmed data does not stay on the platform (another row took the record)",
-}
-"""Invariants the current code breaks, each with the issue's bullet. Each is checked
-alone by :func:`test_known_break` (an expected failure until the fix lands; then remove
-the line and the main test checks it too)."""
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -262,6 +226,6 @@ def test_known_break(provider: str, invariant: str) -> None:
     run with CONTACTSYNC_MODEL_ONLY=<invariant> for the minimal example)."""
     machine = _machine(provider, frozenset({invariant}))
     machine.TestCase.settings = settings(
-        budget(8), derandomize=True, phases=[Phase.explicit, Phase.generate]
+        budget(15), derandomize=True, phases=[Phase.explicit, Phase.generate]
     )
     machine.TestCase().runTest()
