@@ -22,8 +22,9 @@ INVARIANTS = {
     "one_record": "the platform holds one record per person",
     "own_data": "a record holds its person's data and nobody else's",
     "untouched": "no record changes that the input did not name",
-    "status": "each status is true of the emulator",
-    "status_seeded": "created/updated are true of records the library did not write",
+    "created": "created is a record that did not exist before",
+    "updated": "updated is a record that existed",
+    "status": "unchanged sent nothing; failed was not applied (but for outcome_unknown, interrupted)",
     "unknown": "outcome_unknown only where the fault log shows the request may have applied",
     "newest": "a person's record holds their newest confirmed row, never older (replays too)",
     "reaches": "with no faults every valid row's data reaches the platform",
@@ -231,13 +232,10 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
         what = f"row {index} ({people[row.token]}, {row.token}) {status}"
         claimed = o.get("remote_id")
         rid = claimed if isinstance(claimed, str) else ""
-        # A claim about a record the library did not write (seeded) is its own invariant:
-        # it is how merges into other people's records show.
-        kind = "status_seeded" if rid in account.seeded else "status"
         if status == "created" and (rid in run.before or rid not in run.after):
-            bad.append((kind, f"{what}: no new record {rid!r} on the platform"))
+            bad.append(("created", f"{what}: no new record {rid!r} on the platform"))
         if status == "updated" and rid not in run.before and rid not in made:
-            bad.append((kind, f"{what}: record {rid!r} did not exist before the run"))
+            bad.append(("updated", f"{what}: record {rid!r} did not exist before the run"))
         if status in SUCCESS and rid:
             made.add(rid)
         if status == "unchanged" and carried:
