@@ -55,7 +55,7 @@ def test_a_run_killed_with_sigkill_resumes_to_what_the_model_says(
     tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, provider: str, kill_after: int
 ) -> None:
     workdir = tmp_path_factory.mktemp("killed")
-    persons = data.draw(inputs.people(provider), label="people")
+    persons = data.draw(inputs.people(provider, collide=False), label="people")
     rows = _rows(data.draw(inputs.rows(persons, max_rows=24), label="rows"), 0)
     by_token = {r.token: r for r in rows}
     account = platform(provider, "A")
