@@ -18,7 +18,6 @@ COLLIDING: dict[tuple[str, str], str] = {
     ("gleantap", "untouched"): f"{WHY5} (an unknown user_id falls back to email + first name)",
     ("gleantap", "one_record"): f"{WHY5} (a row without user_id on another person's record)",
     ("ivvy", "untouched"): f"{WHY5} (a stranger with the same name and email)",
-    ("ivvy", "created"): f"{WHY7} (created for contacts merged into existing ones)",
     ("yespo", "one_record"): f"{WHY5} (a row without external id on another person's record)",
     ("yespo", "reaches"): f"{WHY5} (another person's row took the record)",
 }
@@ -26,6 +25,7 @@ KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
     ("gleantap", "newest"): WHY1,
     ("ivvy", "newest"): WHY1,
+    ("ivvy", "created"): f"{WHY7} (created for contacts merged into existing ones)",
     ("yespo", "newest"): WHY1,
     ("ivvy", "status"): f"{WHY7} (failed request_failed for a write that was applied, its answer lost)",
     ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
