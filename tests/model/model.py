@@ -240,6 +240,8 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
             made.add(rid)
         if status == "unchanged" and carried:
             bad.append(("status", f"{what}: its data was sent in this run"))
+        if status == "unchanged" and not here:
+            bad.append(("status", f"{what}: the platform does not hold this data"))
         if (
             status == "failed"
             and code not in MAY_HAVE_APPLIED
@@ -275,7 +277,6 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
                 actual = _compact(run.after[ids[0]]) if ids else "no record"
                 bad.append((kind, f"person {who}: expected the data of row seq {want} "
                                   f"({_compact(dict(expected.data))}), actual {actual}"))  # fmt: skip
-                break
         account.newest[who] = max(floor, got)
     return bad
 
