@@ -222,6 +222,7 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
     tokens_before = {rec["token"] for rec in run.before.values()}
     sent = [(fault, body) for fault, body in run.log]
     made: set[str] = set()  # records made in this run by an earlier row: updated is true
+    seen: set[tuple[str, ...]] = set()
     for index, row in enumerate(run.rows):
         if index not in by_index:
             continue
@@ -234,10 +235,18 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
         rid = claimed if isinstance(claimed, str) else ""
         if status == "created" and (rid in run.before or rid not in run.after):
             bad.append(("created", f"{what}: no new record {rid!r} on the platform"))
-        if status == "updated" and rid not in run.before and rid not in made:
+        # Updated is true of a record made in this run by an earlier row of the same
+        # person (a failed row's write may have been applied: its answer lost).
+        if (
+            status == "updated"
+            and rid not in run.before
+            and rid not in made
+            and people[row.token] not in seen
+        ):
             bad.append(("updated", f"{what}: record {rid!r} did not exist before the run"))
         if status in SUCCESS and rid:
             made.add(rid)
+        seen.add(people[row.token])
         if status == "unchanged" and carried:
             bad.append(("status", f"{what}: its data was sent in this run"))
         if status == "unchanged" and not here:

@@ -240,7 +240,7 @@ def test_known_break(provider: str, invariant: str) -> None:
     run with CONTACTSYNC_MODEL_ONLY=<invariant> for the minimal example)."""
     machine = _machine(provider, frozenset({invariant}), collide=(provider, invariant) in COLLIDING)
     machine.TestCase.settings = settings(
-        budget(10), derandomize=True, phases=[Phase.explicit, Phase.generate]
+        budget(12), derandomize=True, stateful_step_count=8, phases=[Phase.explicit, Phase.generate]
     )
     machine.TestCase().runTest()
 
@@ -256,6 +256,6 @@ def test_known_break_another_account(provider: str) -> None:
     holds on one account checked."""
     machine = _machine(provider, checked(provider, frozenset(INVARIANTS)), switch=True)
     machine.TestCase.settings = settings(
-        budget(10), derandomize=True, phases=[Phase.explicit, Phase.generate]
+        budget(12), derandomize=True, stateful_step_count=8, phases=[Phase.explicit, Phase.generate]
     )
     machine.TestCase().runTest()
