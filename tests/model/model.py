@@ -280,7 +280,10 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
         ids = held.get(who, [])
         got = max((rows_by_token[run.after[i]["token"]].seq for i in ids), default=-1)
         floor = max(confirmed.get(who, -1), account.newest.get(who, -1))
-        for kind, want in (("newest", floor), ("reaches", max(floor, live.get(who, -1)))):
+        # Older data than confirmed is ``newest``; no data of the person at all (never
+        # written, or another person's row took the record) is ``reaches``.
+        older = "newest" if got >= 0 else "reaches"
+        for kind, want in ((older, floor), ("reaches", max(floor, live.get(who, -1)))):
             if got < want:
                 expected = next(r for r in rows_by_token.values() if r.seq == want)
                 actual = _compact(run.after[ids[0]]) if ids else "no record"
