@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup test lint pytest demo bench bench-large bench-scale fmt docs
+.PHONY: setup test lint pytest demo bench bench-large bench-scale fmt docs model-mutants
 
 $(UV):
 	python3 -m venv .tools
@@ -26,6 +26,10 @@ pytest: setup
 	$(RUN) pytest -q
 
 test: lint pytest
+
+# Each tests/model/mutants/*.patch applied to a scratch copy: the model suite must fail.
+model-mutants: setup
+	$(RUN) python tests/model/mutants/run.py
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --site-dir site

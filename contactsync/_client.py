@@ -285,7 +285,9 @@ class Client(_Base):
     ``transport`` replaces the network; ``emulator`` sends every request to that
     emulator instead (whatever the tenant's base_url); ``sleep`` replaces waiting
     between retries and polls (tests; it is called in a worker thread) and ``clock``
-    the clock retry budgets and the circuit breaker read (tests pair the two).
+    the clock retry budgets and the circuit breaker read (tests pair the two). Given a
+    ``clock``, the rate limiter's windows read it too and wait with ``sleep``, so a test
+    runs rate limits in simulated time (a process-local ``limiter_storage`` only).
 
     ``tenant_lock=False`` makes runs with a state store skip the tenant lock: only for
     code running under a run that holds it (the workers of a distributed run).
@@ -419,7 +421,8 @@ class AsyncClient(_Base):
     """The asyncio counterpart of :class:`Client`.
 
     ``transport`` may be an async httpx transport, or a sync one (each request then runs
-    in a worker thread, as the network does by default)."""
+    in a worker thread, as the network does by default). ``sleep`` and ``clock`` as in
+    :class:`Client`."""
 
     def __init__(
         self,

@@ -86,11 +86,21 @@ class Engine:
         self._wire = Wire(client, transport)
         self.settings = tenant.http
         self.concurrency = effective_concurrency(tenant, provider)
-        # Rate limits are real time, whatever ``sleep`` is (tests shorten retry waits).
         # ``limiter_storage`` is where the windows live: this process (memory://), or
-        # Redis, shared by every process that runs this tenant.
+        # Redis, shared by every process that runs this tenant. A caller that brings its
+        # own clock (a test in simulated time) gets windows on that clock, waited out
+        # with its ``sleep``; with the default clock, rate limits are real time whatever
+        # ``sleep`` is (tests shorten retry waits with a ``sleep`` alone). A shared
+        # window keeps the library's clock, which every process reads alike.
+        own_time = clock is not time.monotonic and limiter_storage.startswith(
+            ("memory://", "async+memory://")
+        )
         self.limiter = build_limiter(
-            rate_limits(tenant, provider), key=tenant.name, storage_uri=limiter_storage
+            rate_limits(tenant, provider),
+            key=tenant.name,
+            storage_uri=limiter_storage,
+            sleep=sleep if own_time else None,
+            clock=clock if own_time else None,
         )
         self._clock = clock
         self.policy = RetryPolicy(tenant.http, clock=clock)

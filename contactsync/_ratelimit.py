@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     # should not pay for the library.
     from limits import RateLimitItem
     from limits.aio.storage import Storage
+    from limits.util import WindowStats
 
 
 # ---------------------------------------------------------------------------
@@ -112,6 +114,53 @@ class NoLimiter:
         return None
 
 
+class _Windows(Protocol):
+    """What :class:`WindowLimiter` asks of a moving-window strategy."""
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool: ...
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
+
+
+class ClockedWindows:
+    """The moving-window strategy of ``limits`` (admit a request only when fewer than
+    ``rate`` were admitted in the last ``per`` seconds), in this process, on a caller's
+    clock.
+
+    ``limits`` reads ``time.time()`` itself and its clock cannot be injected; a test
+    that gives the client a simulated clock needs the windows to read that clock, or
+    every window would wait out real seconds. One timestamp log per window, at most
+    ``rate`` long.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._logs: dict[str, deque[float]] = {}
+
+    def _log(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[deque[float], float]:
+        now = self._clock()
+        log = self._logs.setdefault(item.key_for(*identifiers), deque())
+        # Half-open windows, as ``limits`` reports them: a stamp exactly ``per`` old
+        # has left the window.
+        while log and log[0] <= now - item.get_expiry():
+            log.popleft()
+        return log, now
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        log, now = self._log(item, identifiers)
+        if len(log) >= item.amount:
+            return False
+        log.append(now)
+        return True
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        from limits.util import WindowStats  # noqa: PLC0415 - see the imports
+
+        log, now = self._log(item, identifiers)
+        reset = log[0] + item.get_expiry() if log else now
+        return WindowStats(reset, item.amount - len(log))
+
+
 class WindowLimiter:
     """Sliding-window limits of one tenant on a ``limits`` async storage.
 
@@ -124,6 +173,8 @@ class WindowLimiter:
 
     Its clock is the library's (``time.time()``, also for Redis: each client stamps
     its own requests), so the workers sharing one window need synchronised clocks.
+    With ``clock`` (a process-local window only) the windows are
+    :class:`ClockedWindows` on that clock instead, and ``storage`` is unused.
     One instance serves one event loop.
     """
 
@@ -134,6 +185,7 @@ class WindowLimiter:
         key: str,
         storage: Storage,
         sleep: Callable[[float], Awaitable[object]] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         import asyncio  # noqa: PLC0415 - asyncio is ~30 ms of import contactsync otherwise
 
@@ -142,7 +194,10 @@ class WindowLimiter:
 
         self.limits = tuple(limits)
         self._storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._strategy: _Windows = (
+            MovingWindowRateLimiter(storage) if clock is None else ClockedWindows(clock)
+        )
+        self._clock = time.time if clock is None else clock
         self._items: list[tuple[RateLimitItem, tuple[str, str, str]]] = [
             (
                 RateLimitItemPerSecond(limit.rate, int(limit.per), namespace=_NAMESPACE),
@@ -189,7 +244,7 @@ class WindowLimiter:
             item, identifiers = self._items[index]
             stats = await self._strategy.get_window_stats(item, *identifiers)
             if stats.remaining < 1:
-                wait = max(wait, stats.reset_time - time.time(), _RECHECK)
+                wait = max(wait, stats.reset_time - self._clock(), _RECHECK)
         return wait
 
 
@@ -217,14 +272,17 @@ def build_limiter(
     key: str,
     storage_uri: str = "memory://",
     sleep: Callable[[float], Awaitable[object]] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Limiter:
     """The limiter for one tenant (``key``, e.g. the tenant name).
 
     ``storage_uri`` is a ``limits`` storage: ``memory://`` (this process) or e.g.
     ``redis://host:6379`` (shared by every process on every machine: the window is
     kept in Redis; needs the ``redis`` package, e.g. the ``celery`` extra).
-    ``sleep`` (``asyncio.sleep`` when None) is injectable for tests; the window clock is
-    the library's.
+    ``sleep`` (``asyncio.sleep`` when None) and ``clock`` are injectable for tests:
+    with ``clock`` the windows read it (:class:`ClockedWindows`), so a test in simulated
+    time waits simulated seconds. A shared storage keeps the library's clock (every
+    process must read the same one), so ``clock`` is refused with one.
     """
     if not limits:
         return NoLimiter()
@@ -232,10 +290,12 @@ def build_limiter(
     from limits.storage import storage_from_string  # noqa: PLC0415
 
     uri = _async_storage_uri(storage_uri)
+    if clock is not None and not uri.startswith("async+memory"):
+        raise ValueError("a limiter on a shared storage keeps the library's clock")
     # The Redis client is redis-py (the ``celery`` extra installs it, and Celery's broker
     # uses it too); the library's own default would be another package.
     options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, Storage):  # pragma: no cover - async+ schemes give async ones
         raise TypeError(f"{storage_uri} is not an async storage")
-    return WindowLimiter(limits, key=key, storage=storage, sleep=sleep)
+    return WindowLimiter(limits, key=key, storage=storage, sleep=sleep, clock=clock)

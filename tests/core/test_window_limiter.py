@@ -274,3 +274,103 @@ def test_from_rate_never_exceeds_the_rate(per_second: float, expected: tuple[int
 def test_from_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         RateLimit.from_rate(0)
+
+
+# --- on a clock the caller gives (time.time left alone) ------------------------------
+
+
+class OwnClock:
+    """A simulated clock far from the wall clock, moved only by its own ``sleep``."""
+
+    def __init__(self) -> None:
+        self.now = 5.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def test_a_limiter_given_a_clock_admits_by_that_clock_not_the_wall_clock() -> None:
+    own = OwnClock()
+    limiter = build_limiter([RateLimit(5, 1)], key="acme", sleep=own.sleep, clock=own.time)
+
+    async def go() -> list[float]:
+        stamps = []
+        for _ in range(12):
+            await limiter.acquire("POST", "/api/v1/contact")
+            stamps.append(own.now - 5.0)
+        return stamps
+
+    # Exactly the windows of the library's strategy, in simulated seconds: on the wall
+    # clock the sixth request would wait a real second and the simulated one not move.
+    assert run(go()) == [0.0] * 5 + [1.0] * 5 + [2.0] * 2
+    assert own.sleeps == [1.0, 1.0]
+
+
+def test_a_simulated_clock_moved_on_by_the_test_opens_the_window() -> None:
+    own = OwnClock()
+    limiter = build_limiter([RateLimit(2, 1)], key="acme", sleep=own.sleep, clock=own.time)
+
+    async def go() -> None:
+        await limiter.acquire("POST", "/")
+        await limiter.acquire("POST", "/")
+        own.now += 1.5  # time passes outside the limiter
+        await limiter.acquire("POST", "/")
+
+    run(go())
+    assert own.sleeps == []
+
+
+def test_a_shared_storage_refuses_a_clock_of_its_own() -> None:
+    own = OwnClock()
+    with pytest.raises(ValueError, match="library's clock"):
+        build_limiter([ALL], key="acme", storage_uri="redis://localhost:1", clock=own.time)
+
+
+def test_a_client_given_sleep_and_clock_waits_rate_limits_in_simulated_time() -> None:
+    from contactsync_gleantap import (  # noqa: PLC0415 - one test needs a provider
+        DEMO_API_KEY,
+        DEMO_APP_ID,
+        DEMO_SECRET_KEY,
+        GleantapEmulator,
+    )
+
+    from contactsync import Client  # noqa: PLC0415
+    from contactsync.testing import EmulatorApp  # noqa: PLC0415
+
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    config = {
+        "tenants": {
+            "g": {
+                "provider": "gleantap",
+                "credentials": {"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY},
+                "options": {"app_id": DEMO_APP_ID},
+                "http": {"requests_per_second": 1, "concurrency": 1},
+            }
+        }
+    }
+    emulator = GleantapEmulator()
+    people = [
+        {"external_id": f"p{n}", "first_name": "A", "last_name": "B", "email": f"p{n}@example.com"}
+        for n in range(4)
+    ]
+    with Client(
+        config, "g", emulator=EmulatorApp(emulator), sleep=sleep, clock=lambda: now[0]
+    ) as client:
+        outcomes = list(client.upsert_many(people))
+    assert len(outcomes) == 4
+    # One request a second: the three after the first waited three simulated seconds.
+    assert sum(slept) >= 3.0
+    assert now[0] - 100.0 >= 3.0
+    assert len(emulator.contacts()) == 4
