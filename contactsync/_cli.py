@@ -45,7 +45,6 @@ from ._fault_kinds import SLOW as SLOW_FAULT
 from ._matrix import render as render_matrix
 from ._model import Contact
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary
-from ._readahead import InputFile
 from ._records import ANNOTATION_KEY, InputLine, contact_to_record, input_kind, read_input
 from ._registry import default_registry
 from ._secret import Scrubber
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ._client import Client
+    from ._readahead import InputFile
     from ._state import StateStore
 
 # rich, the client (httpx) and the emulator harness are imported by the commands that
@@ -184,6 +184,9 @@ def _rereadable(stack: contextlib.ExitStack, stream: BinaryIO, path: str) -> Inp
     """INPUT as a file a run can read more than once: the file itself, or for stdin (or
     any stream that is not a regular file) a temporary copy, written in blocks (memory
     stays bounded) and removed when the run ends."""
+    # Here, not at the top: it brings asyncio, which `--help` must not load.
+    from ._readahead import InputFile  # noqa: PLC0415
+
     if path != "-" and Path(path).is_file():
         return InputFile(path, input_kind(path))
     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-input-"))

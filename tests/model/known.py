@@ -16,24 +16,15 @@ WHY7 = "issue 23, why 7: outcomes that are not what happened"
 # fmt: off
 COLLIDING: dict[tuple[str, str], str] = {
     ("gleantap", "untouched"): f"{WHY5} (an unknown user_id falls back to email + first name)",
-    ("gleantap", "one_record"): f"{WHY5} (a row without user_id on another person's record)",
     ("ivvy", "untouched"): f"{WHY5} (a stranger with the same name and email)",
     ("yespo", "one_record"): f"{WHY5} (a row without external id on another person's record)",
     ("yespo", "reaches"): f"{WHY5} (another person's row took the record)",
 }
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
-    ("gleantap", "newest"): WHY1,
-    ("ivvy", "newest"): WHY1,
-    ("ivvy", "created"): f"{WHY7} (created for contacts merged into existing ones)",
-    ("yespo", "newest"): WHY1,
-    ("ivvy", "status"): f"{WHY7} (failed request_failed for a write that was applied, its answer lost)",
     ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
-    ("gleantap", "repeat_zero"): WHY6,
-    ("ivvy", "repeat_zero"): WHY6,
-    ("yespo", "updated"): f"{WHY7} (brand-new contacts reported updated)",
-    ("yespo", "repeat_zero"): WHY6,
-    ("yespo", "status"): f"{WHY7} (unchanged for data it sent: a 409 within the minute)",
+    ("yespo", "status"): f"{WHY7} (failed request_failed for a write that was applied: open)",
+    ("ivvy", "status"): f"{WHY7} (failed request_failed for a write that was applied, its answer lost)",
 }
 # fmt: on
 

@@ -245,11 +245,22 @@ def test_known_break(provider: str, invariant: str) -> None:
     machine.TestCase().runTest()
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.xfail(
-    reason="issue 23, why 2: a state store carried to another account overwrites that "
-    "account's contacts (remote ids reused by base_url)",
-    strict=False,
+@pytest.mark.parametrize(
+    "provider",
+    [
+        pytest.param(
+            p,
+            marks=pytest.mark.xfail(
+                reason="not yet explained: the run moved to account B fails an invariant "
+                "on Gleantap (iVvy and Yespo hold; tests/state/test_accounts.py covers "
+                "Gleantap's another app_id)",
+                strict=False,
+            ),
+        )
+        if p == "gleantap"
+        else p
+        for p in PROVIDERS
+    ],
 )
 def test_known_break_another_account(provider: str) -> None:
     """Runs that move to another account under the same store, every invariant that

@@ -85,14 +85,15 @@ def test_ivvy_store_carried_to_another_host_never_writes_by_its_ids(
     records = people(60)
     a, b = IVVY.emulator(), IVVY.emulator()
     first, _ = _run(_config(IVVY, HOST_A), EmulatorApp(a), url, records)
-    assert {o.status for o in first} == {Status.CREATED}
+    assert {o.status for o in first} == {Status.WRITTEN}
     config_b = _config(IVVY, HOST_B)
     others = _seeded(IVVY, b, config_b)
     with caplog.at_level(logging.INFO, logger="contactsync"):
         second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
-    # Looked up (nobody has these external ids in B) and created: two requests each.
-    assert [o.status for o in second] == [Status.CREATED] * 60
+    # Looked up (nobody has these external ids in B) and written (an iVvy create with
+    # update_if_exists does not say whether it matched): two requests each.
+    assert [o.status for o in second] == [Status.WRITTEN] * 60
     assert sent == 120
     warned = [r for r in caplog.records if "another platform account" in r.getMessage()]
     assert len(warned) == 1
@@ -117,7 +118,7 @@ def test_ivvy_same_host_another_key_is_another_account(tmp_path: Path) -> None:
     others = _seeded(IVVY, b, config_b)
     second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
-    assert [o.status for o in second] == [Status.CREATED] * 50
+    assert [o.status for o in second] == [Status.WRITTEN] * 50
     assert sent == 100
 
 
@@ -194,7 +195,7 @@ def test_a_named_account_whose_ids_do_not_read_back_is_another(tmp_path: Path) -
     others = _seeded(IVVY, b, config_b)
     second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
-    assert [o.status for o in second] == [Status.CREATED] * 60
+    assert [o.status for o in second] == [Status.WRITTEN] * 60
     assert sent == 1 + 120  # the read-back that failed, then a look-up and a create each
 
 
@@ -230,7 +231,7 @@ def test_records_from_before_accounts_are_adopted_only_when_they_read_back(
     others = _seeded(IVVY, b, _config(IVVY, HOST_A))
     third, _ = _run(_config(IVVY, HOST_A), EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
-    assert [o.status for o in third] == [Status.CREATED] * 30
+    assert [o.status for o in third] == [Status.WRITTEN] * 30
 
 
 def test_the_store_holds_no_key(tmp_path: Path) -> None:
