@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import attrs
 from click.testing import CliRunner
 from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY, GleantapEmulator
 
@@ -80,9 +81,22 @@ def _confirmed(url: str) -> int:
         return 0
 
 
-def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, url: str) -> None:
-    count = 20_000
-    rows = _rows(count)
+@attrs.frozen
+class _Resumed:
+    emulator: GleantapEmulator
+    confirmed: dict[str, int]
+    """The store's records by last status when the first run was killed."""
+    killed_sent: int
+    """Requests the killed run made."""
+    resent: int
+    """Requests the resumed run made."""
+
+
+def _kill_and_resume(
+    tmp_path: Path, url: str, rows: list[dict[str, str]], stop_at: int
+) -> _Resumed:
+    """Run ``rows`` through the CLI with the store at ``url``, SIGKILL it once it made
+    ``stop_at`` requests and the store holds a confirmed outcome, then run it again."""
     source = _write(tmp_path / "in.jsonl", rows)
     (tmp_path / "c.toml").write_text(CONFIG)
     emulator = GleantapEmulator()
@@ -94,7 +108,6 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, ur
     try:
         child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
-        stop_at = random.Random(5).randint(2_000, 12_000)
         deadline = time.monotonic() + 120  # a safety net, not a speed bound
         # Mid-run: past a random number of requests, with some outcomes confirmed.
         while time.monotonic() < deadline and not (
@@ -104,8 +117,7 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, ur
         child.send_signal(signal.SIGKILL)
         child.wait(30)
         with open_store(url) as store:
-            confirmed = store.summary("g").by_status
-        done = sum(n for status, n in confirmed.items() if status in ("created", "updated"))
+            confirmed = dict(store.summary("g").by_status)
         before = app.stats()["requests"]
         rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         resent = app.stats()["requests"] - before
@@ -113,7 +125,15 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, ur
         server.shutdown()
         server.server_close()
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    stored = emulator.contacts()
+    return _Resumed(emulator, confirmed, before, resent)
+
+
+def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, url: str) -> None:
+    count = 20_000
+    rows = _rows(count)
+    resumed = _kill_and_resume(tmp_path, url, rows, random.Random(5).randint(2_000, 12_000))
+    done = sum(n for status, n in resumed.confirmed.items() if status in ("created", "updated"))
+    stored = resumed.emulator.contacts()
     assert Counter(Counter(c["user_id"] for c in stored).values()) == {1: count}
     by_id = {c["user_id"]: c for c in stored}
     for row in rows:
@@ -121,7 +141,7 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates(tmp_path: Path, ur
     assert 0 < done < count
     # Only what the store had not confirmed went again (the unconfirmed remainder,
     # which includes what was in flight when the process died).
-    assert resent <= count - done
+    assert resumed.resent <= count - done
 
 
 def test_a_killed_run_of_several_rows_per_person_resumes_with_the_last_rows(
@@ -134,39 +154,13 @@ def test_a_killed_run_of_several_rows_per_person_resumes_with_the_last_rows(
     rows = [row for tag in ("-a", "-b", "-c") for row in _rows(people, tag)]
     random.Random(9).shuffle(rows)
     last = {row["external_id"]: row for row in rows}
-    source = _write(tmp_path / "in.jsonl", rows)
-    (tmp_path / "c.toml").write_text(CONFIG)
-    emulator = GleantapEmulator()
-    app = EmulatorApp(emulator)
-    server, base = serve_in_thread(app)
-    command = [sys.executable, "-m", "contactsync", "upsert", "--config",
-               str(tmp_path / "c.toml"), "--tenant", "g", "--base-url", base,
-               "--state", url, str(source)]  # fmt: skip
-    try:
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)  # fmt: skip
-        stop_at = random.Random(6).randint(300, 2_000)
-        deadline = time.monotonic() + 120  # a safety net, not a speed bound
-        while time.monotonic() < deadline and not (
-            app.stats()["requests"] >= stop_at and _confirmed(url) > 0
-        ):
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
-        before = app.stats()["requests"]
-        with open_store(url) as store:
-            confirmed = store.summary("g").by_status.get("updated", 0)
-        rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-        resent = app.stats()["requests"] - before
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    resumed = _kill_and_resume(tmp_path, url, rows, random.Random(6).randint(300, 2_000))
+    confirmed = resumed.confirmed.get("updated", 0)
     # Every request of the killed run wrote a person's last row: never more than one each.
-    assert before <= people
+    assert resumed.killed_sent <= people
     assert 0 < confirmed < people
-    assert resent <= people - confirmed
-    stored = emulator.contacts()
+    assert resumed.resent <= people - confirmed
+    stored = resumed.emulator.contacts()
     assert Counter(Counter(c["user_id"] for c in stored).values()) == {1: people}
     for contact in stored:
         assert contact["last_name"] == last[contact["user_id"]]["last_name"]
