@@ -162,15 +162,22 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
 
 
 def _input(
-    stack: contextlib.ExitStack, stream: BinaryIO, path: str, *, read_ahead: bool
+    stack: contextlib.ExitStack,
+    stream: BinaryIO,
+    path: str,
+    config: Config,
+    *,
+    read_ahead: bool,
 ) -> Iterator[InputLine] | InputFile:
     """What a run reads: INPUT's lines, or with ``read_ahead`` INPUT as a file it can
-    read twice (a pipe is first copied to a temporary file)."""
+    read twice (a pipe is first copied to a temporary file); read within the config's
+    ``[input]`` limits."""
+    limits = config.input.limits()
     if not read_ahead:
-        return _read(stream, path)
-    source = _rereadable(stack, stream, path)
+        return _read(stream, path, limits)
+    source = _rereadable(stack, stream, path, limits)
     with source.path.open("rb") as header:
-        check = _read(header, path)  # a CSV header that cannot be read ends the run here
+        check = _read(header, path, limits)  # a CSV header that cannot be read ends the run here
         # Started and closed, so that the reader lets go of the file (a CSV reader's
         # text wrapper) before the file closes.
         next(check, None)
@@ -180,7 +187,9 @@ def _input(
     return source
 
 
-def _rereadable(stack: contextlib.ExitStack, stream: BinaryIO, path: str) -> InputFile:
+def _rereadable(
+    stack: contextlib.ExitStack, stream: BinaryIO, path: str, limits: dict[str, int]
+) -> InputFile:
     """INPUT as a file a run can read more than once: the file itself, or for stdin (or
     any stream that is not a regular file) a temporary copy, written in blocks (memory
     stays bounded) and removed when the run ends."""
@@ -188,18 +197,18 @@ def _rereadable(stack: contextlib.ExitStack, stream: BinaryIO, path: str) -> Inp
     from ._readahead import InputFile  # noqa: PLC0415
 
     if path != "-" and Path(path).is_file():
-        return InputFile(path, input_kind(path))
+        return InputFile(path, input_kind(path), limits)
     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-input-"))
     copy = Path(folder) / "input"
     with copy.open("wb") as out:
         shutil.copyfileobj(stream, out, 1 << 20)
-    return InputFile(copy, input_kind(path))
+    return InputFile(copy, input_kind(path), limits)
 
 
-def _read(stream: BinaryIO, path: str) -> Iterator[InputLine]:
+def _read(stream: BinaryIO, path: str, limits: dict[str, int]) -> Iterator[InputLine]:
     """The reader for INPUT; a CSV header that cannot be read ends the run here."""
     with _config_errors():
-        return read_input(stream, input_kind(path))
+        return read_input(stream, input_kind(path), **limits)
 
 
 _sync_mode_option = click.option(
@@ -265,7 +274,7 @@ def plan_command(
         stream = stack.enter_context(_open_input(input_path))
         scrubber = _scrubber(client)
         # With a store, read ahead as upsert does: only each person's last row is planned.
-        lines = _input(stack, stream, input_path, read_ahead=store is not None)
+        lines = _input(stack, stream, input_path, config, read_ahead=store is not None)
         for item in client.plan(lines):
             if isinstance(item, PlannedRequest):
                 click.echo(json.dumps(scrubber.scrub_obj(item.to_json()), ensure_ascii=False))
@@ -544,11 +553,12 @@ def upsert(
             "--distributed takes neither --base-url, --state nor --sync-mode: "
             "the workers read the config they share"
         )
+    config = _load(config_path)
     with contextlib.ExitStack() as stack:
-        distributed_run = _distributed(config_path, tenant) if distributed else None
+        distributed_run = _distributed(config, tenant) if distributed else None
         if distributed_run is None:
             client = stack.enter_context(
-                _client(config_path, tenant, base_url, state_url, sync_mode)
+                _client(config_path, tenant, base_url, state_url, sync_mode, config=config)
             )
             scrubber = _scrubber(client)
         else:
@@ -557,7 +567,7 @@ def upsert(
         # Read ahead with a state store (see _readahead): only each person's last row
         # is written.
         ahead = distributed_run is None and client.state is not None
-        lines = _input(stack, stream, input_path, read_ahead=ahead)
+        lines = _input(stack, stream, input_path, config, read_ahead=ahead)
         report = failed = None
         if report_path is not None:
             report = _ReportWriter(stack.enter_context(_open_report(report_path)), scrubber)
@@ -920,8 +930,7 @@ main.add_command(fields_command)
 main.add_command(groups_command)
 
 
-def _distributed(config_path: Path, tenant: str) -> DistributedUpsert:
-    config = _load(config_path)
+def _distributed(config: Config, tenant: str) -> DistributedUpsert:
     try:
         with _config_errors():
             return DistributedUpsert(config, tenant)

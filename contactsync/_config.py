@@ -18,6 +18,7 @@ from ._errors import ConfigError
 from ._field_types import CustomFieldSpec, FieldType
 from ._normalize import check_region
 from ._provider import Provider
+from ._records import MAX_FIELD_BYTES, MAX_RECORD_LINES
 from ._registry import Registry, default_registry
 from ._secret import Secret, secret_problem
 from ._tenant import EMULATOR, HttpSettings, Tenant
@@ -31,6 +32,7 @@ __all__ = [
     "EMULATOR",
     "Config",
     "HttpSettings",
+    "InputConfig",
     "StateConfig",
     "Tenant",
     "TenantConfig",
@@ -91,6 +93,35 @@ class ScaleConfig:
 
 
 @attrs.frozen
+class InputConfig:
+    """``[input]``: how far the CSV and JSON-lines readers read one record before they
+    call it unreadable (and go on with the next line)."""
+
+    max_record_lines: int = MAX_RECORD_LINES
+    """Physical lines one CSV record may span (a quoted field holding line breaks)."""
+    max_field_bytes: int = MAX_FIELD_BYTES
+    """UTF-8 bytes of one CSV cell or one JSON string."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_record_lines < 1:
+            raise _ValueProblem("must be at least 1", "max_record_lines")
+        if self.max_field_bytes < 1:
+            raise _ValueProblem("must be at least 1", "max_field_bytes")
+        if self.max_field_bytes > MAX_FIELD_BYTES_CAP:
+            raise _ValueProblem(f"must be at most {MAX_FIELD_BYTES_CAP} (1 GiB)", "max_field_bytes")
+
+    def limits(self) -> dict[str, int]:
+        """The readers' keyword arguments (see :func:`read_input`)."""
+        return {
+            "max_record_lines": self.max_record_lines,
+            "max_field_bytes": self.max_field_bytes,
+        }
+
+
+MAX_FIELD_BYTES_CAP = 1 << 30
+
+
+@attrs.frozen
 class TenantConfig:
     """A ``[tenants.NAME]`` table as written."""
 
@@ -116,6 +147,8 @@ class Config:
     """The top-level ``[state]`` table: where incremental runs keep their state."""
     scale: ScaleConfig | None = None
     """The top-level ``[scale]`` table: broker and shared Redis of distributed runs."""
+    input: InputConfig = attrs.field(factory=InputConfig)
+    """The top-level ``[input]`` table: the input readers' limits."""
 
     def tenant(self, name: str, registry: Registry | None = None) -> Tenant:
         """Resolve one tenant: provider found, credentials read, options checked."""

@@ -36,15 +36,19 @@ _ROWS_PER_INSERT = 10_000
 class InputFile:
     """An input file that can be read more than once (each iteration opens it again):
     what lets a run with a state store read it ahead. ``kind``: ``csv``, ``json`` or
-    ``jsonl`` (see :func:`read_input`)."""
+    ``jsonl`` (see :func:`read_input`); ``limits`` the readers' (the config's
+    ``[input]``, see :meth:`InputConfig.limits <contactsync._config.InputConfig.limits>`)."""
 
-    def __init__(self, path: str | Path, kind: str) -> None:
+    def __init__(
+        self, path: str | Path, kind: str, limits: Mapping[str, int] | None = None
+    ) -> None:
         self.path = Path(path)
         self.kind = kind
+        self.limits = dict(limits or {})
 
     def __iter__(self) -> Iterator[InputLine]:
         with self.path.open("rb") as stream:
-            yield from read_input(stream, self.kind)
+            yield from read_input(stream, self.kind, **self.limits)
 
     def __repr__(self) -> str:
         return f"InputFile({str(self.path)!r}, {self.kind!r})"

@@ -6,6 +6,7 @@ The record keys are the model's field names. ``groups`` is a list (replace) or
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import datetime as dt
@@ -86,24 +87,44 @@ class InputLine:
     index: int
     record: object
     error: ContactError | None = None
+    lines: tuple[int, int] | None = None
+    """The first and last physical line (1-based) it was read from, when read from a
+    file: a CSV record with a quoted line break spans several."""
 
 
 class UnreadableInput(ContactError):
     """An input line (or CSV row) that could not be read as a record.
 
     ``code`` is the outcome error code it stands for; ``line`` the 1-based physical
-    line of the input where it starts.
+    line of the input where it starts, ``last`` the last line it was read up to.
     """
 
     code = "unreadable_input"
 
-    def __init__(self, line: int, problem: str) -> None:
+    def __init__(self, line: int, problem: str, last: int | None = None) -> None:
         self.line = line
-        super().__init__("<line>", f"line {line}: {problem}")
+        self.last = line if last is None else last
+        where = f"line {line}" if self.last == line else f"lines {line}\u2013{self.last}"
+        super().__init__("<line>", f"{where}: {problem}")
 
 
 class InputError(ContactsyncError):
     """The input as a whole cannot be read (e.g. a CSV header); nothing was sent."""
+
+
+MAX_RECORD_LINES = 20
+"""Default of ``input.max_record_lines``: the physical lines one CSV record may span
+(a quoted field holding line breaks)."""
+MAX_FIELD_BYTES = 131_072
+"""Default of ``input.max_field_bytes``: the UTF-8 bytes of one CSV cell or one JSON
+string (128 KiB: four times a spreadsheet cell's 32,767 characters, and the csv
+module's own default limit)."""
+
+
+def _size(text: str) -> int:
+    """UTF-8 bytes of ``text`` (a surrogate escape counted as the bytes it stands for,
+    at most 3)."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 MAX_DEPTH = 64
@@ -196,8 +217,31 @@ def parse_json_line(text: str, line: int) -> tuple[object, UnreadableInput | Non
     return value, None
 
 
-def read_jsonl(stream: Iterable[bytes | str]) -> Iterator[InputLine]:
+def _long_string(value: object, max_bytes: int) -> bool:
+    """Whether a string in ``value`` (a key or a value, at any depth) is over
+    ``max_bytes`` UTF-8 bytes."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) * 4 > max_bytes and _size(item) > max_bytes:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def read_jsonl(
+    stream: Iterable[bytes | str], *, max_field_bytes: int = MAX_FIELD_BYTES
+) -> Iterator[InputLine]:
     """One :class:`InputLine` per non-blank line; never raises on what the input holds.
+
+    A JSON line is one record (a line break in a string is written ``\\n``, so the
+    CSV reader's ``max_record_lines`` has nothing to limit); a string in it over
+    ``max_field_bytes`` UTF-8 bytes makes the line unreadable.
 
     Prefer a binary stream: every line is then decoded on its own, so a line that is
     not UTF-8 is that line's error (a text stream that meets such bytes cannot go on:
@@ -235,9 +279,19 @@ def read_jsonl(stream: Iterable[bytes | str]) -> Iterator[InputLine]:
             record, error = text, UnreadableInput(number, problem)
         else:
             record, error = parse_json_line(text, number)
+            # Only a line longer than the limit can hold a string over it (JSON text
+            # takes at least the bytes of the string it writes).
+            longest = len(raw) if isinstance(raw, bytes) else 4 * len(raw)
+            if (
+                error is None
+                and longest > max_field_bytes
+                and _long_string(record, max_field_bytes)
+            ):
+                why = f"a string is over input.max_field_bytes ({max_field_bytes} bytes)"
+                error = UnreadableInput(number, why)
         if error is not None:
             record = text.rstrip("\r\n")
-        yield InputLine(index, record, error)
+        yield InputLine(index, record, error, (number, number))
         index += 1
 
 
@@ -285,14 +339,125 @@ def _row_record(header: list[str], names: list[str | None], cells: list[str]) ->
     return record
 
 
-def _first_line(text_stream: Iterable[str]) -> tuple[str | None, Iterator[str]]:
-    """The header's first physical line (to find the delimiter) and the stream after it."""
-    lines = iter(text_stream)
-    first = next(lines, None)
-    return first, lines
+class _Lines:
+    """The physical lines of a text stream, numbered from 1, with those read ahead of
+    the record being read kept: a record that turns out unreadable gives back every
+    line after its first, to be read again."""
+
+    def __init__(self, source: Iterable[str]) -> None:
+        self._source = iter(source)
+        self.pending: collections.deque[str] = collections.deque()
+        self.first = 1
+        """The number of ``pending[0]`` (of the next line read, when none is pending)."""
+        self._ended = False
+
+    def get(self, k: int) -> str | None:
+        """The ``k``-th line from :attr:`first` (0-based), read when needed; ``None``
+        past the end. A text stream that meets bytes it cannot decode raises here."""
+        while len(self.pending) <= k:
+            if self._ended:
+                return None
+            try:
+                self.pending.append(next(self._source))
+            except StopIteration:
+                self._ended = True
+                return None
+        return self.pending[k]
+
+    def drop(self, count: int) -> None:
+        for _ in range(count):
+            self.pending.popleft()
+        self.first += count
 
 
-def read_csv(stream: Iterable[bytes | str] | IO[bytes] | IO[str]) -> Iterator[InputLine]:
+class _StillOpen(Exception):
+    """A quoted field is still open where reading its record had to stop."""
+
+
+class _Record:
+    """One CSV record read from :class:`_Lines`: the lines it takes are counted, and a
+    quoted field may not run past ``max_lines`` lines, past ``max_bytes`` bytes on the
+    lines after the first (all of them inside that field), or past the end."""
+
+    def __init__(self, lines: _Lines, max_lines: int, max_bytes: int) -> None:
+        self.lines = lines
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.taken = 0
+
+    def feed(self) -> Iterator[str]:
+        # The csv reader asks for another line only while a quoted field is open.
+        spilled = 0
+        while True:
+            if self.taken >= self.max_lines:
+                raise _StillOpen(
+                    f"does not close within input.max_record_lines ({self.max_lines}) lines"
+                )
+            line = self.lines.get(self.taken)
+            if line is None:
+                if self.taken == 0:
+                    return  # the end of the input, between records
+                raise _StillOpen("is still open at the end of the file")
+            self.taken += 1
+            if self.taken > 1:
+                spilled += _size(line)
+                if spilled > self.max_bytes:
+                    raise _StillOpen(f"runs past input.max_field_bytes ({self.max_bytes} bytes)")
+            yield line
+
+    def read(self, delimiter: str) -> list[str]:
+        """The record's cells. Raises StopIteration at the end of the input,
+        :class:`_StillOpen`, ``csv.Error`` or ``UnicodeDecodeError``."""
+        self.taken = 0
+        return next(csv.reader(self.feed(), delimiter=delimiter))
+
+
+def _spanning_problem(text: list[str], delimiter: str, width: int, cells: list[str]) -> str | None:
+    """Why a record read over several lines is not one record, or ``None``.
+
+    A quote left open by mistake runs on into the lines after it, and ends at whatever
+    quote comes next: what it swallowed are rows of their own. A record that holds
+    a line break must be well formed: each quoted field closes before a delimiter or
+    the line's end, and it has as many cells as the header (trailing empty cells
+    written too, as every spreadsheet does)."""
+    if len(cells) != width:
+        return f"read as one record it has {len(cells)} cells, the header {width}"
+    try:
+        next(csv.reader(iter(text), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        return f"read as one record it is not CSV: {exc}"
+    return None
+
+
+def _oversized(cells: list[str], max_bytes: int) -> int | None:
+    """The 1-based column of the first cell over ``max_bytes`` UTF-8 bytes, if any."""
+    for column, cell in enumerate(cells, 1):
+        # A character is at most 4 bytes: most cells need no encoding to be cleared.
+        if len(cell) * 4 > max_bytes and _size(cell) > max_bytes:
+            return column
+    return None
+
+
+def _text_stream(stream: Any) -> tuple[Iterable[str], io.TextIOWrapper | None]:
+    if isinstance(stream, io.TextIOBase):
+        return stream, None
+    if isinstance(stream, io.BufferedIOBase | io.RawIOBase) or hasattr(stream, "readable"):
+        wrapper = io.TextIOWrapper(
+            stream,
+            encoding="utf-8-sig",
+            errors="surrogateescape",
+            newline="",
+        )
+        return wrapper, wrapper
+    return stream, None
+
+
+def read_csv(
+    stream: Iterable[bytes | str] | IO[bytes] | IO[str],
+    *,
+    max_record_lines: int = MAX_RECORD_LINES,
+    max_field_bytes: int = MAX_FIELD_BYTES,
+) -> Iterator[InputLine]:
     """Rows with a header; dotted columns (``address.city``) nest; empty cells are absent.
 
     The file may start with a byte order mark and use ``,``, ``;`` or tabs (found from
@@ -305,34 +470,43 @@ def read_csv(stream: Iterable[bytes | str] | IO[bytes] | IO[str]) -> Iterator[In
     column the model does not have. After that a row that cannot be read (not UTF-8,
     more cells than the header, a broken quote, clashing columns) is that row's
     :class:`InputLine` error; nothing raises.
+
+    A quoted field may hold line breaks: its record then spans up to
+    ``max_record_lines`` physical lines, and no cell may be over ``max_field_bytes``
+    UTF-8 bytes. A record over either limit, still open at the end of the input, or
+    not well formed once read over several lines (see :func:`_spanning_problem`) is
+    an unreadable record of its first line, and reading goes on at the line after
+    that one: no row is lost inside another's open quote.
     """
-    text_stream: Iterable[str]
-    wrapper: io.TextIOWrapper | None = None
-    if isinstance(stream, io.TextIOBase):
-        text_stream = stream
-    elif isinstance(stream, io.BufferedIOBase | io.RawIOBase) or hasattr(stream, "readable"):
-        wrapper = io.TextIOWrapper(
-            stream,  # type: ignore[arg-type]
-            encoding="utf-8-sig",
-            errors="surrogateescape",
-            newline="",
-        )
-        text_stream = wrapper
-    else:
-        text_stream = stream  # type: ignore[assignment]
+    if max_field_bytes > csv.field_size_limit():
+        # The csv module's own cap (131,072 characters by default, process-wide) would
+        # refuse a cell this reader is configured to take; it is only ever raised.
+        csv.field_size_limit(max_field_bytes)
+    text_stream, wrapper = _text_stream(stream)
+    lines = _Lines(text_stream)
     try:
-        first, rest = _first_line(text_stream)
+        first = lines.get(0)
     except UnicodeDecodeError as exc:
         raise InputError(f"the CSV header cannot be read: {exc}") from None
     if first is None:
-        return _csv_rows(None, None, [], wrapper)
+        return _csv_rows(None, [], _Record(lines, 1, 1), "", wrapper)
     if first.startswith("\ufeff"):
-        first = first[1:]
-    reader = csv.reader(itertools.chain([first], rest), delimiter=sniff_delimiter(first))
+        lines.pending[0] = first = first[1:]
+    delimiter = sniff_delimiter(first)
+    record = _Record(lines, max_record_lines, max_field_bytes)
     try:
-        header = next(reader, None)
+        header: list[str] | None = record.read(delimiter)
+    except StopIteration:
+        header = None
+    except _StillOpen as exc:
+        last = lines.first + record.taken - 1
+        where = f"lines 1\u2013{last}" if last > 1 else "line 1"
+        raise InputError(
+            f"the CSV header cannot be read: {where}: a quoted field opened on line 1 {exc}"
+        ) from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise InputError(f"the CSV header cannot be read: {exc}") from None
+    lines.drop(record.taken)
     names: list[str | None] = []
     if header is not None:
         bad = [n for n, column in enumerate(header, 1) if _has_surrogate(column)]
@@ -342,41 +516,72 @@ def read_csv(stream: Iterable[bytes | str] | IO[bytes] | IO[str]) -> Iterator[In
             names = match_header(header)
         except HeaderProblem as exc:
             raise InputError(str(exc)) from None
-    return _csv_rows(reader, header, names, wrapper)
+    return _csv_rows(header, names, record, delimiter, wrapper)
+
+
+def _next_record(record: _Record, delimiter: str, width: int) -> tuple[list[str], str | None]:
+    """The next record's cells, or why it is unreadable (then ``record.taken`` lines
+    were read for it). Raises StopIteration at the end, UnicodeDecodeError for a text
+    stream that cannot go on."""
+    lines, first = record.lines, record.lines.first
+    try:
+        cells = record.read(delimiter)
+    except _StillOpen as exc:
+        return [], f"a quoted field opened on line {first} {exc}"
+    except csv.Error as exc:
+        return [], f"not CSV: {exc}"
+    if record.taken > 1:
+        text = list(itertools.islice(lines.pending, record.taken))
+        problem = _spanning_problem(text, delimiter, width, cells)
+        if problem is not None:
+            return [], f"a quoted field opened on line {first}: {problem}"
+    column = _oversized(cells, record.max_bytes)
+    if column is not None:
+        return [], f"column {column} is over input.max_field_bytes ({record.max_bytes} bytes)"
+    return cells, None
 
 
 def _csv_rows(
-    reader: Any,
     header: list[str] | None,
     names: list[str | None],
+    record: _Record,
+    delimiter: str,
     wrapper: io.TextIOWrapper | None,
 ) -> Iterator[InputLine]:
+    lines = record.lines
     try:
         if header is None:
             return
         index = 0
         while True:
-            line = reader.line_num + 1
+            first = lines.first
             try:
-                cells = next(reader)
+                cells, problem = _next_record(record, delimiter, len(header))
             except StopIteration:
                 return
-            except csv.Error as exc:
-                yield InputLine(index, None, UnreadableInput(line, f"not CSV: {exc}"))
-                index += 1
-                continue
             except UnicodeDecodeError as exc:
-                yield InputLine(index, None, UnreadableInput(line, f"not UTF-8: {exc.reason}"))
+                why = f"not UTF-8: {exc.reason}; the rest of this text stream is unreadable"
+                yield InputLine(index, "", UnreadableInput(first, why), (first, first))
                 return
+            last = first + max(record.taken, 1) - 1
+            if problem is not None:
+                # Only the first line is this record's: the lines after it are read
+                # again, as rows of their own.
+                text = (lines.get(0) or "").rstrip("\r\n")
+                yield InputLine(index, text, UnreadableInput(first, problem, last), (first, first))
+                index += 1
+                lines.drop(1)
+                continue
+            lines.drop(record.taken)
             if not cells:
                 continue
             try:
-                record = _row_record(header, names, cells)
+                row = _row_record(header, names, cells)
             except _RowProblem as exc:
                 raw = dict(zip(header, cells, strict=False))
-                yield InputLine(index, raw, UnreadableInput(line, str(exc)))
+                yield InputLine(index, raw, UnreadableInput(first, str(exc), last), (first, last))
             else:
-                yield InputLine(index, record)
+                yield InputLine(index, row, None, (first, last))
             index += 1
     finally:
         if wrapper is not None:
@@ -419,14 +624,21 @@ def input_kind(path: str) -> str:
     return "jsonl"
 
 
-def read_input(stream: Any, kind: str) -> Iterator[InputLine]:
+def read_input(
+    stream: Any,
+    kind: str,
+    *,
+    max_record_lines: int = MAX_RECORD_LINES,
+    max_field_bytes: int = MAX_FIELD_BYTES,
+) -> Iterator[InputLine]:
     """``read_csv``, ``read_json_array`` or ``read_jsonl``; a CSV header, or a whole
-    JSON array, is read (and checked) at once."""
+    JSON array, is read (and checked) at once. The limits are the config's ``[input]``
+    (see :class:`~contactsync._config.InputConfig`)."""
     if kind == "csv":
-        return read_csv(stream)
+        return read_csv(stream, max_record_lines=max_record_lines, max_field_bytes=max_field_bytes)
     if kind == "json":
         return read_json_array(stream)
-    return read_jsonl(stream)
+    return read_jsonl(stream, max_field_bytes=max_field_bytes)
 
 
 def dump_jsonl(records: Iterable[Mapping[str, Any]]) -> str:
