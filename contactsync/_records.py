@@ -412,20 +412,44 @@ class _Record:
         return next(csv.reader(self.feed(), delimiter=delimiter))
 
 
-def _spanning_problem(text: list[str], delimiter: str, width: int, cells: list[str]) -> str | None:
+def _well_quoted(text: str, delimiter: str) -> bool:
+    """Whether every quote of a record stands where a CSV writer puts one: opening a
+    field, doubled inside a quoted field, or closing it before a delimiter or a line's
+    end; and no quoted field is left open."""
+    quoted = False
+    at_start = True  # at the start of a field
+    i, end = 0, len(text)
+    while i < end:
+        char = text[i]
+        if quoted:
+            if char == '"':
+                if text.startswith('"', i + 1):
+                    i += 2
+                    continue
+                quoted = False
+                if text[i + 1 : i + 2] not in (delimiter, "\r", "\n", ""):
+                    return False
+        elif char == '"':
+            if not at_start:
+                return False
+            quoted = True
+        at_start = not quoted and char in (delimiter, "\r", "\n")
+        i += 1
+    return not quoted
+
+
+def _spanning_problem(text: str, delimiter: str, width: int, cells: list[str]) -> str | None:
     """Why a record read over several lines is not one record, or ``None``.
 
     A quote left open by mistake runs on into the lines after it, and ends at whatever
-    quote comes next: what it swallowed are rows of their own. A record that holds
-    a line break must be well formed: each quoted field closes before a delimiter or
-    the line's end, and it has as many cells as the header (trailing empty cells
+    quote comes next: what it swallowed are rows of their own. A record that holds a
+    line break must be well formed: its quotes stand where a CSV writer puts them (see
+    :func:`_well_quoted`), and it has as many cells as the header (trailing empty cells
     written too, as every spreadsheet does)."""
     if len(cells) != width:
         return f"read as one record it has {len(cells)} cells, the header {width}"
-    try:
-        next(csv.reader(iter(text), delimiter=delimiter, strict=True))
-    except csv.Error as exc:
-        return f"read as one record it is not CSV: {exc}"
+    if not _well_quoted(text, delimiter):
+        return "read as one record its quotes are not where a CSV writer puts them"
     return None
 
 
@@ -531,7 +555,7 @@ def _next_record(record: _Record, delimiter: str, width: int) -> tuple[list[str]
     except csv.Error as exc:
         return [], f"not CSV: {exc}"
     if record.taken > 1:
-        text = list(itertools.islice(lines.pending, record.taken))
+        text = "".join(itertools.islice(lines.pending, record.taken))
         problem = _spanning_problem(text, delimiter, width, cells)
         if problem is not None:
             return [], f"a quoted field opened on line {first}: {problem}"
