@@ -354,6 +354,8 @@ class _Lines:
     def get(self, k: int) -> str | None:
         """The ``k``-th line from :attr:`first` (0-based), read when needed; ``None``
         past the end. A text stream that meets bytes it cannot decode raises here."""
+        if k < len(self.pending):
+            return self.pending[k]
         while len(self.pending) <= k:
             if self._ended:
                 return None
@@ -375,41 +377,51 @@ class _StillOpen(Exception):
 
 
 class _Record:
-    """One CSV record read from :class:`_Lines`: the lines it takes are counted, and a
-    quoted field may not run past ``max_lines`` lines, past ``max_bytes`` bytes on the
-    lines after the first (all of them inside that field), or past the end."""
+    """CSV records read from :class:`_Lines`, one at a time: the lines each takes are
+    counted, and a quoted field may not run past ``max_lines`` lines, past
+    ``max_bytes`` bytes on the lines after the first (all of them inside that field),
+    or past the end.
+
+    It is the csv reader's line iterator (one reader for the whole file: the reader
+    starts each record afresh, also after an error), which asks for another line only
+    while a quoted field is open."""
 
     def __init__(self, lines: _Lines, max_lines: int, max_bytes: int) -> None:
         self.lines = lines
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.taken = 0
+        self._spilled = 0
+        self._reader: Iterator[list[str]] | None = None
 
-    def feed(self) -> Iterator[str]:
-        # The csv reader asks for another line only while a quoted field is open.
-        spilled = 0
-        while True:
-            if self.taken >= self.max_lines:
-                raise _StillOpen(
-                    f"does not close within input.max_record_lines ({self.max_lines}) lines"
-                )
-            line = self.lines.get(self.taken)
-            if line is None:
-                if self.taken == 0:
-                    return  # the end of the input, between records
-                raise _StillOpen("is still open at the end of the file")
-            self.taken += 1
-            if self.taken > 1:
-                spilled += _size(line)
-                if spilled > self.max_bytes:
-                    raise _StillOpen(f"runs past input.max_field_bytes ({self.max_bytes} bytes)")
-            yield line
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        taken = self.taken
+        if taken >= self.max_lines:
+            raise _StillOpen(
+                f"does not close within input.max_record_lines ({self.max_lines}) lines"
+            )
+        line = self.lines.get(taken)
+        if line is None:
+            if taken == 0:
+                raise StopIteration  # the end of the input, between records
+            raise _StillOpen("is still open at the end of the file")
+        self.taken = taken + 1
+        if taken:
+            self._spilled += _size(line)
+            if self._spilled > self.max_bytes:
+                raise _StillOpen(f"runs past input.max_field_bytes ({self.max_bytes} bytes)")
+        return line
 
     def read(self, delimiter: str) -> list[str]:
-        """The record's cells. Raises StopIteration at the end of the input,
+        """The next record's cells. Raises StopIteration at the end of the input,
         :class:`_StillOpen`, ``csv.Error`` or ``UnicodeDecodeError``."""
-        self.taken = 0
-        return next(csv.reader(self.feed(), delimiter=delimiter))
+        self.taken = self._spilled = 0
+        if self._reader is None:
+            self._reader = csv.reader(self, delimiter=delimiter)
+        return next(self._reader)
 
 
 def _well_quoted(text: str, delimiter: str) -> bool:
@@ -455,8 +467,10 @@ def _spanning_problem(text: str, delimiter: str, width: int, cells: list[str]) -
 
 def _oversized(cells: list[str], max_bytes: int) -> int | None:
     """The 1-based column of the first cell over ``max_bytes`` UTF-8 bytes, if any."""
+    # A character is at most 4 bytes: most rows need no encoding to be cleared.
+    if not cells or 4 * max(map(len, cells)) <= max_bytes:
+        return None
     for column, cell in enumerate(cells, 1):
-        # A character is at most 4 bytes: most cells need no encoding to be cleared.
         if len(cell) * 4 > max_bytes and _size(cell) > max_bytes:
             return column
     return None
