@@ -192,3 +192,18 @@ def test_a_quote_out_of_place_changes_no_other_rows_outcome(
     after = _statuses(dirty)
     for external_id, outcome in _statuses(clean).items():
         assert after[external_id] == outcome
+
+
+def test_plan_reads_within_the_same_limits(tmp_path: Path) -> None:
+    limited = _config(tmp_path, "[input]\nmax_record_lines = 2\n")
+    contacts = tmp_path / "in.csv"
+    contacts.write_text(SPANNING)
+    result = CliRunner().invoke(main, ["plan", "--config", limited, "--tenant", "t", str(contacts)])
+    assert result.exit_code == 2, result.output
+    assert "lines 2\u20133: a quoted field opened on line 2 does not close within" in " ".join(
+        result.stderr.split()
+    )
+    planned = [json.loads(line) for line in result.stdout.splitlines()]
+    writes = [p for p in planned if p["url"].endswith("/contacts")]
+    sent = [c["external_id"] for p in writes for c in p["body"]["contacts"]]
+    assert {"e1", "e2"} <= set(sent)

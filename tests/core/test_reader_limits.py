@@ -142,6 +142,30 @@ def test_a_quote_closed_by_a_later_row_does_not_swallow_it(swallowed: str, why: 
     ]
 
 
+def test_an_excel_file_with_crlf_and_semicolons_loses_no_row() -> None:
+    # Excel's "CSV UTF-8": a byte order mark, semicolons, CRLF line ends.
+    names = ["N1", '"Ada', "N3", "N4", "N5"]
+    text = "\ufeffexternal_id;first_name;email\r\n" + "".join(
+        f"e{n};{name};e{n}@example.com\r\n" for n, name in enumerate(names, 1)
+    )
+    out = rows(text)
+    assert [line.lines for line in out] == [(n, n) for n in range(2, 7)]
+    assert [line.error is None for line in out] == [True, False, True, True, True]
+    assert str(out[1].error).startswith("<line>: lines 3\u20136: a quoted field opened on line 3")
+    assert out[1].record == 'e2;"Ada;e2@example.com'
+    assert out[4].record == {"external_id": "e5", "first_name": "N5", "email": "e5@example.com"}
+
+
+def test_a_well_formed_record_over_lines_keeps_its_own_row_problem() -> None:
+    # A record that spans lines and is well formed is one record, also when a cell of
+    # it cannot be used: that row's problem, over its lines.
+    out = rows(HEADER + 'a,"x\ny\udcff",a@example.com\n' + row(1))
+    error = unreadable(out[0])
+    assert (error.line, error.last) == (2, 3)
+    assert "column 'first_name' is not UTF-8" in str(error)
+    assert [line.lines for line in out] == [(2, 3), (4, 4)]
+
+
 def test_an_open_quote_in_the_header_is_named_by_its_lines() -> None:
     from contactsync._records import InputError  # noqa: PLC0415
 
