@@ -567,6 +567,10 @@ def _next_record(record: _Record, delimiter: str, width: int) -> tuple[list[str]
     except _StillOpen as exc:
         return [], f"a quoted field opened on line {first} {exc}"
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            # The csv module's own cap, never below ``max_bytes``: a cell over it is
+            # over ours too.
+            return [], _over_field_bytes(None, record.max_bytes)
         return [], f"not CSV: {exc}"
     if record.taken > 1:
         text = "".join(itertools.islice(lines.pending, record.taken))
@@ -575,8 +579,13 @@ def _next_record(record: _Record, delimiter: str, width: int) -> tuple[list[str]
             return [], f"a quoted field opened on line {first}: {problem}"
     column = _oversized(cells, record.max_bytes)
     if column is not None:
-        return [], f"column {column} is over input.max_field_bytes ({record.max_bytes} bytes)"
+        return [], _over_field_bytes(column, record.max_bytes)
     return cells, None
+
+
+def _over_field_bytes(column: int | None, max_bytes: int) -> str:
+    cell = "a cell" if column is None else f"column {column}"
+    return f"{cell} is over input.max_field_bytes ({max_bytes} bytes)"
 
 
 def _csv_rows(

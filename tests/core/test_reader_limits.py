@@ -112,6 +112,25 @@ def test_a_cell_over_max_field_bytes_is_unreadable() -> None:
     assert [line.error for line in rows(HEADER + f"a,{big},x\n", max_field_bytes=120)] == [None]
 
 
+def test_a_cell_over_the_default_limit_is_named_as_such() -> None:
+    # Past 131,072 characters the csv module itself refuses the cell: the same limit.
+    out = rows(HEADER + f"a,{'x' * (MAX_FIELD_BYTES + 1)},a@example.com\n" + row(1))
+    assert str(out[0].error).startswith("<line>: line 2: ")
+    assert str(out[0].error).endswith(" is over input.max_field_bytes (131072 bytes)")
+    assert out[1].error is None
+    at_limit = rows(HEADER + f"a,{'x' * MAX_FIELD_BYTES},a@example.com\n")
+    assert [line.error for line in at_limit] == [None]
+
+
+def test_a_larger_max_field_bytes_takes_cells_the_csv_module_would_refuse() -> None:
+    text = HEADER + f"a,{'x' * (MAX_FIELD_BYTES + 10)},a@example.com\n"
+    before = csv.field_size_limit()
+    try:
+        assert [line.error for line in rows(text, max_field_bytes=MAX_FIELD_BYTES * 2)] == [None]
+    finally:
+        csv.field_size_limit(before)  # the limit is process-wide
+
+
 def test_an_open_field_running_past_max_field_bytes_stops_there() -> None:
     # Memory stays bounded: the open field is refused once its lines pass the limit.
     filler = ("x" * 50 + "\n") * 10
