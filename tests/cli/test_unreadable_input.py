@@ -207,3 +207,17 @@ def test_plan_reads_within_the_same_limits(tmp_path: Path) -> None:
     writes = [p for p in planned if p["url"].endswith("/contacts")]
     sent = [c["external_id"] for p in writes for c in p["body"]["contacts"]]
     assert {"e1", "e2"} <= set(sent)
+
+
+def test_the_unreadable_row_goes_to_failed_byte_for_byte(tmp_path: Path) -> None:
+    broken = b'e2,"Ad\xe9,e2@example.com'  # Latin-1 bytes too, as a spreadsheet may save
+    data = HEADER.encode() + b"e1,A,e1@example.com\r\n" + broken + b"\r\ne3,C,e3@example.com\r\n"
+    failed = tmp_path / "failed.jsonl"
+    result, report = upsert(tmp_path, data, "in.csv", "--failed", str(failed))
+    assert result.exit_code == 2, result.output
+    assert [o["status"] for o in sorted(report["outcomes"], key=lambda o: o["index"])] == [
+        "created",
+        "rejected",
+        "created",
+    ]
+    assert failed.read_bytes() == broken + b"\n"
