@@ -187,8 +187,10 @@ def test_a_quote_out_of_place_changes_no_other_rows_outcome(
     _, clean = _run(HEADER + "".join(rows))
     result, dirty = _run(HEADER + "".join(rows[:at]) + broken + "".join(rows[at:]))
     assert result.exit_code in (0, 2), result.output
+    # Every line one outcome: the rows, and the broken line (read alone, or rejected).
+    assert sorted(o["index"] for o in dirty["outcomes"]) == list(range(len(rows) + 1))
     summary = dirty["summary"]
-    assert sum(v for k, v in summary.items() if k != "requests") == len(dirty["outcomes"])
+    assert sum(v for k, v in summary.items() if k != "requests") == len(rows) + 1
     after = _statuses(dirty)
     for external_id, outcome in _statuses(clean).items():
         assert after[external_id] == outcome
