@@ -8,9 +8,13 @@ holds it.
 The lock is the operating system's, never a row: it is released when the run ends,
 when it fails, and when its process is killed, with nothing left to clean.
 
-- SQLite: ``flock`` on a file per tenant in ``<store>.locks/`` beside the database.
-  The file holds the holder's run id (written after the lock is taken; it is only
-  read to name the holder, the lock itself is what counts).
+- SQLite: ``flock`` on a file per tenant in ``<store>.locks/`` beside the database,
+  found from the database's real path (symlinks, ``..`` and relative paths resolved),
+  so every name of one file meets one lock. A database with several hard links is
+  refused: the names cannot be told to be one file from the path, and SQLite itself
+  does not support it (its journal is found by name). The file holds the holder's run
+  id (written after the lock is taken; it is only read to name the holder, the lock
+  itself is what counts).
 - PostgreSQL: a session advisory lock keyed by the tenant, held on a connection of
   its own (outside the store's pool, so it is never handed to other work). The
   holder's run id is that session's ``application_name``, read from
@@ -54,6 +58,10 @@ class FileLock:
     """``flock`` on ``<database>.locks/<tenant digest>.lock`` (SQLite stores)."""
 
     def __init__(self, database: Path, tenant: str) -> None:
+        # The real path: a second run through a symlink or another spelling of the
+        # path must meet the same lock file.
+        database = database.resolve()
+        self.database = database
         folder = database.with_name(database.name + ".locks")
         self.path = folder / f"{_digest(tenant).hex()[:32]}.lock"
         self._fd: int | None = None
@@ -69,6 +77,7 @@ class FileLock:
 
         if self._fd is not None:
             return True, None
+        refuse_hard_links(self.database)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -94,6 +103,24 @@ class FileLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the only descriptor drops the flock
+
+
+def refuse_hard_links(database: Path) -> None:
+    """Two hard links are two paths to one file, each with its own lock folder: a run
+    through each would not exclude the other. SQLite finds the journal by name, so it
+    cannot keep such a database whole either (sqlite.org/howtocorrupt.html, "multiple
+    links to the same file")."""
+    try:
+        links = database.stat().st_nlink
+    except FileNotFoundError:
+        return  # created by this run: one name
+    except OSError as exc:
+        raise StateError(f"cannot read {database}: {exc}") from None
+    if links > 1:
+        raise StateError(
+            f"the state database {database} has {links} hard links; the tenant lock "
+            "(and SQLite) need one name per database: copy the file instead of linking it"
+        )
 
 
 def _read(fd: int) -> str | None:

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
-from ._lock import AdvisoryLock, FileLock, TenantLock
+from ._lock import AdvisoryLock, FileLock, TenantLock, refuse_hard_links
 from ._schema import RUN_SEQUENCE, records, runs, sequences, tenants, utc_from_db
 from ._types import (
     CONFIRMED_STATUSES,
@@ -89,6 +89,7 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
             )
         target = f"file:{quote(str(path.resolve()))}?mode=ro"
     else:
+        refuse_hard_links(path)  # one name per database (see the tenant lock)
         path.parent.mkdir(parents=True, exist_ok=True)
         target = str(path)
 

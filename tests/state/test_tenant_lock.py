@@ -18,7 +18,7 @@ from contactsync_gleantap import DEMO_API_KEY, DEMO_APP_ID, DEMO_SECRET_KEY
 
 from contactsync import Client, Status, TenantLocked
 from contactsync._cli import main
-from contactsync._state import StateStore, open_store
+from contactsync._state import StateError, StateStore, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = "0123456789abcdef0123456789abcdef"
@@ -287,3 +287,56 @@ def test_forget_is_refused_while_a_run_holds_the_lock(tmp_path: Path, url: str) 
         assert store.summary("g").records == 3
     forgot = CliRunner().invoke(main, ["state", *common, "--forget"])
     assert "forgot 3" in forgot.output
+
+
+def _sqlite_store(path: Path) -> StateStore:
+    return open_store(f"sqlite:///{path}")
+
+
+def test_every_name_of_one_sqlite_file_meets_one_lock(tmp_path: Path) -> None:
+    """A symlink, a ``..`` and a relative spelling of the database all reach the
+    holder's lock (a second run through any of them is refused)."""
+    real = tmp_path / "state.db"
+    holder = _sqlite_store(real)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.db").symlink_to(real)
+    lock = holder.tenant_lock("g")
+    assert lock.try_acquire(HOLDER) == (True, None)
+    try:
+        for name in (tmp_path / "link.db", tmp_path / "sub" / ".." / "state.db"):
+            other = _sqlite_store(name)
+            try:
+                assert other.tenant_lock("g").try_acquire("f" * 32) == (False, HOLDER), name
+            finally:
+                other.close()
+    finally:
+        lock.release()
+        holder.close()
+
+
+def test_a_hard_linked_sqlite_database_is_refused(tmp_path: Path) -> None:
+    """Two hard links are two paths to one file that no path resolution can tie
+    together: a run through either is refused before it takes a lock."""
+    real = tmp_path / "state.db"
+    _sqlite_store(real).close()
+    (tmp_path / "hard.db").hardlink_to(real)
+    for name in (real, tmp_path / "hard.db"):
+        with pytest.raises(StateError, match="2 hard links"):
+            _sqlite_store(name)
+    # Linked after the store was opened: the lock refuses before taking anything.
+    store = _sqlite_store(tmp_path / "late.db")
+    (tmp_path / "late-link.db").hardlink_to(tmp_path / "late.db")
+    try:
+        with pytest.raises(StateError, match="2 hard links"):
+            store.tenant_lock("g").try_acquire(HOLDER)
+    finally:
+        store.close()
+
+
+def test_cli_refuses_a_run_through_a_hard_link(tmp_path: Path) -> None:
+    real = tmp_path / "state.db"
+    _sqlite_store(real).close()
+    (tmp_path / "hard.db").hardlink_to(real)
+    result = _cli(tmp_path, f"sqlite:///{tmp_path / 'hard.db'}")
+    assert result.exit_code == 1, result.output
+    assert "hard links" in result.output
