@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
+import html.entities
 import json
 import re
 import unicodedata
@@ -20,6 +22,10 @@ from urllib.parse import quote, quote_plus
 import attrs
 
 _MASK: Final = "***"
+
+MIN_SECRET_LENGTH: Final = 8
+"""Shorter credentials are refused by the configuration: a scrubber masking a one-letter
+secret would mask that letter in every message, and a short one is guessable anyway."""
 
 
 def secret_problem(value: str) -> str | None:
@@ -85,22 +91,73 @@ class Secret:
 
 MASK: Final = _MASK
 
+# What may stand for one base64 character once a platform has escaped its text: ``/``
+# as ``\/`` (JSON as PHP writes it) or ``\u002f``, and ``+ / =`` percent-encoded.
+_B64_TOKEN_CHAR = (
+    r"(?:[A-Za-z0-9+/_=-]|\\+/|\\+(?i:u00(?:2f|2b|3d))|%(?i:2f|2b|3d)"
+    r"|&#(?i:x0*(?:2f|2b|3d)|0*(?:47|43|61));)"
+)
+_B64_RUN = re.compile(f"{_B64_TOKEN_CHAR}*")
+_B64_BEFORE = re.compile(f"{_B64_TOKEN_CHAR}*$")
 _B64_CHARS = "A-Za-z0-9+/_-"
-_B64_RUN = re.compile(f"[{_B64_CHARS}]*={{0,2}}")
-_B64_BEFORE = re.compile(f"[{_B64_CHARS}]*$")
 _BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)")
 _MIN_CORE = 6
 """Shortest base64 core searched for; shorter secrets are still caught whole."""
 
+_HTML_NAMES: Final = {**html.entities.codepoint2name, ord("'"): "apos"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_pattern(char: str) -> str:
+    """A regular expression for ``char`` in every form an echo may give it: as it is;
+    JSON-escaped (``\\/``, ``\\"``, ``\\uXXXX`` in either hex case, a UTF-16 pair
+    beyond the BMP; any number of backslashes, for text escaped twice); a Python
+    ``\\xNN`` byte escape; an HTML entity (named, decimal or hex); percent-encoded
+    UTF-8 in either hex case, ``+`` for a space."""
+    code = ord(char)
+    forms = [re.escape(char)]
+    escapes: list[str] = []  # what follows the backslash(es) of an escape
+    if code <= 0xFFFF:
+        escapes.append(f"(?i:u{code:04x})")
+    else:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes.append(f"(?i:u{high:04x}\\\\+u{low:04x})")
+    if char in "/\\\"'":
+        escapes.append(re.escape(char))
+    with contextlib.suppress(UnicodeEncodeError):
+        raw = char.encode("utf-8")
+        escapes.append("".join(f"(?i:x{b:02x})" + ("\\\\+" if i < len(raw) - 1 else "")
+                               for i, b in enumerate(raw)))  # fmt: skip
+        forms.append("".join(f"%(?i:{b:02x})" for b in raw))
+    forms.append("\\\\+(?:" + "|".join(escapes) + ")")
+    name = _HTML_NAMES.get(code)
+    if name is not None:
+        forms.append(f"&{name};")
+    forms.append(f"&#0*{code};")
+    forms.append(f"&#[xX]0*(?i:{code:x});")
+    if char == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _any_form(value: str) -> str:
+    """A regular expression matching ``value`` with each character in any of its forms
+    (see :func:`_char_pattern`): one pattern for every encoding, mixed ones too."""
+    return "".join(_char_pattern(char) for char in value)
+
 
 def _textual_forms(value: str) -> set[str]:
-    """The forms ``value`` takes as text: raw, URL-quoted, JSON- and repr-escaped."""
+    """The forms ``value`` takes as text: raw, URL-quoted, JSON- and repr-escaped (for
+    per-request values, searched as they are)."""
     forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
     forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value)[1:-1].replace("/", "\\/"))
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
     forms.add(repr(value)[1:-1])
+    forms.add(html.escape(value))
     with contextlib.suppress(UnicodeEncodeError):
         forms.add(repr(value.encode("utf-8"))[2:-1])
+    forms |= {re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), f) for f in forms}
     return {f for f in forms if f}
 
 
@@ -151,10 +208,14 @@ def _contains_secret(token: str, values: Iterable[str]) -> bool:
 class Scrubber:
     """Replaces a tenant's secrets with ``***`` in any text, in every form they take.
 
-    Forms covered: the raw value; URL-quoted (``quote``, ``quote_plus``); JSON- and
-    Python-repr-escaped; base64 at any alignment, so an HTTP Basic token
-    ``base64(user:secret)`` is replaced as a whole whatever the user name; and any
-    ``Basic <token>`` whose decoded text holds a secret. The tenant's secrets are
+    Forms covered, each character of a secret in any of them (mixed forms too): the raw
+    value; JSON-escaped (``\\/`` as PHP writes it, ``\\uXXXX`` for any character in
+    either hex case, escaped twice or more); Python-repr-escaped; HTML-escaped (named,
+    decimal and hex entities); percent-encoded (either hex case, ``+`` for a space);
+    base64 (standard and URL-safe, padded or not, at any alignment, its ``/`` escaped
+    in any of those ways), so an HTTP Basic token ``base64(user:secret)`` is replaced
+    as a whole whatever the user name; and any ``Basic <token>`` whose decoded text
+    holds a secret. The tenant's secrets are
     given at construction (or :meth:`add_secret`); values derived per request
     (signatures) are registered with :meth:`add`.
     """
@@ -194,7 +255,7 @@ class Scrubber:
             return
         self._values.add(text)
         self._bases.add(text)
-        self._forms |= _textual_forms(text)
+        self._forms.add(text)
         with contextlib.suppress(UnicodeEncodeError):
             self._cores |= _b64_cores(text.encode("utf-8"))
         self._pattern = self._core_pattern = None
@@ -212,12 +273,13 @@ class Scrubber:
             self._derived.setdefault(len(form), set()).add(form)
 
     def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        # The longest first, so that a secret holding another is masked whole.
         if self._pattern is None and self._forms:
             ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._pattern = re.compile("|".join(map(_any_form, ordered)))
         if self._core_pattern is None and self._cores:
             ordered = sorted(self._cores, key=len, reverse=True)
-            self._core_pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._core_pattern = re.compile("|".join(map(_any_form, ordered)))
         return self._pattern, self._core_pattern
 
     def scrub(self, text: str) -> str:
