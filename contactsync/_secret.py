@@ -227,8 +227,11 @@ class Scrubber:
     _core_pattern: re.Pattern[str] | None
     _derived: dict[int, set[str]]
     _bases: set[str]
+    _mask: str
 
-    def __init__(self, values: Iterable[str | Secret] = ()) -> None:
+    def __init__(self, values: Iterable[str | Secret] = (), *, mask: str = _MASK) -> None:
+        """``mask`` replaces each form found (cassettes write ``REDACTED``)."""
+        self._mask = mask
         self._values = set()
         self._forms = set()
         self._cores = set()
@@ -292,7 +295,7 @@ class Scrubber:
         if core_pattern is not None and core_pattern.search(text):
             text = self._scrub_b64(text, core_pattern)
         if pattern is not None:
-            text = pattern.sub(_MASK, text)
+            text = pattern.sub(self._mask, text)
         if self._derived:
             text = self._scrub_derived(text)
         return text
@@ -309,7 +312,7 @@ class Scrubber:
             for n, forms in sets:
                 if text[position : position + n] in forms:
                     out.append(text[last:position])
-                    out.append(_MASK)
+                    out.append(self._mask)
                     position = last = position + n
                     break
             else:
@@ -322,7 +325,7 @@ class Scrubber:
     def _basic(self, match: re.Match[str]) -> str:
         token = match.group(2)
         if _contains_secret(token, self._bases):
-            return match.group(1) + _MASK
+            return match.group(1) + self._mask
         return match.group(0)
 
     def _scrub_b64(self, text: str, core_pattern: re.Pattern[str]) -> str:
@@ -338,7 +341,7 @@ class Scrubber:
             run = _B64_RUN.match(text, match.end())
             end = run.end() if run is not None else match.end()
             out.append(text[last:start])
-            out.append(_MASK)
+            out.append(self._mask)
             last = position = end
         out.append(text[last:])
         return "".join(out)

@@ -5,6 +5,7 @@ cassette."""
 from __future__ import annotations
 
 import base64
+import html
 import http.server
 import json
 import logging
@@ -44,8 +45,17 @@ class Echo(Emulator):
             for name, value in request.headers.items():
                 if name.lower() in self.secret_headers:
                     self.seen.add(value)
-        echoed = {"error": "bad request", "headers": dict(request.headers)}
-        return httpx.Response(400, json=echoed, headers={"X-Echo": str(dict(request.headers))})
+        headers = dict(request.headers)
+        # As JSON, as PHP's json_encode writes it ("/" as "\/") and HTML-escaped.
+        php = json.dumps(headers).replace("/", "\\/")
+        page = html.escape(str(headers))
+        body = f'{{"error": "bad request", "headers": {json.dumps(headers)}, "php": {php}, '
+        body += f'"html": "{page}"}}'
+        return httpx.Response(
+            400,
+            content=body.encode(),
+            headers={"Content-Type": "application/json", "X-Echo": str(headers)},
+        )
 
     def contacts(self) -> list[dict[str, Any]]:
         return []
@@ -74,7 +84,8 @@ def _forms(values: set[str]) -> set[str]:
                 forms.add(part)
         if value.startswith("Basic "):
             forms.add(base64.b64decode(value[6:]).decode().split(":", 1)[1])
-    return forms
+    escaped = ("json_php_slash", "html", "json_u_lower")
+    return forms | {ENCODERS[name](form) for form in forms for name in escaped}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
