@@ -79,7 +79,7 @@ class Engine:
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
-        self.log = TenantLog(tenant.name, provider.name)
+        self.log = TenantLog(tenant.name, provider.name, tenant.credentials)
         self.client = client
         # Requests go straight through ``transport`` (the client's), with the client's
         # URL, headers, timeout and auth: see :class:`Wire`.
