@@ -152,11 +152,14 @@ class _FormEcho(http.server.BaseHTTPRequestHandler):
     def _answer(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         secret = self.server.secret
-        fields = [f'"{name}":"{form}"' for name, form in every_form(secret).items()]
+        # A padding first, so that a message keeping the start of the body cuts the
+        # first echo in the middle (Gleantap's keeps 500 characters).
+        fields = ['"status":"error"', f'"pad":"{"x" * self.server.pad}"']
+        fields += [f'"{name}":"{form}"' for name, form in every_form(secret).items()]
         for header, value in self.headers.items():
             fields += [f'"{header} {name}":"{encode(value)}"' for name, encode in ENCODERS.items()]
         body = ("{" + ",".join(fields) + "}").encode("utf-8")
-        self.send_response(400)
+        self.send_response(self.server.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -171,6 +174,8 @@ class _FormEcho(http.server.BaseHTTPRequestHandler):
 class _EchoServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     secret = ""
+    status = 400
+    pad = 0
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +184,7 @@ def form_echo() -> Iterator[_EchoServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
+    server.status, server.pad = 400, 0
     server.shutdown()
     server.server_close()
 
@@ -281,3 +287,30 @@ def test_the_issue_echoes_reach_no_output(
     texts = _outputs(gleantap, secret, url, tmp_path)
     assert all(leaked not in text for text in texts)
     assert all(secret not in text for text in texts)
+
+
+def test_an_echo_in_a_successful_response_is_masked_before_any_message_cuts_it(
+    form_echo: _EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP 200 with an error inside (as Gleantap answers): the message keeps the first
+    500 characters of the body, cutting the echoed secret; its detail keeps more."""
+    secret = "gts/liveP0o9xQ2rT7wZ"
+    form_echo.secret, form_echo.status, form_echo.pad = secret, 200, 461
+    gleantap = next(s for s in SCENARIOS if s.name == "gleantap")
+    url = f"http://127.0.0.1:{form_echo.server_address[1]}"
+    tenant = {**gleantap.tenant, "credentials": _credentials(gleantap), "base_url": url,
+              "default_phone_region": "GB", "http": {"max_retries": 0}}  # fmt: skip
+    monkeypatch.setenv("ECHOED_SECRET", secret)
+    try:
+        with Client({"tenants": {"r": tenant}}, "r") as client:
+            outcomes = list(client.upsert_many(people(2)))
+    finally:
+        form_echo.status, form_echo.pad = 400, 0
+    assert outcomes
+    assert all(o.status.value == "failed" for o in outcomes)
+    for outcome in outcomes:
+        text = repr(outcome) + json.dumps(outcome.to_json())
+        assert "HTTP 200" in text
+        assert secret[:5] not in text  # not even the part before the cut
+        for name, form in every_form(secret).items():
+            assert form not in text, f"the {name} form leaked"
