@@ -11,6 +11,7 @@ import base64
 import binascii
 import contextlib
 import functools
+import html
 import html.entities
 import json
 import re
@@ -138,6 +139,57 @@ def _char_pattern(char: str) -> str:
     if char == " ":
         forms.append(r"\+")
     return "(?:" + "|".join(forms) + ")"
+
+
+_ESCAPE_MARKS = ("\\", "%", "&")
+_UNIT = r"(?:\\+(?i:u[0-9a-f]{4}|x[0-9a-f]{2})|%[0-9a-fA-F]{2})"
+# Each branch starts with a plain character, so that the search skips straight to the
+# next backslash, percent or ampersand.
+_ESCAPE = re.compile(
+    rf"\\[\\]*(?i:u[0-9a-f]{{4}}|x[0-9a-f]{{2}}){_UNIT}*|%[0-9a-fA-F]{{2}}{_UNIT}*"
+    r"|\\[\\]*.|&#?\w{1,32};",
+    re.DOTALL,
+)
+
+
+def _decode_run(run: str) -> str:
+    """One run of escapes as the text it stands for: ``\\uXXXX`` UTF-16 units (pairs
+    joined), ``\\xNN`` and ``%NN`` UTF-8 bytes."""
+    units = re.findall(r"\\+(?i:u([0-9a-f]{4}))|\\+(?i:x([0-9a-f]{2}))|%([0-9a-fA-F]{2})", run)
+    out: list[str] = []
+    pending = bytearray()
+    utf16 = bytearray()
+    for unit, byte_x, byte_pct in units:
+        if unit:
+            if pending:
+                out.append(pending.decode("utf-8", "replace"))
+                pending.clear()
+            utf16 += int(unit, 16).to_bytes(2, "big")
+        else:
+            if utf16:
+                out.append(utf16.decode("utf-16-be", "replace"))
+                utf16.clear()
+            pending.append(int(byte_x or byte_pct, 16))
+    if pending:
+        out.append(pending.decode("utf-8", "replace"))
+    if utf16:
+        out.append(utf16.decode("utf-16-be", "replace"))
+    return "".join(out)
+
+
+def _decode_one(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if found.startswith("&"):
+        return html.unescape(found)
+    if found.lstrip("\\")[:1] in "uUxX%" and len(found.lstrip("\\")) > 1:
+        return _decode_run(found)
+    return found[-1]  # \/ \" \\ and the like: the character escaped
+
+
+def _decode_escapes(text: str) -> str:
+    """``text`` with JSON, Python, HTML and URL escapes decoded (loosely: a filter for
+    :meth:`Scrubber._may_hold_a_secret`, never shown to anyone)."""
+    return _ESCAPE.sub(_decode_one, text)
 
 
 def _any_form(value: str) -> str:
@@ -292,13 +344,34 @@ class Scrubber:
         pattern, core_pattern = self._compiled()
         if "asic" in text or "ASIC" in text:
             text = _BASIC.sub(self._basic, text)
-        if core_pattern is not None and core_pattern.search(text):
-            text = self._scrub_b64(text, core_pattern)
-        if pattern is not None:
-            text = pattern.sub(self._mask, text)
+        if self._may_hold_a_secret(text):
+            if core_pattern is not None and core_pattern.search(text):
+                text = self._scrub_b64(text, core_pattern)
+            if pattern is not None:
+                text = pattern.sub(self._mask, text)
         if self._derived:
             text = self._scrub_derived(text)
         return text
+
+    def _may_hold_a_secret(self, text: str) -> bool:
+        """Whether ``text``, its escapes decoded, holds a secret or a base64 core of
+        one: false means the patterns (which try every form of every character at
+        every position) cannot match, and most text is answered by this alone."""
+        literals = self._forms | self._cores
+        if any(literal in text for literal in literals):
+            return True
+        if any(mark in value for value in self._forms for mark in _ESCAPE_MARKS):
+            return True  # decoding cannot tell such a secret's own marks from escapes
+        if not any(mark in text for mark in _ESCAPE_MARKS):
+            return False
+        candidates = [text]
+        if "+" in text and any(" " in value for value in self._forms):
+            candidates.append(text.replace("+", " "))  # quote_plus: "+" is a space
+        for candidate in candidates:
+            decoded = _decode_escapes(candidate)
+            if any(literal in decoded for literal in literals):
+                return True
+        return False
 
     def _scrub_derived(self, text: str) -> str:
         lengths = sorted(self._derived, reverse=True)
