@@ -101,7 +101,7 @@ _B64_TOKEN_CHAR = (
 _B64_RUN = re.compile(f"{_B64_TOKEN_CHAR}*")
 _B64_BEFORE = re.compile(f"{_B64_TOKEN_CHAR}*$")
 _B64_CHARS = "A-Za-z0-9+/_-"
-_BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)")
+_BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)", re.ASCII)  # "İ" is no "i"
 _MIN_CORE = 6
 """Shortest base64 core searched for; shorter secrets are still caught whole."""
 
@@ -362,9 +362,7 @@ class Scrubber:
             return True
         if any(mark in value for value in self._forms for mark in _ESCAPE_MARKS):
             return True  # decoding cannot tell such a secret's own marks from escapes
-        if not any(mark in text for mark in _ESCAPE_MARKS):
-            return False
-        candidates = [text]
+        candidates = [text] if any(mark in text for mark in _ESCAPE_MARKS) else []
         if "+" in text and any(" " in value for value in self._forms):
             candidates.append(text.replace("+", " "))  # quote_plus: "+" is a space
         for candidate in candidates:

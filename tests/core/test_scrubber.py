@@ -316,3 +316,24 @@ def test_every_echoed_form_of_a_secret_is_masked(secret: str, before: str, after
 )
 def test_the_issue_echoes_are_masked(secret: str, echoed: str, expected: str) -> None:
     assert Scrubber([secret]).scrub(echoed) == expected
+
+
+@pytest.mark.parametrize(
+    ("secret", "echoed"),
+    [
+        ("000000 0", "«000000+0»"),  # quote_plus, nothing else escaped
+        ("ab cd ef gh", "x=ab+cd%20ef+gh"),
+        ("ab\\cd/ef", "ab\\\\cd\\/ef"),  # a backslash of its own, JSON-escaped
+        ("ab%41cd&x", "ab%41cd&amp;x"),  # a "%41" and an "&" of its own
+        ("ab%41cd&x", "ab%2541cd%26x"),
+    ],
+)
+def test_secrets_that_look_like_escapes_are_masked(secret: str, echoed: str) -> None:
+    assert "***" in Scrubber([secret]).scrub(echoed)
+    assert secret[:4] not in Scrubber([secret]).scrub(echoed)
+
+
+def test_a_basic_token_followed_by_a_dotted_capital_i_is_scrubbed() -> None:
+    # Case-insensitive matching folds "İ" to "i": the token must stay ASCII.
+    token = basic("0000000\x80\x80\x80\x80\x80", "00¡¡")
+    assert Scrubber(["00¡¡"]).scrub(f"Basic {token}0İ").startswith("Basic ***")
