@@ -81,6 +81,18 @@ def test_config_refuses_a_credential_shorter_than_8_characters_naming_the_key(
         assert short not in str(inline.value) + str(from_env.value)
 
 
+def test_cli_check_refuses_a_short_credential_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[tenants.t]\nprovider = "fake"\nbase_url = "emulator"\n'
+        '[tenants.t.credentials]\napi_key = "k3y/&"\n'
+    )
+    result = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "tenants.t.credentials.api_key: is too short for a credential" in result.output
+    assert "k3y" not in result.output
+
+
 def test_config_takes_a_credential_of_8_characters() -> None:
     tenant = load_config(tenant_config(credentials={"api_key": "12345678"})).tenant("t")
     assert tenant.credentials.api_key.reveal() == "12345678"
