@@ -123,3 +123,24 @@ def test_an_async_run_taken_before_aclose_raises_when_iterated_after() -> None:
 
     with no_warnings():
         asyncio.run(go())
+
+
+def test_runs_half_taken_when_their_client_closes_raise_on_the_next_outcome() -> None:
+    client = Client(tenant_config(), "t")
+    run = client.upsert_many(list(contacts(10)))
+    next(run)
+    with no_warnings():
+        client.close()
+        with pytest.raises(ClientClosed):
+            next(run)
+
+    async def go() -> None:
+        aclient = AsyncClient(tenant_config(), "t")
+        arun = aclient.upsert_many(list(contacts(10)))
+        await anext(arun)
+        await aclient.aclose()
+        with pytest.raises(ClientClosed):
+            await anext(arun)
+
+    with no_warnings():
+        asyncio.run(go())
