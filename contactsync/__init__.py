@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import Config, load_config
 from ._errors import (
     BatchRefused,
+    ClientClosed,
     ConfigError,
     ContactError,
     ContactsyncError,
@@ -32,6 +33,7 @@ __all__ = [
     "BatchRefused",
     "ChangeMode",
     "Client",
+    "ClientClosed",
     "Config",
     "ConfigError",
     "Contact",

@@ -27,7 +27,7 @@ from ._config import Config, load_config
 from ._discovery import NotListed, RemoteField, RemoteGroup
 from ._emulator import EmulatorApp, EmulatorTransport, Faults
 from ._engine import Engine, SetupResult, effective_concurrency
-from ._errors import ConfigError
+from ._errors import ClientClosed, ConfigError
 from ._loop import (
     LoopThread,
     SyncIterator,
@@ -70,8 +70,10 @@ class Run(Iterator[Outcome]):
         cancel: Callable[[bool], None] | None = None,
         rest: Callable[[], Iterator[Any]] | None = None,
         on_outcome: OnOutcome | None = None,
+        closed: Callable[[], bool] | None = None,
     ) -> None:
         self._outcomes = outcomes
+        self._closed = closed
         self.summary = summary
         self._cancel = cancel
         self._rest = rest
@@ -91,6 +93,8 @@ class Run(Iterator[Outcome]):
             self._cancel(force)
 
     def __next__(self) -> Outcome:
+        if self._closed is not None and self._closed():
+            raise ClientClosed("Client")
         outcome = next(self._outcomes)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
@@ -118,8 +122,10 @@ class AsyncRun(AsyncIterator[Outcome]):
         summary: Summary,
         cancel: Callable[[bool], None] | None = None,
         on_outcome: OnOutcome | None = None,
+        closed: Callable[[], bool] | None = None,
     ) -> None:
         self._outcomes = outcomes
+        self._closed = closed
         self._buffer: list[Outcome] = []
         self._position = 0
         self.summary = summary
@@ -132,6 +138,10 @@ class AsyncRun(AsyncIterator[Outcome]):
             self._cancel(force)
 
     async def __anext__(self) -> Outcome:
+        if self._closed is not None and self._closed():
+            # Its flows would send through a closed HTTP client: end them, send nothing.
+            await self.aclose()
+            raise ClientClosed("AsyncClient")
         while self._position >= len(self._buffer):
             self._buffer = await anext(self._outcomes)
             self._position = 0
@@ -185,6 +195,7 @@ class _Base:
         sync_mode: SyncMode | None = None,
         tenant_lock: bool = True,
     ) -> None:
+        self._closed = False
         self._tenant_lock = tenant_lock
         loaded = config if isinstance(config, Config) else load_config(config)
         self.state: StateStore | None = None
@@ -222,6 +233,15 @@ class _Base:
             if loaded.scale is not None
             else "memory://"
         )
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()``/``aclose()`` ran (then every call raises :class:`ClientClosed`)."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed(type(self).__name__)
 
     def _transport(
         self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None
@@ -342,6 +362,7 @@ class Client(_Base):
 
     def upsert(self, contact: ContactInput) -> Outcome:
         """Create or update one contact."""
+        self._check_open()
         (outcome,) = self.upsert_many([contact])
         return outcome
 
@@ -365,7 +386,11 @@ class Client(_Base):
         run id) after waiting ``lock_wait`` seconds (``None``: as long as it takes).
         ``on_outcome`` is called with each outcome, in the iterating thread, just
         before the run hands it out (or while ``drain`` runs); what it raises stops
-        the iteration like an exception in the loop's body would."""
+        the iteration like an exception in the loop's body would.
+
+        Raises :class:`ClientClosed` once the client is closed (and so does iterating
+        a run taken before)."""
+        self._check_open()
         summary = Summary()
         execution = self._engine.execute(contacts, summary, self._incremental(full, lock_wait))
         loop = self._loop.loop
@@ -375,30 +400,39 @@ class Client(_Base):
                 loop.call_soon_threadsafe(execution.cancel, force)
 
         outcomes = SyncIterator(self._loop, execution.outcomes())
-        return Run(outcomes, summary, cancel, execution.rest, on_outcome)
+        return Run(outcomes, summary, cancel, execution.rest, on_outcome, lambda: self._closed)
 
     def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
         """The requests an upsert would send (and rejected contacts). Sends nothing but
         the provider's read-only setup requests (shown first, ``sent=True``)."""
+        self._check_open()
         return self._planned(contacts, self._loop.run(self._engine.plan_setup()))
 
     def list_fields(self) -> list[RemoteField]:
         """The account's custom fields (read-only requests). :class:`NotListed` when
         the platform documents no listing; :class:`RequestFailed` when it fails."""
+        self._check_open()
         found = self._loop.run(self._engine.read(self._read_flow("fields")))
         return [item for item in found if isinstance(item, RemoteField)]  # type: ignore[attr-defined]
 
     def list_groups(self) -> list[RemoteGroup]:
         """The account's groups, lists or segments; see :meth:`list_fields`."""
+        self._check_open()
         found = self._loop.run(self._engine.read(self._read_flow("groups")))
         return [item for item in found if isinstance(item, RemoteGroup)]  # type: ignore[attr-defined]
 
     def check_credentials(self) -> None:
         """Make the provider's cheapest authenticated call; :class:`RequestFailed`
         (code ``auth_failed`` for refused credentials) when it does not succeed."""
+        self._check_open()
         self._loop.run(self._engine.read(self._read_flow("credentials")))
 
     def close(self) -> None:
+        """Close connections, the loop and an owned state store. Calling it again does
+        nothing; any other call afterwards raises :class:`ClientClosed`."""
+        if self._closed:
+            return
+        self._closed = True
         if not self._loop.loop.is_closed():
             self._loop.run(self._http.aclose())
             self._loop.run(self._engine.limiter.aclose())
@@ -406,6 +440,7 @@ class Client(_Base):
         self._close_state()
 
     def __enter__(self) -> Self:
+        self._check_open()
         return self
 
     def __exit__(
@@ -468,6 +503,8 @@ class AsyncClient(_Base):
         return self._engine
 
     async def upsert(self, contact: ContactInput) -> Outcome:
+        """Create or update one contact."""
+        self._check_open()
         (outcome,) = [o async for o in self.upsert_many([contact])]
         return outcome
 
@@ -480,20 +517,29 @@ class AsyncClient(_Base):
         lock_wait: float | None = 0.0,
     ) -> AsyncRun:
         """See :meth:`Client.upsert_many`; ``on_outcome`` may be a coroutine function."""
+        self._check_open()
         summary = Summary()
         execution = self._engine.execute(contacts, summary, self._incremental(full, lock_wait))
-        return AsyncRun(execution.outcomes(), summary, execution.cancel, on_outcome)
+        return AsyncRun(
+            execution.outcomes(), summary, execution.cancel, on_outcome, lambda: self._closed
+        )
 
     async def plan(self, contacts: Iterable[ContactInput]) -> list[PlannedRequest | Outcome]:
         """See :meth:`Client.plan`."""
+        self._check_open()
         return list(self._planned(contacts, await self._engine.plan_setup()))
 
     async def aclose(self) -> None:
+        """See :meth:`Client.close`."""
+        if self._closed:
+            return
+        self._closed = True
         await self._http.aclose()
         await self._engine.limiter.aclose()
         self._close_state()
 
     async def __aenter__(self) -> Self:
+        self._check_open()
         return self
 
     async def __aexit__(

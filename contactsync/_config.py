@@ -20,7 +20,7 @@ from ._normalize import check_region
 from ._provider import Provider
 from ._records import MAX_FIELD_BYTES, MAX_RECORD_LINES
 from ._registry import Registry, default_registry
-from ._secret import Secret, secret_problem
+from ._secret import MIN_SECRET_LENGTH, Secret, secret_problem
 from ._tenant import EMULATOR, HttpSettings, Tenant
 from ._tenant import ValueProblem as _ValueProblem
 
@@ -171,14 +171,22 @@ def _structure_secret(value: object, _: type) -> Secret:
             value = os.environ[name]
         except KeyError:
             raise _ValueProblem(f"environment variable {name} is not set") from None
-        problem = secret_problem(value)
+        problem = secret_problem(value) or _too_short(value)
         if problem is not None:
             raise _ValueProblem(f"environment variable {name} {problem}")
         return Secret(value)
-    problem = secret_problem(value)
+    problem = secret_problem(value) or _too_short(value)
     if problem is not None:
         raise _ValueProblem(problem)
     return Secret(value)
+
+
+def _too_short(value: str) -> str | None:
+    # Scrubbing a short secret would mask its letters in every message (a one-letter
+    # one, that letter everywhere), and it would not hide much of anything either.
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is too short for a credential (at least {MIN_SECRET_LENGTH} characters)"
+    return None
 
 
 @functools.cache

@@ -79,7 +79,7 @@ class Engine:
     ) -> None:
         self.pipeline = Pipeline(tenant, provider)
         self.provider = provider
-        self.log = TenantLog(tenant.name, provider.name)
+        self.log = TenantLog(tenant.name, provider.name, tenant.credentials)
         self.client = client
         # Requests go straight through ``transport`` (the client's), with the client's
         # URL, headers, timeout and auth: see :class:`Wire`.
@@ -132,7 +132,10 @@ class Engine:
             for part in {value, *value.replace(":", " ").split()}:
                 if len(part) >= 8 and part.encode() in content:
                     content = content.replace(part.encode(), MASK.encode())
-        if not received.is_success and content:
+        # Successful answers too: some platforms say "error" with HTTP 200, and a flow
+        # that keeps the start of the body in a message would cut an echo in two,
+        # beyond what a scrub of that message can recognise.
+        if content:
             text = content.decode("utf-8", "replace")
             cleaned = self.scrubber.scrub(text)
             if cleaned != text:

@@ -80,6 +80,19 @@ class ProviderNotFound(ConfigError):
     """No installed provider has the requested name."""
 
 
+class ClientClosed(ContactsyncError, RuntimeError):
+    """A :class:`~contactsync.Client` or :class:`~contactsync.AsyncClient` was used
+    after ``close()``/``aclose()`` (or the end of its ``with`` block).
+
+    Raised by every call that would reach the platform, and by a run taken before the
+    client closed and iterated after. Nothing is sent. Also a ``RuntimeError``, which
+    is what using a closed resource raises elsewhere in Python."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        super().__init__(f"this {client} is closed: make a new one to send again")
+
+
 class RequestFailed(ContactsyncError):
     """A request could not be completed: retries ran out or the transport failed.
 

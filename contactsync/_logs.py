@@ -9,7 +9,8 @@ hold ids, methods, paths and status codes, never credentials or contact data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 logger = logging.getLogger("contactsync")
@@ -28,9 +29,22 @@ def _indexes_text(indexes: Sequence[int]) -> str:
 class TenantLog:
     """The ``contactsync`` logger, for one tenant."""
 
-    def __init__(self, tenant: str, provider: str) -> None:
+    def __init__(self, tenant: str, provider: str, credentials: object = None) -> None:
         self.tenant = tenant
         self.provider = provider
+        self._credentials = credentials
+        self._scrub: Callable[[str], str] | None = None
+
+    def _scrubbed(self, text: str) -> str:
+        """``text`` with the tenant's credentials masked in every form: a message or a
+        provider's exception may quote what a platform echoed back."""
+        if self._credentials is None:
+            return text
+        if self._scrub is None:  # built on the first record: most runs log none
+            from ._secret import Scrubber  # noqa: PLC0415
+
+            self._scrub = Scrubber.for_credentials(self._credentials).scrub
+        return self._scrub(text)
 
     def _log(
         self, level: int, message: str, args: tuple[Any, ...], indexes: Sequence[int], **kw: Any
@@ -45,6 +59,15 @@ class TenantLog:
             "provider": self.provider,
             "input_indexes": list(indexes),
         }
+        if self._credentials is not None:
+            text = self._scrubbed(message % args if args else message)
+            message, args = text, ()  # no args: the record's message is used as it is
+            if kw.get("exc_info"):
+                trace = logging.Formatter().formatException(sys.exc_info())
+                scrubbed = self._scrubbed(trace)
+                if scrubbed != trace:
+                    # The traceback quotes a credential: it goes, masked, in the message.
+                    message, kw = f"{message}\n{scrubbed}", {}
         logger.log(level, f"{where}: {message}", *args, extra=extra, stacklevel=3, **kw)
 
     def debug(self, message: str, *args: Any, indexes: Sequence[int] = ()) -> None:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._errors import ClientClosed
+
 T = TypeVar("T")
 
 
@@ -26,6 +28,7 @@ class LoopThread:
     """An event loop running in a daemon thread until :meth:`close`."""
 
     def __init__(self) -> None:
+        self.closing = False
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="contactsync-loop", daemon=True
@@ -36,9 +39,15 @@ class LoopThread:
         """Run ``coro`` on the loop and wait for its result in the calling thread."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a sync contactsync Client cannot be used from its own loop")
+        if self.closing or self.loop.is_closed():
+            # Closed here, so that Python does not warn it was never awaited; a stopped
+            # loop would never run it, and a closed one refuses it with a bare error.
+            coro.close()
+            raise ClientClosed("Client")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def close(self) -> None:
+        self.closing = True
         if self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -228,6 +237,8 @@ class SyncIterator:
     def close(self) -> None:
         if not self._done:
             self._done = True
+            if self._loop.closing:
+                return  # its loop is gone, and the flows it ran with it
             self._loop.run(_close(self._source))
 
 

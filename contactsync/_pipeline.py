@@ -56,7 +56,7 @@ class Pipeline:
         self.provider = provider
         self.max_batch = max(1, min(provider.batch_size(), provider.capabilities.max_batch_size))
         self.max_open = 128
-        self.log = TenantLog(tenant.name, provider.name)
+        self.log = TenantLog(tenant.name, provider.name, tenant.credentials)
         self.fields = FieldGuard(provider.name, provider.capabilities)
 
     def prepare(self, index: int, item: ContactInput) -> Prepared[Any] | Outcome:
@@ -160,7 +160,8 @@ class FlowStepper:
                 )
             )
         except Exception as exc:
-            TenantLog(self._provider.tenant.name, self._provider.name).exception(
+            tenant = self._provider.tenant
+            TenantLog(tenant.name, self._provider.name, tenant.credentials).exception(
                 "the provider's flow raised", indexes=[item.index for item in self._batch]
             )
             return self._failed(OutcomeError("provider_error", f"{type(exc).__name__}: {exc}"))

@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
+import html
+import html.entities
 import json
 import re
 import unicodedata
@@ -20,6 +23,10 @@ from urllib.parse import quote, quote_plus
 import attrs
 
 _MASK: Final = "***"
+
+MIN_SECRET_LENGTH: Final = 8
+"""Shorter credentials are refused by the configuration: a scrubber masking a one-letter
+secret would mask that letter in every message, and a short one is guessable anyway."""
 
 
 def secret_problem(value: str) -> str | None:
@@ -85,22 +92,124 @@ class Secret:
 
 MASK: Final = _MASK
 
+# What may stand for one base64 character once a platform has escaped its text: ``/``
+# as ``\/`` (JSON as PHP writes it) or ``\u002f``, and ``+ / =`` percent-encoded.
+_B64_TOKEN_CHAR = (
+    r"(?:[A-Za-z0-9+/_=-]|\\+/|\\+(?i:u00(?:2f|2b|3d))|%(?i:2f|2b|3d)"
+    r"|&#(?i:x0*(?:2f|2b|3d)|0*(?:47|43|61));)"
+)
+_B64_RUN = re.compile(f"{_B64_TOKEN_CHAR}*")
+_B64_BEFORE = re.compile(f"{_B64_TOKEN_CHAR}*$")
 _B64_CHARS = "A-Za-z0-9+/_-"
-_B64_RUN = re.compile(f"[{_B64_CHARS}]*={{0,2}}")
-_B64_BEFORE = re.compile(f"[{_B64_CHARS}]*$")
-_BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)")
+_BASIC = re.compile(rf"(?i)(basic\s+)([{_B64_CHARS}]+=*)", re.ASCII)  # "İ" is no "i"
 _MIN_CORE = 6
 """Shortest base64 core searched for; shorter secrets are still caught whole."""
 
+_HTML_NAMES: Final = {**html.entities.codepoint2name, ord("'"): "apos"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_pattern(char: str) -> str:
+    """A regular expression for ``char`` in every form an echo may give it: as it is;
+    JSON-escaped (``\\/``, ``\\"``, ``\\uXXXX`` in either hex case, a UTF-16 pair
+    beyond the BMP; any number of backslashes, for text escaped twice); a Python
+    ``\\xNN`` byte escape; an HTML entity (named, decimal or hex); percent-encoded
+    UTF-8 in either hex case, ``+`` for a space."""
+    code = ord(char)
+    forms = [re.escape(char)]
+    escapes: list[str] = []  # what follows the backslash(es) of an escape
+    if code <= 0xFFFF:
+        escapes.append(f"(?i:u{code:04x})")
+    else:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes.append(f"(?i:u{high:04x}\\\\+u{low:04x})")
+    if char in "/\\\"'":
+        escapes.append(re.escape(char))
+    with contextlib.suppress(UnicodeEncodeError):
+        raw = char.encode("utf-8")
+        escapes.append("".join(f"(?i:x{b:02x})" + ("\\\\+" if i < len(raw) - 1 else "")
+                               for i, b in enumerate(raw)))  # fmt: skip
+        forms.append("".join(f"%(?i:{b:02x})" for b in raw))
+    forms.append("\\\\+(?:" + "|".join(escapes) + ")")
+    name = _HTML_NAMES.get(code)
+    if name is not None:
+        forms.append(f"&{name};")
+    forms.append(f"&#0*{code};")
+    forms.append(f"&#[xX]0*(?i:{code:x});")
+    if char == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+_ESCAPE_MARKS = ("\\", "%", "&")
+_UNIT = r"(?:\\+(?i:u[0-9a-f]{4}|x[0-9a-f]{2})|%[0-9a-fA-F]{2})"
+# Each branch starts with a plain character, so that the search skips straight to the
+# next backslash, percent or ampersand.
+_ESCAPE = re.compile(
+    rf"\\[\\]*(?i:u[0-9a-f]{{4}}|x[0-9a-f]{{2}}){_UNIT}*|%[0-9a-fA-F]{{2}}{_UNIT}*"
+    r"|\\[\\]*.|&#?\w{1,32};",
+    re.DOTALL,
+)
+
+
+def _decode_run(run: str) -> str:
+    """One run of escapes as the text it stands for: ``\\uXXXX`` UTF-16 units (pairs
+    joined), ``\\xNN`` and ``%NN`` UTF-8 bytes."""
+    units = re.findall(r"\\+(?i:u([0-9a-f]{4}))|\\+(?i:x([0-9a-f]{2}))|%([0-9a-fA-F]{2})", run)
+    out: list[str] = []
+    pending = bytearray()
+    utf16 = bytearray()
+    for unit, byte_x, byte_pct in units:
+        if unit:
+            if pending:
+                out.append(pending.decode("utf-8", "replace"))
+                pending.clear()
+            utf16 += int(unit, 16).to_bytes(2, "big")
+        else:
+            if utf16:
+                out.append(utf16.decode("utf-16-be", "replace"))
+                utf16.clear()
+            pending.append(int(byte_x or byte_pct, 16))
+    if pending:
+        out.append(pending.decode("utf-8", "replace"))
+    if utf16:
+        out.append(utf16.decode("utf-16-be", "replace"))
+    return "".join(out)
+
+
+def _decode_one(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if found.startswith("&"):
+        return html.unescape(found)
+    if found.lstrip("\\")[:1] in "uUxX%" and len(found.lstrip("\\")) > 1:
+        return _decode_run(found)
+    return found[-1]  # \/ \" \\ and the like: the character escaped
+
+
+def _decode_escapes(text: str) -> str:
+    """``text`` with JSON, Python, HTML and URL escapes decoded (loosely: a filter for
+    :meth:`Scrubber._may_hold_a_secret`, never shown to anyone)."""
+    return _ESCAPE.sub(_decode_one, text)
+
+
+def _any_form(value: str) -> str:
+    """A regular expression matching ``value`` with each character in any of its forms
+    (see :func:`_char_pattern`): one pattern for every encoding, mixed ones too."""
+    return "".join(_char_pattern(char) for char in value)
+
 
 def _textual_forms(value: str) -> set[str]:
-    """The forms ``value`` takes as text: raw, URL-quoted, JSON- and repr-escaped."""
+    """The forms ``value`` takes as text: raw, URL-quoted, JSON- and repr-escaped (for
+    per-request values, searched as they are)."""
     forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
     forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value)[1:-1].replace("/", "\\/"))
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
     forms.add(repr(value)[1:-1])
+    forms.add(html.escape(value))
     with contextlib.suppress(UnicodeEncodeError):
         forms.add(repr(value.encode("utf-8"))[2:-1])
+    forms |= {re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), f) for f in forms}
     return {f for f in forms if f}
 
 
@@ -151,10 +260,14 @@ def _contains_secret(token: str, values: Iterable[str]) -> bool:
 class Scrubber:
     """Replaces a tenant's secrets with ``***`` in any text, in every form they take.
 
-    Forms covered: the raw value; URL-quoted (``quote``, ``quote_plus``); JSON- and
-    Python-repr-escaped; base64 at any alignment, so an HTTP Basic token
-    ``base64(user:secret)`` is replaced as a whole whatever the user name; and any
-    ``Basic <token>`` whose decoded text holds a secret. The tenant's secrets are
+    Forms covered, each character of a secret in any of them (mixed forms too): the raw
+    value; JSON-escaped (``\\/`` as PHP writes it, ``\\uXXXX`` for any character in
+    either hex case, escaped twice or more); Python-repr-escaped; HTML-escaped (named,
+    decimal and hex entities); percent-encoded (either hex case, ``+`` for a space);
+    base64 (standard and URL-safe, padded or not, at any alignment, its ``/`` escaped
+    in any of those ways), so an HTTP Basic token ``base64(user:secret)`` is replaced
+    as a whole whatever the user name; and any ``Basic <token>`` whose decoded text
+    holds a secret. The tenant's secrets are
     given at construction (or :meth:`add_secret`); values derived per request
     (signatures) are registered with :meth:`add`.
     """
@@ -166,8 +279,11 @@ class Scrubber:
     _core_pattern: re.Pattern[str] | None
     _derived: dict[int, set[str]]
     _bases: set[str]
+    _mask: str
 
-    def __init__(self, values: Iterable[str | Secret] = ()) -> None:
+    def __init__(self, values: Iterable[str | Secret] = (), *, mask: str = _MASK) -> None:
+        """``mask`` replaces each form found (cassettes write ``REDACTED``)."""
+        self._mask = mask
         self._values = set()
         self._forms = set()
         self._cores = set()
@@ -194,7 +310,7 @@ class Scrubber:
             return
         self._values.add(text)
         self._bases.add(text)
-        self._forms |= _textual_forms(text)
+        self._forms.add(text)
         with contextlib.suppress(UnicodeEncodeError):
             self._cores |= _b64_cores(text.encode("utf-8"))
         self._pattern = self._core_pattern = None
@@ -212,12 +328,13 @@ class Scrubber:
             self._derived.setdefault(len(form), set()).add(form)
 
     def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        # The longest first, so that a secret holding another is masked whole.
         if self._pattern is None and self._forms:
             ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._pattern = re.compile("|".join(map(_any_form, ordered)))
         if self._core_pattern is None and self._cores:
             ordered = sorted(self._cores, key=len, reverse=True)
-            self._core_pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._core_pattern = re.compile("|".join(map(_any_form, ordered)))
         return self._pattern, self._core_pattern
 
     def scrub(self, text: str) -> str:
@@ -227,13 +344,32 @@ class Scrubber:
         pattern, core_pattern = self._compiled()
         if "asic" in text or "ASIC" in text:
             text = _BASIC.sub(self._basic, text)
-        if core_pattern is not None and core_pattern.search(text):
-            text = self._scrub_b64(text, core_pattern)
-        if pattern is not None:
-            text = pattern.sub(_MASK, text)
+        if self._may_hold_a_secret(text):
+            if core_pattern is not None and core_pattern.search(text):
+                text = self._scrub_b64(text, core_pattern)
+            if pattern is not None:
+                text = pattern.sub(self._mask, text)
         if self._derived:
             text = self._scrub_derived(text)
         return text
+
+    def _may_hold_a_secret(self, text: str) -> bool:
+        """Whether ``text``, its escapes decoded, holds a secret or a base64 core of
+        one: false means the patterns (which try every form of every character at
+        every position) cannot match, and most text is answered by this alone."""
+        literals = self._forms | self._cores
+        if any(literal in text for literal in literals):
+            return True
+        if any(mark in value for value in self._forms for mark in _ESCAPE_MARKS):
+            return True  # decoding cannot tell such a secret's own marks from escapes
+        candidates = [text] if any(mark in text for mark in _ESCAPE_MARKS) else []
+        if "+" in text and any(" " in value for value in self._forms):
+            candidates.append(text.replace("+", " "))  # quote_plus: "+" is a space
+        for candidate in candidates:
+            decoded = _decode_escapes(candidate)
+            if any(literal in decoded for literal in literals):
+                return True
+        return False
 
     def _scrub_derived(self, text: str) -> str:
         lengths = sorted(self._derived, reverse=True)
@@ -247,7 +383,7 @@ class Scrubber:
             for n, forms in sets:
                 if text[position : position + n] in forms:
                     out.append(text[last:position])
-                    out.append(_MASK)
+                    out.append(self._mask)
                     position = last = position + n
                     break
             else:
@@ -260,7 +396,7 @@ class Scrubber:
     def _basic(self, match: re.Match[str]) -> str:
         token = match.group(2)
         if _contains_secret(token, self._bases):
-            return match.group(1) + _MASK
+            return match.group(1) + self._mask
         return match.group(0)
 
     def _scrub_b64(self, text: str, core_pattern: re.Pattern[str]) -> str:
@@ -276,7 +412,7 @@ class Scrubber:
             run = _B64_RUN.match(text, match.end())
             end = run.end() if run is not None else match.end()
             out.append(text[last:start])
-            out.append(_MASK)
+            out.append(self._mask)
             last = position = end
         out.append(text[last:])
         return "".join(out)

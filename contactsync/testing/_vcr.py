@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._registry import Registry, default_registry
+from .._secret import Scrubber
 
 if TYPE_CHECKING:
     import vcr
@@ -87,15 +89,27 @@ def _request_hook(headers: frozenset[str], keys: frozenset[str]) -> Any:
     return before_record_request
 
 
+@functools.lru_cache(maxsize=64)
+def _echo_scrubber(secrets: frozenset[str]) -> Scrubber:
+    return Scrubber(secrets, mask=REDACTED)
+
+
 def _scrub_echoes(text: Any, secrets: set[str]) -> Any:
+    """``text`` with each of ``secrets`` replaced in every form a platform may echo it
+    in (JSON-, HTML-, URL-escaped, base64…: see :class:`Scrubber`)."""
     if not secrets or not isinstance(text, str | bytes):
         return text
-    for secret in sorted(secrets, key=len, reverse=True):
-        if isinstance(text, bytes):
-            text = text.replace(secret.encode(), REDACTED.encode())
-        else:
-            text = text.replace(secret, REDACTED)
-    return text
+    scrubber = _echo_scrubber(frozenset(secrets))
+    if isinstance(text, bytes):
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:  # not text: only the raw values can be found in it
+            for secret in sorted(secrets, key=len, reverse=True):
+                text = text.replace(secret.encode(), REDACTED.encode())
+            return text
+        scrubbed = scrubber.scrub(decoded)
+        return text if scrubbed == decoded else scrubbed.encode("utf-8")
+    return scrubber.scrub(text)
 
 
 def _response_hook(headers: frozenset[str], keys: frozenset[str]) -> Any:

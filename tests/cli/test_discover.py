@@ -199,7 +199,7 @@ def test_check_online_reports_a_platform_that_does_not_answer(tmp_path: Path) ->
     path = tmp_path / "c.toml"
     path.write_text(
         f'[tenants.t]\nprovider = "yespo"\nbase_url = "http://127.0.0.1:{port}"\n'
-        '[tenants.t.credentials]\napi_key = "k"\n[tenants.t.http]\nretry_for = 0\n'
+        '[tenants.t.credentials]\napi_key = "key-12345"\n[tenants.t.http]\nretry_for = 0\n'
     )
     code, output = run("check", "--config", str(path), "--online")
     assert code == 1

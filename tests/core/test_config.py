@@ -20,12 +20,12 @@ def error_of(data: dict[str, Any]) -> ConfigError:
 
 
 def test_full_tenant_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ACME_KEY", "k-123")
+    monkeypatch.setenv("ACME_KEY", "k-123456")
     tenant = resolve(
         tenant_config(credentials={"api_key": "env:ACME_KEY"}, options={"list_name": "x"})
     )
     assert tenant.provider == "fake"
-    assert tenant.credentials.api_key == Secret("k-123")
+    assert tenant.credentials.api_key == Secret("k-123456")
     assert tenant.options.list_name == "x"
     assert tenant.default_phone_region == "GB"
     assert tenant.uses_emulator
@@ -45,7 +45,7 @@ def test_full_tenant_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
             "required key is missing",
         ),
         (
-            {"credentials": {"api_key": "k", "other": "x"}},
+            {"credentials": {"api_key": "key-12345", "other": "x"}},
             "tenants.t.credentials.other",
             "unknown key",
         ),
@@ -105,7 +105,7 @@ def test_toml_file(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
         '[tenants.acme]\nprovider = "fake"\nbase_url = "emulator"\n'
-        '[tenants.acme.credentials]\napi_key = "abc"\n[tenants.acme.groups]\nvip = 3\n'
+        '[tenants.acme.credentials]\napi_key = "abc-12345"\n[tenants.acme.groups]\nvip = 3\n'
     )
     assert load_config(path).tenant("acme").groups == {"vip": 3}
     path.write_text("[tenants.acme\n")

@@ -11,7 +11,7 @@ from contactsync._errors import UnsupportedFeature
 from contactsync._logs import TenantLog
 from contactsync._model import field_named_in
 from tests.core.test_engine import Script, drop, status
-from tests.fakeprovider import tenant_config
+from tests.fakeprovider import FakeProvider, tenant_config
 
 
 def test_a_message_lists_a_few_indexes_and_extra_has_them_all(
@@ -54,3 +54,27 @@ def test_an_unsupported_feature_names_its_field() -> None:
         outcome = client.upsert({"email": "a@example.com", "sms_status": "subscribed"})
     assert outcome.error is not None
     assert (outcome.error.code, outcome.error.field) == ("unsupported_feature", "sms_status")
+
+
+def test_a_provider_exception_quoting_an_echoed_credential_is_logged_masked(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "gts/live&P0o9xQ2"
+    echoed = "gts\\/live&amp;P0o9xQ2"  # as a platform's PHP JSON of HTML would give it
+
+    def prepare(self: object, contact: Contact, ctx: object) -> object:
+        raise RuntimeError(f"platform said: bad key {echoed}")
+
+    monkeypatch.setattr(FakeProvider, "prepare", prepare)
+    caplog.set_level(logging.DEBUG, logger="contactsync")
+    config = tenant_config(credentials={"api_key": secret}, base_url="http://127.0.0.1:9")
+    with Client(config, "t") as client:
+        outcome = client.upsert(Contact(external_id="e1", email="e1@example.com"))
+    assert outcome.status is Status.FAILED
+    handler = logging.Handler()
+    handler.setFormatter(logging.Formatter())
+    logged = "\n".join(handler.format(r) for r in caplog.records)
+    assert "could not prepare the contact" in logged
+    assert "platform said: bad key ***" in logged  # the traceback, masked
+    assert echoed not in logged
+    assert "P0o9" not in logged + str(outcome.error)

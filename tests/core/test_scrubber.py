@@ -19,6 +19,7 @@ from contactsync import ConfigError, Secret, load_config
 from contactsync._cli import main
 from contactsync._secret import Scrubber, secrets_in
 from tests.fakeprovider import tenant_config
+from tests.reliability.echo_forms import every_form, secrets
 
 SECRET = "sk-FAKE-SECRET-8c1f0e"
 
@@ -60,6 +61,41 @@ def test_config_refuses_a_padded_credential_naming_the_key(
     for error in (inline.value, from_env.value):
         assert SECRET not in str(error)
         assert SECRET not in repr(error)
+
+
+@pytest.mark.parametrize("short", ["k", "s3cr/t&", "1234567", "ÿñ€x"])
+def test_config_refuses_a_credential_shorter_than_8_characters_naming_the_key(
+    short: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A one-letter secret would have its letter masked in every message.
+    with pytest.raises(ConfigError) as inline:
+        load_config(tenant_config(credentials={"api_key": short})).tenant("t")
+    assert inline.value.path == "tenants.t.credentials.api_key"
+    assert inline.value.problem == "is too short for a credential (at least 8 characters)"
+    monkeypatch.setenv("FAKE_KEY", short)
+    with pytest.raises(ConfigError) as from_env:
+        load_config(tenant_config(credentials={"api_key": "env:FAKE_KEY"})).tenant("t")
+    assert from_env.value.path == "tenants.t.credentials.api_key"
+    assert "environment variable FAKE_KEY is too short" in from_env.value.problem
+    if len(short) > 1:
+        assert short not in str(inline.value) + str(from_env.value)
+
+
+def test_cli_check_refuses_a_short_credential_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[tenants.t]\nprovider = "fake"\nbase_url = "emulator"\n'
+        '[tenants.t.credentials]\napi_key = "k3y/&"\n'
+    )
+    result = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "tenants.t.credentials.api_key: is too short for a credential" in result.output
+    assert "k3y" not in result.output
+
+
+def test_config_takes_a_credential_of_8_characters() -> None:
+    tenant = load_config(tenant_config(credentials={"api_key": "12345678"})).tenant("t")
+    assert tenant.credentials.api_key.reveal() == "12345678"
 
 
 def test_cli_check_names_the_padded_key_and_hides_it(tmp_path: Path) -> None:
@@ -262,3 +298,54 @@ def test_thousands_of_derived_values_are_all_masked() -> None:
         assert scrubber.scrub(f"IWS%20k%3A{signature}.") == "IWS%20k%3A***."
     unrelated = hashlib.sha1(b"other").hexdigest()
     assert scrubber.scrub(f"IWS k:{unrelated}") == f"IWS k:{unrelated}"
+
+
+# -- every form an echo may take (the forms made by tests/reliability/echo_forms) -----
+
+
+@settings(max_examples=150, deadline=None)
+@given(secrets, st.text(max_size=6), st.text(max_size=6))
+def test_every_echoed_form_of_a_secret_is_masked(secret: str, before: str, after: str) -> None:
+    scrubber = Scrubber([secret])
+    for name, form in every_form(secret).items():
+        text = f"{before}«{form}»{after}"
+        scrubbed = scrubber.scrub(text)
+        assert form not in scrubbed, name
+        assert scrubbed.count("***") >= 1, name
+
+
+@pytest.mark.parametrize(
+    ("secret", "echoed", "expected"),
+    [
+        # PHP's json_encode writes "/" as "\/".
+        ("gts/liveP0o9xQ2rT7", '{"X-API-KEY":"gts\\/liveP0o9xQ2rT7"}', '{"X-API-KEY":"***"}'),
+        ("gts/liveP0o9xQ2rT7", '{"k":"gts\\u002FliveP0o9xQ2rT7"}', '{"k":"***"}'),
+        ("pa&ss<wo>rd", "<p>key pa&amp;ss&lt;wo&gt;rd refused</p>", "<p>key *** refused</p>"),
+        ("pa&ss'word", "<p>key pa&amp;ss&#x27;word refused</p>", "<p>key *** refused</p>"),
+        ("pa&ss'word", "<p>key pa&#38;ss&#39;word refused</p>", "<p>key *** refused</p>"),
+        ("pa ss/wörd", "?key=pa+ss%2fw%C3%B6rd&x=1", "?key=***&x=1"),
+    ],
+)
+def test_the_issue_echoes_are_masked(secret: str, echoed: str, expected: str) -> None:
+    assert Scrubber([secret]).scrub(echoed) == expected
+
+
+@pytest.mark.parametrize(
+    ("secret", "echoed"),
+    [
+        ("000000 0", "«000000+0»"),  # quote_plus, nothing else escaped
+        ("ab cd ef gh", "x=ab+cd%20ef+gh"),
+        ("ab\\cd/ef", "ab\\\\cd\\/ef"),  # a backslash of its own, JSON-escaped
+        ("ab%41cd&x", "ab%41cd&amp;x"),  # a "%41" and an "&" of its own
+        ("ab%41cd&x", "ab%2541cd%26x"),
+    ],
+)
+def test_secrets_that_look_like_escapes_are_masked(secret: str, echoed: str) -> None:
+    assert "***" in Scrubber([secret]).scrub(echoed)
+    assert secret[:4] not in Scrubber([secret]).scrub(echoed)
+
+
+def test_a_basic_token_followed_by_a_dotted_capital_i_is_scrubbed() -> None:
+    # Case-insensitive matching folds "İ" to "i": the token must stay ASCII.
+    token = basic("0000000\x80\x80\x80\x80\x80", "00¡¡")
+    assert Scrubber(["00¡¡"]).scrub(f"Basic {token}0İ").startswith("Basic ***")

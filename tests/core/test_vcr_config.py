@@ -13,7 +13,14 @@ import yaml
 
 from contactsync import Client, Secret
 from contactsync.provider import default_registry
-from contactsync.testing import REDACTED, EmulatorApp, json_body_matcher, json_response, make_vcr
+from contactsync.testing import (
+    REDACTED,
+    EmulatorApp,
+    json_body_matcher,
+    json_response,
+    make_vcr,
+    vcr_config,
+)
 from tests.fakeprovider import FakeEmulator, FakeProvider, tenant_config
 
 SECRET = "token-5bd1c0ffee"
@@ -79,3 +86,35 @@ def test_json_body_matcher_ignores_key_order() -> None:
         json_body_matcher(Req(b'{"a": 1}'), Req(b'{"a": 2}'))
     json_body_matcher(Req(b""), Req(None))
     assert Secret(SECRET) != SECRET
+
+
+class _Recorded:
+    """What vcrpy hands ``before_record_request``: headers and a body."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self.body = b""
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda s: s,
+        lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),  # PHP's json_encode
+        lambda s: "".join(f"\\u{ord(c):04X}" for c in s),
+        lambda s: s.replace("&", "&amp;").replace("<", "&lt;"),
+        lambda s: s.replace("/", "%2f").replace("&", "%26"),
+    ],
+    ids=["raw", "php-json", "json-unicode", "html", "percent"],
+)
+def test_a_cassette_masks_an_echoed_credential_in_every_form(echo: Any) -> None:
+    secret = "gts/live&P0o9<xQ2"
+    config = vcr_config(default_registry)
+    request = _Recorded({"Authorization": f"Bearer {secret}"})
+    config["before_record_request"](request)
+    assert request.headers["Authorization"] == REDACTED
+    body = f'{{"error": "key {echo(secret)} refused"}}'
+    response = {"headers": {"X-Echo": [echo(secret)]}, "body": {"string": body.encode()}}
+    recorded = config["before_record_response"](response)
+    assert recorded["body"]["string"] == b'{"error": "key REDACTED refused"}'
+    assert recorded["headers"]["X-Echo"] == [REDACTED]

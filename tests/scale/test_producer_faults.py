@@ -37,7 +37,7 @@ CONFIG = load_config(
             "shop": {
                 "provider": "yespo",
                 "base_url": "http://127.0.0.1:1",
-                "credentials": {"api_key": "k"},
+                "credentials": {"api_key": "key-12345"},
             }
         },
     }

@@ -16,7 +16,7 @@ provider = "gleantap"
 default_phone_region = "GB"
 on_unsupported = "warn"
 [tenants.acc.credentials]
-api_key = "acc-key"
+api_key = "acc-key-1"
 secret_key = "acc-secret"
 [tenants.acc.custom_fields]
 loyalty_level = "loyalty_level"

@@ -18,7 +18,7 @@ provider = "ivvy"
 default_phone_region = "GB"
 on_unsupported = "warn"
 [tenants.acc.credentials]
-api_key = "acc-key"
+api_key = "acc-key-1"
 api_secret = "acc-secret"
 [tenants.acc.custom_fields]
 loyalty_level = 33443
@@ -43,7 +43,7 @@ def test_examples_twice_create_nothing_and_keep_outside_memberships(tmp_path: Pa
         first = report(tmp_path / "r1.json")
         ada = next(o for o in first["outcomes"] if o["external_id"] == "cus-1001")
         # A membership made outside contactsync, in a group the input never names.
-        with httpx.Client(base_url=url, auth=IvvyAuth("acc-key", Secret("acc-secret"))) as signed:
+        with httpx.Client(base_url=url, auth=IvvyAuth("acc-key-1", Secret("acc-secret"))) as signed:
             added = signed.post("/api/1.0/contact?action=addContactsToSubscriptionGroup",
                                 json={"contacts": [int(ada["remote_id"])], "group": 12})  # fmt: skip
         assert added.json() == [{"contactId": int(ada["remote_id"]), "status": True}]
