@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY as I_KEY
@@ -239,3 +240,65 @@ def test_yespo_realtime_second_run_within_the_minute_ends_on_the_last_rows() -> 
     assert not any(o.status is Status.UNCHANGED for o in again)
     held = sorted(YESPO_RT.view(c) for c in app.emulator.contacts())
     assert held == sorted(expected(r) for r in rows[-10:])
+
+
+# --- failed is never claimed for a write that was applied --------------------------------
+
+
+def _run_once(
+    scenario: Scenario, app: EmulatorApp, rows: Sequence[dict[str, Any]]
+) -> list[Outcome]:
+    """One attempt per request (``retry_for = 0``): a lost answer is not resent."""
+    with Client(scenario.config(retry_for=0.0), "r", emulator=app, sleep=_no_sleep) as client:
+        return sorted(client.upsert_many(list(rows)), key=lambda o: o.index)
+
+
+MAY_HAVE_APPLIED = ("outcome_unknown", "interrupted")
+
+
+@pytest.mark.parametrize("scenario", [YESPO_RT, IVVY], ids=lambda s: s.name)
+@pytest.mark.parametrize("seed", [1, 7])
+def test_a_write_whose_answer_was_lost_is_never_failed_as_not_applied(
+    scenario: Scenario, seed: int
+) -> None:
+    """A request safe to resend whose answer was lost, with no retry left, may have been
+    applied: its row ends ``outcome_unknown``, never ``request_failed``."""
+    # No groups: the setup that reads them would meet the faults first.
+    scenario = attrs.evolve(scenario, tenant={**scenario.tenant, "groups": {}})
+    app = EmulatorApp(scenario.emulator(), Faults(rate=0.5, seed=seed, kinds=("lost",)))
+    rows = people(30)
+    outcomes = _run_once(scenario, app, rows)
+    assert app.faults_injected["lost"] > 0
+    held = {scenario.view(c) for c in app.emulator.contacts()}
+    applied_yet_failed = [o for o in outcomes if o.status is Status.FAILED
+                          and expected(rows[o.index]) in held]  # fmt: skip
+    assert applied_yet_failed, "no lost answer to a write that was applied: nothing checked"
+    for outcome in applied_yet_failed:
+        assert outcome.error is not None
+        assert outcome.error.code in MAY_HAVE_APPLIED, outcome
+    check_true_of_the_emulator(scenario, app, set(), rows, outcomes)
+
+
+class _DropWritesById(EmulatorApp):
+    """iVvy writes by id are answered by a dropped connection, not applied (on the wire
+    just like an answer lost after applying); everything else is answered."""
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if b"addOrUpdateContact" in request.url.raw_path and b'"id"' in request.content:
+            raise httpx.RemoteProtocolError("connection closed", request=request)
+        return super()._answer(request)
+
+
+def test_ivvy_a_lost_write_by_id_is_not_updated_by_a_look_up() -> None:
+    """The look-up that reconciles a lost create proves nothing about a write by id (the
+    contact exists either way): that row is ``outcome_unknown``, never ``updated``."""
+    emulator = IVVY.emulator()
+    rows = people(10)
+    run(IVVY, EmulatorApp(emulator), rows)
+    before = {str(c["id"]) for c in emulator.contacts()}
+    changed = [{**row, "last_name": row["last_name"] + "x"} for row in rows]
+    app = _DropWritesById(emulator)
+    outcomes = _run_once(IVVY, app, changed)
+    assert {o.status for o in outcomes} == {Status.FAILED}, outcomes
+    assert {o.error.code for o in outcomes if o.error} == {"outcome_unknown"}
+    check_true_of_the_emulator(IVVY, app, before, changed, outcomes)

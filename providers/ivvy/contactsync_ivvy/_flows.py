@@ -221,9 +221,25 @@ def _write(
         except RequestFailed as exc:
             if not exc.maybe_applied:
                 raise
+            if not creating:
+                # A write by id whose answer was lost: the contact exists either way,
+                # so a look-up cannot tell whether this data reached it.
+                return failed(
+                    item,
+                    OutcomeError(
+                        "outcome_unknown",
+                        f"{exc}; whether iVvy updated contact {contact_id} is unknown",
+                        retryable=exc.retryable,  # a write by id is safe to send again
+                    ),
+                    contact_id,
+                )
             if payload.external_id is None:
                 return failed(item, _unknown(exc, "no externalId to look the contact up by"))
-            found = yield from _find({"externalId": payload.external_id}, contacts)
+            try:
+                found = yield from _find({"externalId": payload.external_id}, contacts)
+            except RequestFailed as lookup:
+                # The create may still have been applied: unknown, not "not applied".
+                return failed(item, _unknown(exc, str(lookup)))
             if isinstance(found, OutcomeError):
                 return failed(item, _unknown(exc, found.message))
             if found is not None:
