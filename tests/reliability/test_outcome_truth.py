@@ -6,7 +6,9 @@ and after, never from the report."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,6 +20,7 @@ from contactsync_ivvy import IvvyAuth
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
 from contactsync import Client, Outcome, Secret, Status
+from contactsync._state import open_store
 from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
@@ -302,3 +305,72 @@ def test_ivvy_a_lost_write_by_id_is_not_updated_by_a_look_up() -> None:
     assert {o.status for o in outcomes} == {Status.FAILED}, outcomes
     assert {o.error.code for o in outcomes if o.error} == {"outcome_unknown"}
     check_true_of_the_emulator(IVVY, app, before, changed, outcomes)
+
+
+# --- a resume never makes a second record for one person ---------------------------------
+
+
+def test_ivvy_a_resumed_create_without_update_if_exists_makes_no_second_contact(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, people without external id: a run whose
+    creates were applied but never confirmed (answers lost: as a run killed after
+    sending) leaves them in doubt in the store; the next run with that store finds
+    them by first name, last name and email instead of creating each a second time,
+    and does not claim ``created`` for them."""
+    emulator = IVVY.emulator()
+    rows = [{k: v for k, v in row.items() if k != "external_id"} for row in people(12)]
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    app = EmulatorApp(emulator, Faults(rate=1.0, seed=3, kinds=("lost",)))
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        first = list(client.upsert_many(rows))
+    assert {o.error.code for o in first if o.error} == {"outcome_unknown"}
+    before = {str(c["id"]) for c in emulator.contacts()}
+    assert len(before) == 12  # every create was applied, its answer lost
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        outcomes = sorted(client.upsert_many(rows), key=lambda o: o.index)
+    assert len(emulator.contacts()) == 12, "a second contact for one person"
+    assert all(o.ok for o in outcomes), outcomes
+    assert {o.status for o in outcomes} == {Status.UPDATED}  # found, written by id
+    check_true_of_the_emulator(
+        IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
+    )
+
+
+def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
+    tmp_path: Path,
+) -> None:
+    """The store as a run killed mid-write leaves it (keys marked in flight, nothing
+    confirmed nor failed) while iVvy applied those creates: the next run finds each
+    contact by first name, last name and email rather than creating a second one."""
+    emulator = IVVY.emulator()
+    rows = [{k: v for k, v in row.items() if k != "external_id"} for row in people(8)]
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    # Where the killed run would have marked them: the keys and account a run records.
+    probe = f"sqlite:///{tmp_path / 'probe.db'}"
+    with Client(config, "r", emulator=EmulatorApp(IVVY.emulator()), state=probe) as client:
+        assert all(o.ok for o in client.upsert_many(rows))
+    with sqlite3.connect(tmp_path / "probe.db") as db:
+        marked = db.execute("SELECT key, account FROM contactsync_records").fetchall()
+    assert len(marked) == len(rows)
+    # The killed run: its creates applied on iVvy, its keys left in flight.
+    with Client(config, "r", emulator=EmulatorApp(emulator)) as client:
+        assert all(o.ok for o in client.upsert_many(rows))
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    with open_store(state) as store:
+        run_id = store.begin_run("r")
+        for key, account in marked:
+            store.mark_in_flight("r", run_id, [key], account=account)
+    before = {str(c["id"]) for c in emulator.contacts()}
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        outcomes = sorted(client.upsert_many(rows), key=lambda o: o.index)
+    assert len(emulator.contacts()) == len(rows), "a second contact for one person"
+    assert {o.status for o in outcomes} == {Status.UPDATED}  # found, written by id
+    check_true_of_the_emulator(
+        IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
+    )

@@ -68,13 +68,17 @@ def _find(
     return int(_latest(results)["id"]), len(results)
 
 
-def _lookup_filter(payload: IvvyPayload, mode: SyncMode) -> Mapping[str, Any] | None:
+def _lookup_filter(
+    payload: IvvyPayload, mode: SyncMode, in_doubt: bool = False
+) -> Mapping[str, Any] | None:
     """What to look the contact up by when its id is not known: the external id, or,
-    when the sync mode must know whether the contact exists, the first name, last
-    name and email that ``updateIfExists`` matches on."""
+    when the sync mode must know whether the contact exists, or an earlier run's
+    create of it may have been applied (``in_doubt``: creating again without
+    ``updateIfExists`` would make a second contact), the first name, last name and
+    email that ``updateIfExists`` matches on."""
     if payload.external_id is not None:
         return {"externalId": payload.external_id}
-    if mode != "upsert" and not payload.missing_for_create:
+    if (mode != "upsert" or in_doubt) and not payload.missing_for_create:
         return {k: payload.body[k] for k in ("firstName", "lastName", "email")}
     return None
 
@@ -128,7 +132,7 @@ def upsert_one(
         # The stored id names no contact any more (deleted on iVvy): never trusted
         # again, the contact is looked up as if the map held nothing.
         contact_id = None
-    where = _lookup_filter(payload, mode)
+    where = _lookup_filter(payload, mode, item.in_doubt and not update_if_exists)
     if where is not None:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
         found = yield from _find(where, contacts)
