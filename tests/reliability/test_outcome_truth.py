@@ -21,7 +21,7 @@ from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
 from contactsync import Client, Outcome, Secret, Status
 from contactsync._state import open_store
-from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults, json_response
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -374,3 +374,45 @@ def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
     check_true_of_the_emulator(
         IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
     )
+
+
+class _LostThen500(EmulatorApp):
+    """A write's first attempt is applied and its answer lost; every resend of it is
+    answered 500 (not applied). Look-ups are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.seen: set[bytes] = set()
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        write = request.method in ("POST", "PUT") and (
+            b"addOrUpdateContact" in request.url.raw_path
+            or request.url.path.startswith("/api/v1/contact")
+            and request.url.path != "/api/v1/contacts/search"
+        )
+        if not write:
+            return super()._answer(request)
+        if request.content in self.seen:
+            return json_response(500, {"error": "server error"}), "500"
+        self.seen.add(request.content)
+        super()._answer(request)
+        raise httpx.ReadError("answer lost after the request was applied", request=request)
+
+
+@pytest.mark.parametrize("scenario", [YESPO_RT, IVVY], ids=lambda s: s.name)
+def test_a_lost_answer_then_server_errors_until_the_budget_ends_is_outcome_unknown(
+    scenario: Scenario,
+) -> None:
+    """The first attempt was applied (its answer lost); the resends met 500s until the
+    retries ran out: the last answer says nothing about the first attempt. The row is
+    ``outcome_unknown``, or what a look-up proves (iVvy finds a lost create by its
+    external id), never ``request_failed``."""
+    scenario = attrs.evolve(scenario, tenant={**scenario.tenant, "groups": {}})
+    app = _LostThen500(scenario.emulator())
+    rows = people(5)
+    outcomes = run(scenario, app, rows)
+    held = {scenario.view(c) for c in app.emulator.contacts()}
+    assert all(expected(row) in held for row in rows)  # every first attempt applied
+    codes = {o.error.code if o.error else o.status.value for o in outcomes}
+    assert codes == {"written" if scenario.name == "ivvy" else "outcome_unknown"}, outcomes
+    check_true_of_the_emulator(scenario, app, set(), rows, outcomes)
