@@ -387,8 +387,10 @@ class _LostThen500(EmulatorApp):
     def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
         write = request.method in ("POST", "PUT") and (
             b"addOrUpdateContact" in request.url.raw_path
-            or request.url.path.startswith("/api/v1/contact")
-            and request.url.path != "/api/v1/contacts/search"
+            or (
+                request.url.path.startswith("/api/v1/contact")
+                and request.url.path != "/api/v1/contacts/search"
+            )
         )
         if not write:
             return super()._answer(request)
