@@ -149,8 +149,10 @@ class Engine:
         run: FlowRun | None,
         budget: RetryBudget,
         attempts: int,
+        applied: bool,
     ) -> float:
-        """Seconds to wait before resending after ``exc``, or raise ``RequestFailed``."""
+        """Seconds to wait before resending after ``exc``, or raise ``RequestFailed``.
+        ``applied``: an earlier attempt may have been applied (its answer was lost)."""
         label = _label(request)
         failure = classify_exception(exc)
         self.breaker.record_transport_failure()
@@ -158,32 +160,57 @@ class Engine:
         unsafe = failure.maybe_applied and not request.safe_to_resend
         if unsafe and run is not None:
             run.note_unsafe(request)
+        # A request safe to resend whose answer was lost may still have been applied:
+        # when no later attempt completes, the contact's outcome is unknown, never
+        # "not applied" (resending it stays harmless, so it stays retryable).
+        # A look-up changes nothing, whatever became of it.
+        maybe = unsafe or applied or (failure.maybe_applied and not request.is_read_only)
         if failure.permanent or unsafe:
             raise RequestFailed(
                 f"{label} failed after {attempts} attempt(s): {detail}"
-                + ("; it may have been applied" if unsafe else ""),
+                + ("; it may have been applied" if maybe else ""),
                 retryable=not failure.permanent and not unsafe,
-                maybe_applied=unsafe,
+                maybe_applied=maybe,
             ) from None
         delay = budget.next_delay(Failure.from_transport(failure))
         if delay is None:
-            raise RequestFailed(f"{label} failed after {attempts} attempt(s): {detail}") from None
+            raise RequestFailed(
+                f"{label} failed after {attempts} attempt(s): {detail}"
+                + ("; it may have been applied" if maybe else ""),
+                maybe_applied=maybe,
+            ) from None
         self.log.info(
             "%s: %s; retry %d in %.2fs", label, detail, attempts, delay, indexes=request.contacts
         )
         return delay
 
-    def _raise_if_stopped(self, request: Request) -> None:
+    def _raise_if_stopped(self, request: Request, applied: bool) -> None:
+        """Stop before an attempt when the run fails fast. ``applied``: an earlier
+        attempt of ``request`` may have been applied, so its outcome is unknown, not
+        "not sent"."""
         if self.auth_refused is not None:
+            if applied:
+                raise RequestFailed(
+                    f"not sent again: {self.auth_refused}; an earlier attempt lost its "
+                    "answer and may have been applied",
+                    retryable=False,
+                    maybe_applied=True,
+                )
             raise RequestFailed(
                 f"not sent: {self.auth_refused}", retryable=False, code=ErrorCode.AUTH_FAILED
             )
         if self.breaker.is_open:
-            raise RequestFailed(
-                f"not sent: {self.provider.name} has been unreachable for "
-                f"{self.settings.breaker_after:g} s (http.breaker_after)",
-                code=ErrorCode.PLATFORM_UNREACHABLE,
+            unreachable = (
+                f"{self.provider.name} has been unreachable for "
+                f"{self.settings.breaker_after:g} s (http.breaker_after)"
             )
+            if applied:
+                raise RequestFailed(
+                    f"not sent again: {unreachable}; an earlier attempt lost its answer "
+                    "and may have been applied",
+                    maybe_applied=True,
+                )
+            raise RequestFailed(f"not sent: {unreachable}", code=ErrorCode.PLATFORM_UNREACHABLE)
 
     async def send(self, request: Request, run: FlowRun | None = None) -> Response:
         """Send ``request`` under the tenant's retry budget; raise :class:`RequestFailed`
@@ -207,8 +234,10 @@ class Engine:
         path = request.path.split("?", 1)[0]
         budget = self.policy.start()
         attempts = 0
+        applied = False
+        """An attempt lost its answer after the request went out: it may have been applied."""
         while True:
-            self._raise_if_stopped(request)
+            self._raise_if_stopped(request, applied)
             await self.limiter.acquire(request.method, path)
             attempts += 1
             self.sent += 1
@@ -227,7 +256,10 @@ class Engine:
                 async with asyncio.timeout(budget.attempt_timeout()):
                     response = self._scrubbed(built, await self._wire.send(built))
             except (httpx.TransportError, TimeoutError) as exc:
-                delay = self._after_transport_error(exc, request, run, budget, attempts)
+                delay = self._after_transport_error(exc, request, run, budget, attempts, applied)
+                applied = applied or (
+                    classify_exception(exc).maybe_applied and not request.is_read_only
+                )
                 await self._sleep(delay)
                 continue
             self.breaker.record_response()
@@ -240,10 +272,16 @@ class Engine:
                     + self.provider.auth_failure_hint(response)
                 )
                 raise RequestFailed(
-                    self.auth_refused,
+                    self.auth_refused
+                    + (
+                        "; an earlier attempt lost its answer and may have been applied"
+                        if applied
+                        else ""
+                    ),
                     status_code=response.status_code,
                     retryable=False,
-                    code=ErrorCode.AUTH_FAILED,
+                    maybe_applied=applied,
+                    code=None if applied else ErrorCode.AUTH_FAILED,
                 )
             if not self.provider.is_retryable(response):
                 return response
@@ -258,8 +296,14 @@ class Engine:
             wait = budget.next_delay(Failure.from_response(response))
             if wait is None:
                 raise RequestFailed(
-                    f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)",
+                    f"{label} answered HTTP {response.status_code} after {attempts} attempt(s)"
+                    + (
+                        "; an earlier attempt lost its answer and may have been applied"
+                        if applied
+                        else ""
+                    ),
                     status_code=response.status_code,
+                    maybe_applied=applied,
                 )
             self.log.info(
                 "%s: HTTP %d; retry %d in %.2fs",

@@ -113,9 +113,11 @@ class RequestFailed(ContactsyncError):
         self.status_code = status_code
         self.retryable = retryable
         self.maybe_applied = maybe_applied
-        """The request was not safe to resend and its response was lost: the platform
-        may have applied it. A flow reconciles (looks the contact up) or reports
-        ``outcome_unknown``."""
+        """An attempt's response was lost after the request went out, and it was not
+        (or no longer could be) sent again: the platform may have applied it. A
+        request not safe to resend gets this on the first such loss; one safe to
+        resend when its retries run out after one. A flow reconciles (looks the
+        contact up) or reports ``outcome_unknown``."""
         super().__init__(message)
 
     @property

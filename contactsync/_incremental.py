@@ -300,6 +300,17 @@ class Incremental:
             return None
         return Known(record.remote_id)
 
+    @staticmethod
+    def in_doubt(record: StateRecord | None) -> bool:
+        """Whether an earlier run sent this identity without learning the outcome (it
+        was killed while the write was in flight, or the answer was lost), and no id
+        of it is known: the platform may hold a record the store cannot name."""
+        return (
+            record is not None
+            and record.remote_id is None
+            and (record.in_flight or record.last_error_code == "outcome_unknown")
+        )
+
     async def sending(
         self,
         items: list[tuple[Prepared[Any], str, str, str | None]],

@@ -205,6 +205,12 @@ class Prepared(Generic[PayloadT]):
     """What is known of this identity's record: the id an earlier row of the same
     person obtained in this run (with or without a state store), else what the store
     confirmed before (the identity map); ``None`` when neither knows anything."""
+    in_doubt: bool = False
+    """The state store holds no id for this identity, but an earlier run sent it and
+    never learnt whether the platform applied it (the run was killed while it was in
+    flight, or its answer was lost: ``outcome_unknown``). The platform may hold a
+    record the store does not know: a provider whose create is not idempotent looks
+    the contact up before creating it."""
 
 
 class MappingContext:

@@ -700,6 +700,8 @@ class Execution:
                     self._emit(self._skipped_exists(item, known.remote_id))
                     continue
                 item = attrs.evolve(item, known=known)
+            elif fresh(key) and incremental.in_doubt(record):
+                item = attrs.evolve(item, in_doubt=True)
             seen.add(key)
             sending.append((item, key, print_, digest))
         return sending, stateless

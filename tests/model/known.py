@@ -23,8 +23,6 @@ COLLIDING: dict[tuple[str, str], str] = {
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
     ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
-    ("yespo", "status"): f"{WHY7} (failed request_failed for a write that was applied: open)",
-    ("ivvy", "status"): f"{WHY7} (failed request_failed for a write that was applied, its answer lost)",
 }
 # fmt: on
 

@@ -64,7 +64,11 @@ def test_a_run_killed_with_sigkill_resumes_to_what_the_model_says(
     source = workdir / "in.jsonl"
     source.write_text("".join(json.dumps(dict(r.data), ensure_ascii=False) + "\n" for r in rows))
     state = f"sqlite:///{workdir / 'state.db'}"
-    config = tenant(provider, account.url, concurrency=4, retry_for=None)
+    # iVvy without update_if_exists creates whenever no id is known: a resume must
+    # find what the killed run made, never make it a second time (one_record).
+    update_if_exists = provider != "ivvy" or data.draw(st.booleans(), label="update_if_exists")
+    config = tenant(provider, account.url, concurrency=4, retry_for=None,
+                    update_if_exists=update_if_exists)  # fmt: skip
     try:
         child = _spawn(workdir, config, source, state, "killed")
         deadline = time.monotonic() + 60  # a safety net, not a speed bound
@@ -85,9 +89,12 @@ def test_a_run_killed_with_sigkill_resumes_to_what_the_model_says(
     _, outcomes, _, _ = run_cli(workdir, config, source, state=state, name="resumed")
     after = {r["id"]: r for r in (view(provider, x) for x in account.records())}
     run = Run(provider, rows, outcomes, before, after, list(account.app.log), faults=False)
-    # Left out after a kill: a resumed run reports ``created`` for records the killed
-    # run made (issue 23, why 7: outcomes that are not what happened), on every provider.
-    holding = checked(provider, frozenset(INVARIANTS)) - {"created"}
+    # Left out after a kill on Gleantap only: a resumed run reports ``created`` for
+    # records the killed run made (issue 23, why 7: outcomes that are not what
+    # happened). iVvy and Yespo hold it (neither claims created without proof).
+    holding = checked(provider, frozenset(INVARIANTS))
+    if provider == "gleantap":
+        holding -= {"created"}
     broken = [f"[{n}] {line}" for n, line in check_run(model, run, by_token) if n in holding]
     assert not broken, "\n".join(broken)
 

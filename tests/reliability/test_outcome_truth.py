@@ -6,9 +6,12 @@ and after, never from the report."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY as I_KEY
@@ -17,7 +20,8 @@ from contactsync_ivvy import IvvyAuth
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
 from contactsync import Client, Outcome, Secret, Status
-from contactsync.testing import EmulatorApp, EmulatorTransport, Faults
+from contactsync._state import open_store
+from contactsync.testing import EmulatorApp, EmulatorTransport, Faults, json_response
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
 
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -239,3 +243,178 @@ def test_yespo_realtime_second_run_within_the_minute_ends_on_the_last_rows() -> 
     assert not any(o.status is Status.UNCHANGED for o in again)
     held = sorted(YESPO_RT.view(c) for c in app.emulator.contacts())
     assert held == sorted(expected(r) for r in rows[-10:])
+
+
+# --- failed is never claimed for a write that was applied --------------------------------
+
+
+def _run_once(
+    scenario: Scenario, app: EmulatorApp, rows: Sequence[dict[str, Any]]
+) -> list[Outcome]:
+    """One attempt per request (``retry_for = 0``): a lost answer is not resent."""
+    with Client(scenario.config(retry_for=0.0), "r", emulator=app, sleep=_no_sleep) as client:
+        return sorted(client.upsert_many(list(rows)), key=lambda o: o.index)
+
+
+MAY_HAVE_APPLIED = ("outcome_unknown", "interrupted")
+
+
+@pytest.mark.parametrize("scenario", [YESPO_RT, IVVY], ids=lambda s: s.name)
+@pytest.mark.parametrize("seed", [1, 7])
+def test_a_write_whose_answer_was_lost_is_never_failed_as_not_applied(
+    scenario: Scenario, seed: int
+) -> None:
+    """A request safe to resend whose answer was lost, with no retry left, may have been
+    applied: its row ends ``outcome_unknown``, never ``request_failed``."""
+    # No groups: the setup that reads them would meet the faults first.
+    scenario = attrs.evolve(scenario, tenant={**scenario.tenant, "groups": {}})
+    app = EmulatorApp(scenario.emulator(), Faults(rate=0.5, seed=seed, kinds=("lost",)))
+    rows = people(30)
+    outcomes = _run_once(scenario, app, rows)
+    assert app.faults_injected["lost"] > 0
+    held = {scenario.view(c) for c in app.emulator.contacts()}
+    applied_yet_failed = [o for o in outcomes if o.status is Status.FAILED
+                          and expected(rows[o.index]) in held]  # fmt: skip
+    assert applied_yet_failed, "no lost answer to a write that was applied: nothing checked"
+    for outcome in applied_yet_failed:
+        assert outcome.error is not None
+        assert outcome.error.code in MAY_HAVE_APPLIED, outcome
+    check_true_of_the_emulator(scenario, app, set(), rows, outcomes)
+
+
+class _DropWritesById(EmulatorApp):
+    """iVvy writes by id are answered by a dropped connection, not applied (on the wire
+    just like an answer lost after applying); everything else is answered."""
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if b"addOrUpdateContact" in request.url.raw_path and b'"id"' in request.content:
+            raise httpx.RemoteProtocolError("connection closed", request=request)
+        return super()._answer(request)
+
+
+def test_ivvy_a_lost_write_by_id_is_not_updated_by_a_look_up() -> None:
+    """The look-up that reconciles a lost create proves nothing about a write by id (the
+    contact exists either way): that row is ``outcome_unknown``, never ``updated``."""
+    emulator = IVVY.emulator()
+    rows = people(10)
+    run(IVVY, EmulatorApp(emulator), rows)
+    before = {str(c["id"]) for c in emulator.contacts()}
+    changed = [{**row, "last_name": row["last_name"] + "x"} for row in rows]
+    app = _DropWritesById(emulator)
+    outcomes = _run_once(IVVY, app, changed)
+    assert {o.status for o in outcomes} == {Status.FAILED}, outcomes
+    assert {o.error.code for o in outcomes if o.error} == {"outcome_unknown"}
+    check_true_of_the_emulator(IVVY, app, before, changed, outcomes)
+
+
+# --- a resume never makes a second record for one person ---------------------------------
+
+
+def test_ivvy_a_resumed_create_without_update_if_exists_makes_no_second_contact(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, people without external id: a run whose
+    creates were applied but never confirmed (answers lost: as a run killed after
+    sending) leaves them in doubt in the store; the next run with that store finds
+    them by first name, last name and email instead of creating each a second time,
+    and does not claim ``created`` for them."""
+    emulator = IVVY.emulator()
+    rows = [{k: v for k, v in row.items() if k != "external_id"} for row in people(12)]
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    app = EmulatorApp(emulator, Faults(rate=1.0, seed=3, kinds=("lost",)))
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        first = list(client.upsert_many(rows))
+    assert {o.error.code for o in first if o.error} == {"outcome_unknown"}
+    before = {str(c["id"]) for c in emulator.contacts()}
+    assert len(before) == 12  # every create was applied, its answer lost
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        outcomes = sorted(client.upsert_many(rows), key=lambda o: o.index)
+    assert len(emulator.contacts()) == 12, "a second contact for one person"
+    assert all(o.ok for o in outcomes), outcomes
+    assert {o.status for o in outcomes} == {Status.UPDATED}  # found, written by id
+    check_true_of_the_emulator(
+        IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
+    )
+
+
+def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
+    tmp_path: Path,
+) -> None:
+    """The store as a run killed mid-write leaves it (keys marked in flight, nothing
+    confirmed nor failed) while iVvy applied those creates: the next run finds each
+    contact by first name, last name and email rather than creating a second one."""
+    emulator = IVVY.emulator()
+    rows = [{k: v for k, v in row.items() if k != "external_id"} for row in people(8)]
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    # Where the killed run would have marked them: the keys and account a run records.
+    probe = f"sqlite:///{tmp_path / 'probe.db'}"
+    with Client(config, "r", emulator=EmulatorApp(IVVY.emulator()), state=probe) as client:
+        assert all(o.ok for o in client.upsert_many(rows))
+    with sqlite3.connect(tmp_path / "probe.db") as db:
+        marked = db.execute("SELECT key, account FROM contactsync_records").fetchall()
+    assert len(marked) == len(rows)
+    # The killed run: its creates applied on iVvy, its keys left in flight.
+    with Client(config, "r", emulator=EmulatorApp(emulator)) as client:
+        assert all(o.ok for o in client.upsert_many(rows))
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    with open_store(state) as store:
+        run_id = store.begin_run("r")
+        for key, account in marked:
+            store.mark_in_flight("r", run_id, [key], account=account)
+    before = {str(c["id"]) for c in emulator.contacts()}
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        outcomes = sorted(client.upsert_many(rows), key=lambda o: o.index)
+    assert len(emulator.contacts()) == len(rows), "a second contact for one person"
+    assert {o.status for o in outcomes} == {Status.UPDATED}  # found, written by id
+    check_true_of_the_emulator(
+        IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
+    )
+
+
+class _LostThen500(EmulatorApp):
+    """A write's first attempt is applied and its answer lost; every resend of it is
+    answered 500 (not applied). Look-ups are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.seen: set[bytes] = set()
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        write = request.method in ("POST", "PUT") and (
+            b"addOrUpdateContact" in request.url.raw_path
+            or (
+                request.url.path.startswith("/api/v1/contact")
+                and request.url.path != "/api/v1/contacts/search"
+            )
+        )
+        if not write:
+            return super()._answer(request)
+        if request.content in self.seen:
+            return json_response(500, {"error": "server error"}), "500"
+        self.seen.add(request.content)
+        super()._answer(request)
+        raise httpx.ReadError("answer lost after the request was applied", request=request)
+
+
+@pytest.mark.parametrize("scenario", [YESPO_RT, IVVY], ids=lambda s: s.name)
+def test_a_lost_answer_then_server_errors_until_the_budget_ends_is_outcome_unknown(
+    scenario: Scenario,
+) -> None:
+    """The first attempt was applied (its answer lost); the resends met 500s until the
+    retries ran out: the last answer says nothing about the first attempt. The row is
+    ``outcome_unknown``, or what a look-up proves (iVvy finds a lost create by its
+    external id), never ``request_failed``."""
+    scenario = attrs.evolve(scenario, tenant={**scenario.tenant, "groups": {}})
+    app = _LostThen500(scenario.emulator())
+    rows = people(5)
+    outcomes = run(scenario, app, rows)
+    held = {scenario.view(c) for c in app.emulator.contacts()}
+    assert all(expected(row) in held for row in rows)  # every first attempt applied
+    codes = {o.error.code if o.error else o.status.value for o in outcomes}
+    assert codes == {"written" if scenario.name == "ivvy" else "outcome_unknown"}, outcomes
+    check_true_of_the_emulator(scenario, app, set(), rows, outcomes)

@@ -68,13 +68,17 @@ def _find(
     return int(_latest(results)["id"]), len(results)
 
 
-def _lookup_filter(payload: IvvyPayload, mode: SyncMode) -> Mapping[str, Any] | None:
+def _lookup_filter(
+    payload: IvvyPayload, mode: SyncMode, in_doubt: bool = False
+) -> Mapping[str, Any] | None:
     """What to look the contact up by when its id is not known: the external id, or,
-    when the sync mode must know whether the contact exists, the first name, last
-    name and email that ``updateIfExists`` matches on."""
+    when the sync mode must know whether the contact exists, or an earlier run's
+    create of it may have been applied (``in_doubt``: creating again without
+    ``updateIfExists`` would make a second contact), the first name, last name and
+    email that ``updateIfExists`` matches on."""
     if payload.external_id is not None:
         return {"externalId": payload.external_id}
-    if mode != "upsert" and not payload.missing_for_create:
+    if (mode != "upsert" or in_doubt) and not payload.missing_for_create:
         return {k: payload.body[k] for k in ("firstName", "lastName", "email")}
     return None
 
@@ -128,7 +132,7 @@ def upsert_one(
         # The stored id names no contact any more (deleted on iVvy): never trusted
         # again, the contact is looked up as if the map held nothing.
         contact_id = None
-    where = _lookup_filter(payload, mode)
+    where = _lookup_filter(payload, mode, item.in_doubt and not update_if_exists)
     if where is not None:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
         found = yield from _find(where, contacts)
@@ -221,9 +225,25 @@ def _write(
         except RequestFailed as exc:
             if not exc.maybe_applied:
                 raise
+            if not creating:
+                # A write by id whose answer was lost: the contact exists either way,
+                # so a look-up cannot tell whether this data reached it.
+                return failed(
+                    item,
+                    OutcomeError(
+                        "outcome_unknown",
+                        f"{exc}; whether iVvy updated contact {contact_id} is unknown",
+                        retryable=exc.retryable,  # a write by id is safe to send again
+                    ),
+                    contact_id,
+                )
             if payload.external_id is None:
                 return failed(item, _unknown(exc, "no externalId to look the contact up by"))
-            found = yield from _find({"externalId": payload.external_id}, contacts)
+            try:
+                found = yield from _find({"externalId": payload.external_id}, contacts)
+            except RequestFailed as lookup:
+                # The create may still have been applied: unknown, not "not applied".
+                return failed(item, _unknown(exc, str(lookup)))
             if isinstance(found, OutcomeError):
                 return failed(item, _unknown(exc, found.message))
             if found is not None:
