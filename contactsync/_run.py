@@ -195,6 +195,10 @@ class Execution:
         self._obtained: dict[str, str] = {}
         """State key → the platform id an earlier row of that person got in this run
         (see :meth:`_note_obtained`), newest last."""
+        self._doubted: dict[str, None] = {}
+        """State keys whose earlier row in this run may have been applied without the
+        platform naming its id (``outcome_unknown``): a later row looks before it
+        creates (see :meth:`_with_obtained`), oldest first."""
         self._superseded: Superseded | None = None
         """With a state store and input read ahead: the rows that are not their
         person's last (see ``_readahead``)."""
@@ -315,6 +319,12 @@ class Execution:
             and self.engine.provider.uses_known_ids  # before working out the key
         ):
             self._note_obtained(self.engine.provider.state_key(item), final.remote_id)
+        elif (
+            final.error is not None
+            and final.error.code == ErrorCode.OUTCOME_UNKNOWN
+            and self.engine.provider.uses_known_ids
+        ):
+            self._note_doubted(self.engine.provider.state_key(item))
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
             # Something that must not be applied twice reached the platform: sending
@@ -341,24 +351,43 @@ class Execution:
         would do (a create without a match rule makes a second contact)."""
         if key is None or remote_id is None or not self.engine.provider.uses_known_ids:
             return
+        self._doubted.pop(key, None)
         obtained = self._obtained
         obtained.pop(key, None)
         obtained[key] = remote_id
         if len(obtained) > MAX_OBTAINED:
             del obtained[next(iter(obtained))]
 
+    def _note_doubted(self, key: str | None) -> None:
+        """An earlier row of the person under ``key`` may have made a record whose id
+        the run never learnt (its answer was lost): a later row that would create is
+        marked ``in_doubt``, as a resumed run's is, so its flow looks first instead
+        of making a second contact."""
+        if key is None or key in self._obtained:
+            return
+        doubted = self._doubted
+        doubted[key] = None
+        if len(doubted) > MAX_OBTAINED:
+            del doubted[next(iter(doubted))]
+
     def _with_obtained(self, batch: Batch) -> Batch:
         """``batch`` with each row whose person an earlier row of this run wrote
         knowing that id (newer than anything the store could say). Rows of one person
         are never in flight together, so the earlier row is settled by now."""
-        if not self._obtained:
+        if not self._obtained and not self._doubted:
             return batch
         provider = self.engine.provider
         out = batch
         for n, item in enumerate(batch):
             key = provider.state_key(item)
             remote_id = None if key is None else self._obtained.get(key)
-            if remote_id is None or (item.known is not None and item.known.remote_id == remote_id):
+            if remote_id is None:
+                if key in self._doubted and item.known is None and not item.in_doubt:
+                    if out is batch:
+                        out = list(batch)
+                    out[n] = attrs.evolve(item, in_doubt=True)
+                continue
+            if item.known is not None and item.known.remote_id == remote_id:
                 continue
             if out is batch:
                 out = list(batch)

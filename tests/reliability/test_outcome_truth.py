@@ -340,6 +340,27 @@ def test_ivvy_a_resumed_create_without_update_if_exists_makes_no_second_contact(
     )
 
 
+@pytest.mark.parametrize("seed", [3, 8])
+def test_ivvy_a_later_row_after_a_lost_create_in_one_run_makes_no_second_contact(
+    seed: int,
+) -> None:
+    """Within one run and without a store: a person's first row was created but its
+    answer lost (``outcome_unknown``); their later rows look the person up before
+    creating, so iVvy without ``update_if_exists`` holds one contact per person."""
+    emulator = IVVY.emulator()
+    people_ = [{k: v for k, v in row.items() if k != "external_id"} for row in people(30)]
+    rows = [{**row, "custom_fields": {"loyalty": v}} for v in ("v0", "v1", "v2") for row in people_]
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    app = EmulatorApp(emulator, Faults(rate=0.3, seed=seed, kinds=("lost",)))
+    with Client(config, "r", emulator=app, sleep=_no_sleep) as client:
+        outcomes = list(client.upsert_many(rows))
+    assert app.faults_injected["lost"] > 0
+    assert any(o.error is not None and o.error.code == "outcome_unknown" for o in outcomes)
+    held = [(c["firstName"], c["lastName"], c["email"]) for c in emulator.contacts()]
+    assert len(held) == len(set(held)) == 30, "a second contact for one person"
+
+
 def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
     tmp_path: Path,
 ) -> None:
