@@ -149,15 +149,10 @@ def upsert_one(
         return _skipped(item, SkipReason.EXISTS, contact_id)
     if contact_id is None and mode == "update_only":
         return _skipped(item, SkipReason.NOT_FOUND, None)
-    if (
-        contact_id is None
-        and update_if_exists
-        and payload.external_id is not None
-        and not payload.missing_for_create  # rejected below: never created
-    ):
-        # No contact holds the external id, and a create with updateIfExists would
-        # land on any contact with the same first name, last name and email: another
-        # person's record when that contact holds another external id (rule 7).
+    if contact_id is None and update_if_exists and not payload.missing_for_create:
+        # A create with updateIfExists lands on any contact with the same first name,
+        # last name and email: another person's record when that contact holds
+        # another external id, or an email differing but for letter case (rule 7).
         resolved = yield from _resolve_namesake(item, contacts, warnings)
         if isinstance(resolved, Outcome):
             return resolved
@@ -212,8 +207,11 @@ def _namesakes(
 def _resolve_namesake(
     item: Prepared[IvvyPayload], contacts: tuple[int, ...], warnings: list[str]
 ) -> Steps[int | Outcome | None]:
-    """Before a create with ``updateIfExists`` for a contact with an external id that
-    no contact holds: ``None`` when no contact could be matched (create as planned);
+    """Before a create with ``updateIfExists``. For a contact without external id:
+    ``None`` when every contact it could match has its very email (create as
+    planned), else the id of the latest of those, or ``rejected``
+    (``identity_conflict``) with none. For a contact with an external id that no
+    contact holds: ``None`` when no contact could be matched (create as planned);
     the id of the one contact without an external id whose name and email are this
     contact's (the most recently modified: adopted, written by its id, with the
     warning ``adopted_by_email``);
@@ -227,6 +225,25 @@ def _resolve_namesake(
     if not found:
         return None
     email = payload.body["email"]
+    if payload.external_id is None:
+        # Without an external id the person is the name and email (iVvy's identity):
+        # a contact with this very email is theirs, whatever external id it holds.
+        same = [r for r in found if _same_address(r.get("email"), email)]
+        if len(same) == len(found):
+            return None  # updateIfExists can only land on this person's own
+        if same:
+            return int(_latest(same)["id"])  # written by its id: no other is touched
+        others = ", ".join(f"{r.get('id')} (email {r.get('email')!r})" for r in found)
+        return Outcome(
+            item.index,
+            Status.REJECTED,
+            error=OutcomeError(
+                ErrorCode.IDENTITY_CONFLICT,
+                "creating this contact with updateIfExists could land on another "
+                "person's contact with the same first name and last name and an email "
+                f"differing but for letter case: {others}; nothing was sent",
+            ),
+        )
     own = [r for r in found if not r.get("externalId") and _same_address(r.get("email"), email)]
     if own:
         # A contact made outside the library (iVvy's UI, an import) under this

@@ -75,3 +75,40 @@ def test_look_ups_only_where_a_create_could_merge(ivvy: Ivvy, upsert: Upsert) ->
     ivvy.transport.requests.clear()
     upsert([{**ROW, "external_id": "P1"}], update_if_exists=False)  # no matching: none
     assert ivvy.actions() == ["getContactList", "addOrUpdateContact"]
+
+
+NO_EXT = {"first_name": "Anna", "last_name": "Smith", "email": "Anna@example.com"}
+
+
+def test_without_external_id_an_email_differing_but_for_case_is_never_written(
+    ivvy: Ivvy, upsert: Upsert
+) -> None:
+    _seed(ivvy, 900, "anna@example.com", None)  # another Anna Smith
+    (outcome,) = upsert([NO_EXT])
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.code == "identity_conflict"
+    assert "addOrUpdateContact" not in ivvy.actions()
+    assert _record(ivvy, 900)["email"] == "anna@example.com"
+
+
+def test_without_external_id_the_persons_own_contact_is_written_by_its_id(
+    ivvy: Ivvy, upsert: Upsert
+) -> None:
+    _seed(ivvy, 900, "anna@example.com", None)  # another Anna Smith
+    _seed(ivvy, 901, "Anna@example.com", "X1")  # this one: the same name and email
+    (outcome,) = upsert([{**NO_EXT, "custom_fields": {"visits": 9}}])
+    assert outcome.status is Status.UPDATED
+    assert outcome.remote_id == "901"
+    assert _record(ivvy, 900)["email"] == "anna@example.com"
+    assert _record(ivvy, 901)["externalId"] == "X1"
+
+
+def test_without_external_id_only_the_persons_own_is_created_over_as_before(
+    ivvy: Ivvy, upsert: Upsert
+) -> None:
+    _seed(ivvy, 900, "Anna@example.com", None)
+    (outcome,) = upsert([NO_EXT])
+    assert outcome.status is Status.WRITTEN
+    assert outcome.remote_id == "900"  # updateIfExists matched it
+    assert ivvy.actions() == ["getContactList", "addOrUpdateContact"]
