@@ -175,7 +175,9 @@ def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     if payload.remote_id is not None or payload.body.get("externalCustomerId"):
         return (yield from _realtime(segments, item))
     known = item.known.remote_id if item.known is not None else None
-    if known is not None and known.isdigit():
+    # (Double opt-in goes through the subscribe method, which matches by email
+    # whatever id is known: it is always checked.)
+    if known is not None and known.isdigit() and payload.email_action != "confirm":
         # The state store's id of this very person in this account: written by it, so
         # Yespo's matching (which could pick another contact) is never asked.
         outcome = yield from _realtime(

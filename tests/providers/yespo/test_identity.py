@@ -118,3 +118,21 @@ def test_the_state_stores_id_is_written_by_without_a_look_up(yespo: Yespo, tmp_p
     assert _writes(yespo) == [f"PUT /api/v1/contact/{first.remote_id}"]
     assert [r for r in yespo.transport.requests if r.url.path == "/api/v1/contacts"] == []
     assert _record(yespo, theirs)["firstName"] == "Seed"
+
+
+def test_double_opt_in_is_checked_even_with_a_stored_id(yespo: Yespo, tmp_path: Path) -> None:
+    # The subscribe method matches by email whatever id is known: never by-passed.
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    row = {"email": "anna@example.com", "first_name": "Zoë", "email_status": "pending"}
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (first,) = c.upsert_many([row])
+    assert first.status is Status.CREATED
+    theirs = _seed(yespo, "anna@example.com", ext="P1")
+    yespo.transport.requests.clear()
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (second,) = c.upsert_many([{**row, "first_name": "Zoe"}])
+    assert second.status is Status.REJECTED
+    assert second.error is not None
+    assert second.error.code == "identity_conflict"
+    assert _writes(yespo) == []
+    assert _record(yespo, theirs)["firstName"] == "Seed"
