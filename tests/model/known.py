@@ -3,8 +3,9 @@
 Each is checked alone by ``test_known_break`` (an expected failure until the fix lands)
 and left out of the other tests; once fixed, remove its line so every test checks it.
 The breaks in :data:`COLLIDING` show only among people who share what the platform
-matches on (an email, a first name, a phone): the main tests draw people who do not,
-and check those invariants there."""
+matches on (an email, a first name, a phone): the main tests of a provider with such a
+break draw people who do not, and check those invariants there; a provider with none
+is tested among colliding people."""
 
 from __future__ import annotations
 
@@ -16,9 +17,6 @@ WHY7 = "issue 23, why 7: outcomes that are not what happened"
 # fmt: off
 COLLIDING: dict[tuple[str, str], str] = {
     ("gleantap", "untouched"): f"{WHY5} (an unknown user_id falls back to email + first name)",
-    ("ivvy", "untouched"): f"{WHY5} (a stranger with the same name and email)",
-    ("yespo", "one_record"): f"{WHY5} (a row without external id on another person's record)",
-    ("yespo", "reaches"): f"{WHY5} (another person's row took the record)",
 }
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,

@@ -300,8 +300,12 @@ def check_run(  # noqa: PLR0915 - one function: the invariants read top to botto
 
 def _valid(outcome: Mapping[str, Any]) -> bool:
     """A row the platform must end up holding when nothing failed: anything but a row
-    rejected for two people the platform cannot tell apart (rule 7)."""
+    rejected for two people the platform cannot tell apart (rule 7), or one left out
+    for a later row of its person (``superseded``: that later row is the person's
+    data; were it rejected, writing this older row instead would be older data)."""
     code = (outcome.get("error") or {}).get("code")
+    if outcome.get("status") == "skipped" and outcome.get("reason") == "superseded":
+        return False
     return not (outcome.get("status") == "rejected" and code == "identity_conflict")
 
 

@@ -91,10 +91,11 @@ def test_ivvy_store_carried_to_another_host_never_writes_by_its_ids(
     with caplog.at_level(logging.INFO, logger="contactsync"):
         second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
-    # Looked up (nobody has these external ids in B) and written (an iVvy create with
-    # update_if_exists does not say whether it matched): two requests each.
+    # Looked up (nobody has these external ids in B; nobody has their names either)
+    # and written (an iVvy create with update_if_exists does not say whether it
+    # matched): three requests each.
     assert [o.status for o in second] == [Status.WRITTEN] * 60
-    assert sent == 120
+    assert sent == 180
     warned = [r for r in caplog.records if "another platform account" in r.getMessage()]
     assert len(warned) == 1
     assert warned[0].levelno == logging.WARNING
@@ -119,7 +120,7 @@ def test_ivvy_same_host_another_key_is_another_account(tmp_path: Path) -> None:
     second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
     assert [o.status for o in second] == [Status.WRITTEN] * 50
-    assert sent == 100
+    assert sent == 150  # by external id, by name, a create each
 
 
 def test_yespo_another_key_gets_every_contact(tmp_path: Path) -> None:
@@ -196,7 +197,8 @@ def test_a_named_account_whose_ids_do_not_read_back_is_another(tmp_path: Path) -
     second, sent = _run(config_b, EmulatorApp(b), url, records)
     _check_b(IVVY, b, others, records)
     assert [o.status for o in second] == [Status.WRITTEN] * 60
-    assert sent == 1 + 120  # the read-back that failed, then a look-up and a create each
+    # The read-back that failed, then two look-ups (external id, name) and a create each.
+    assert sent == 1 + 180
 
 
 def _forget_accounts(url: str) -> None:
@@ -287,9 +289,10 @@ def test_plan_against_another_account_plans_every_contact(tmp_path: Path) -> Non
     assert {getattr(p, "status", None) for p in planned(HOST_A)} == {Status.UNCHANGED}
     other = planned(HOST_B)
     assert not [p for p in other if getattr(p, "status", None) is Status.UNCHANGED]
-    # Each looked up by external id first, and never written by one of A's ids.
+    # Each looked up by external id first (then by name: the contacts updateIfExists
+    # could land on), and never written by one of A's ids.
     actions = [p.url.partition("action=")[2] for p in other if not p.sent]
-    assert actions.count("getContactList") == 5
+    assert actions.count("getContactList") == 10
     writes = [p.body for p in other if p.url.endswith("addOrUpdateContact")]
     assert len(writes) == 5
     assert not [body for body in writes if "id" in body]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contactsync.provider import (
+    ErrorCode,
     Outcome,
     OutcomeError,
     Prepared,
@@ -35,6 +36,8 @@ def _latest(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
 
 
 _RECONCILE_ROUNDS = 3
+_PAGE = 100
+"""Contacts per page of a look-up that reads every match."""
 
 
 def _unknown(exc: RequestFailed, why: str) -> OutcomeError:
@@ -150,8 +153,129 @@ def upsert_one(
         return _skipped(item, SkipReason.EXISTS, contact_id)
     if contact_id is None and mode == "update_only":
         return _skipped(item, SkipReason.NOT_FOUND, None)
+    if contact_id is None and update_if_exists and not payload.missing_for_create:
+        # A create with updateIfExists lands on any contact with the same first name,
+        # last name and email: another person's record when that contact holds
+        # another external id, or an email differing but for letter case (rule 7).
+        resolved = yield from _resolve_namesake(item, contacts, warnings)
+        if isinstance(resolved, Outcome):
+            return resolved
+        contact_id = resolved
     outcome = yield from _write(item, update_if_exists, contact_id, warnings)
     return outcome if isinstance(outcome, Outcome) else _refusal(item, outcome)
+
+
+def _same_address(a: object, b: object) -> bool:
+    """Two addresses as one person: the part before ``@`` exact, the domain in any
+    letter case (a finer rule than iVvy's own, which is undocumented)."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    local_a, _, domain_a = a.rpartition("@")
+    local_b, _, domain_b = b.rpartition("@")
+    return local_a == local_b and domain_a.lower() == domain_b.lower()
+
+
+def _namesakes(
+    payload: IvvyPayload, contacts: tuple[int, ...]
+) -> Steps[list[Mapping[str, Any]] | OutcomeError]:
+    """Every contact ``updateIfExists`` could match: the same first and last name, and
+    an email equal but for letter case (whether iVvy's match ignores case is not
+    documented; the coarser reading finds every contact it could land on). Looked up
+    by the names, the emails compared here, every page read."""
+    names = {k: payload.body[k] for k in ("firstName", "lastName")}
+    email = str(payload.body["email"]).lower()
+    found: list[Mapping[str, Any]] = []
+    start = 0
+    while True:
+        response = yield Request(
+            "POST",
+            CONTACT + "getContactList",
+            json={"filter": names, "perPage": _PAGE, "start": start},
+            contacts=contacts,
+            plan_response=Response(200, _NOT_FOUND.encode()),
+            read_only=True,
+        )
+        assert response is not None
+        error = envelope(response)
+        if error is not None:
+            return describe(error, "looking up contacts with the same first and last name")
+        answer = response.json() or {}
+        page = [r for r in answer.get("results") or [] if isinstance(r, Mapping)]
+        found += [r for r in page if str(r.get("email") or "").lower() == email]
+        start += len(page)
+        total = (answer.get("meta") or {}).get("totalResults")
+        if not page or not isinstance(total, int) or start >= total:
+            return found
+
+
+def _resolve_namesake(
+    item: Prepared[IvvyPayload], contacts: tuple[int, ...], warnings: list[str]
+) -> Steps[int | Outcome | None]:
+    """Before a create with ``updateIfExists``. For a contact without external id:
+    ``None`` when every contact it could match has its very email (create as
+    planned), else the id of the latest of those, or ``rejected``
+    (``identity_conflict``) with none. For a contact with an external id that no
+    contact holds: ``None`` when no contact could be matched (create as planned);
+    the id of the one contact without an external id whose name and email are this
+    contact's (the most recently modified: adopted, written by its id, with the
+    warning ``adopted_by_email``);
+    else ``rejected`` (``identity_conflict``), nothing sent: the create could land on
+    a contact that holds another external id (another person), or on one whose
+    email differs but for letter case."""
+    payload = item.payload
+    found = yield from _namesakes(payload, contacts)
+    if isinstance(found, OutcomeError):
+        return failed(item, found)
+    if not found:
+        return None
+    email = payload.body["email"]
+    if payload.external_id is None:
+        # Without an external id the person is the name and email (iVvy's identity):
+        # a contact with this very email is theirs, whatever external id it holds.
+        same = [r for r in found if _same_address(r.get("email"), email)]
+        if len(same) == len(found):
+            return None  # updateIfExists can only land on this person's own
+        if same:
+            return int(_latest(same)["id"])  # written by its id: no other is touched
+        others = ", ".join(f"{r.get('id')} (email {r.get('email')!r})" for r in found)
+        return Outcome(
+            item.index,
+            Status.REJECTED,
+            error=OutcomeError(
+                ErrorCode.IDENTITY_CONFLICT,
+                "creating this contact with updateIfExists could land on another "
+                "person's contact with the same first name and last name and an email "
+                f"differing but for letter case: {others}; nothing was sent",
+            ),
+        )
+    own = [r for r in found if not r.get("externalId") and _same_address(r.get("email"), email)]
+    if own:
+        # A contact made outside the library (iVvy's UI, an import) under this
+        # person's own name and email: theirs. Written by its id, so no other contact
+        # that updateIfExists could match is touched.
+        contact_id = int(_latest(own)["id"])
+        warnings.append(
+            f"adopted_by_email: iVvy contact {contact_id} has this first name, last name "
+            "and email and no external id; written by its id, and now holds this "
+            "contact's external id"
+        )
+        return contact_id
+    others = ", ".join(
+        f"{r.get('id')} (external id {r.get('externalId')!r}, email {r.get('email')!r})"
+        if r.get("externalId")
+        else f"{r.get('id')} (no external id, email {r.get('email')!r})"
+        for r in found
+    )
+    return Outcome(
+        item.index,
+        Status.REJECTED,
+        error=OutcomeError(
+            ErrorCode.IDENTITY_CONFLICT,
+            f"no iVvy contact has externalId {payload.external_id!r}, and creating it "
+            "with updateIfExists could land on another person's contact with the same "
+            f"first name, last name and email: {others}; nothing was sent",
+        ),
+    )
 
 
 def _refusal(item: Prepared[IvvyPayload], response: Response) -> Outcome:

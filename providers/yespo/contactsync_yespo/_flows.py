@@ -12,6 +12,7 @@ from attrs import evolve
 
 from contactsync.provider import (
     BatchRefused,
+    ErrorCode,
     Outcome,
     OutcomeError,
     Prepared,
@@ -167,6 +168,32 @@ def _follow_ups(
 
 
 def realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
+    """One contact in real time. A contact without external id or Yespo id is matched
+    by Yespo on its email or phone, so it is first checked against the contacts it
+    could land on (:func:`_guarded`)."""
+    payload = item.payload
+    if payload.remote_id is not None or payload.body.get("externalCustomerId"):
+        return (yield from _realtime(segments, item))
+    known = item.known.remote_id if item.known is not None else None
+    # (Double opt-in goes through the subscribe method, which matches by email
+    # whatever id is known: it is always checked.)
+    if known is not None and known.isdigit() and payload.email_action != "confirm":
+        # The state store's id of this very person in this account: written by it, so
+        # Yespo's matching (which could pick another contact) is never asked.
+        outcome = yield from _realtime(
+            segments, _replace(item, evolve(payload, remote_id=int(known)))
+        )
+        stale = outcome.error is not None and outcome.error.status_code in (400, 404)
+        if not stale:
+            return outcome
+        # The id names no contact any more (erased on Yespo): found again below.
+    guarded = yield from _guarded(item)
+    if isinstance(guarded, Outcome):
+        return guarded
+    return (yield from _realtime(segments, guarded))
+
+
+def _realtime(segments: SegmentIds, item: Item) -> Steps[Outcome]:
     payload = item.payload
     contacts = (item.index,)
     if payload.email_action == "confirm":
@@ -336,6 +363,114 @@ def _conflict(item: Item, notes: list[str]) -> Steps[tuple[Status, str] | Outcom
     # look-up read that very id: it existed. Otherwise nothing says who created it.
     put = payload.remote_id is not None or target is not None
     return Status.UPDATED if put else Status.WRITTEN, confirmed
+
+
+# --- two people Yespo could fold into one (rule 7) -------------------------------------
+
+
+def _same_address(a: object, b: object) -> bool:
+    """Two addresses as one person: the part before ``@`` exact, the domain in any
+    letter case. Yespo's own equality is undocumented (its search and matching may
+    ignore case): the finer rule keeps apart what it could treat as two."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    local_a, _, domain_a = a.rpartition("@")
+    local_b, _, domain_b = b.rpartition("@")
+    return local_a == local_b and domain_a.lower() == domain_b.lower()
+
+
+def _channel(record: Mapping[str, Any], kind: str) -> str | None:
+    channels = record.get("channels") or []
+    return next(
+        (str(c.get("value")) for c in one_or_many(channels)
+         if isinstance(c, Mapping) and c.get("type") == kind),
+        None,
+    )  # fmt: skip
+
+
+def _guarded(item: Item) -> Steps[Item | Outcome]:
+    """Before ``POST /api/v1/contact`` for a contact without external id: Yespo updates
+    the most recently updated contact with the same email *or* phone, whoever that is.
+    The contacts it could match are looked up (by email, by phone). When every one is
+    this person's (no external id, this very email) or there is none, the contact is
+    sent as it is; when another person's is among them (another email that differs
+    but for letter case, the same phone under another email, or an external id, which
+    makes it someone this row cannot be told to be), the write goes by the id of the
+    one contact that is this person's, and with none it is ``rejected``
+    (``identity_conflict``), nothing sent."""
+    payload = item.payload
+    contacts = (item.index,)
+    email = _channel(payload.body, "email")
+    phone = _channel(payload.body, "sms")
+    found: dict[int, Mapping[str, Any]] = {}
+    for key, value in (("email", email), ("sms", phone)):
+        if value is not None:
+            for record in (yield from _search_records(key, value, contacts)):
+                found.setdefault(int(record["id"]), record)
+    own: list[int] = []
+    others: list[str] = []
+    for contact_id, record in sorted(found.items()):
+        held = _channel(record, "email")
+        if email is not None and not _same_address(held, email):
+            others.append(f"{contact_id} (email {held!r})")
+            continue
+        if email is None and held is not None:
+            others.append(f"{contact_id} (email {held!r})")
+            continue
+        # Search results carry no external id: the contact is read in full.
+        full = yield from _get_contact(contact_id, contacts, payload.body)
+        if full is None:
+            continue
+        if full.get("externalCustomerId"):
+            others.append(f"{contact_id} (external id {full.get('externalCustomerId')!r})")
+        else:
+            own.append(contact_id)
+    if not others:
+        return item
+    if own and payload.email_action != "confirm":
+        # Written by the id of this person's own contact: Yespo's matching is not asked.
+        return _replace(item, evolve(payload, remote_id=max(own)))
+    return Outcome(
+        item.index,
+        Status.REJECTED,
+        error=OutcomeError(
+            ErrorCode.IDENTITY_CONFLICT,
+            "this contact has no external id, and Yespo could match it by email or phone "
+            f"to another person's contact: {', '.join(others)}; nothing was sent",
+        ),
+    )
+
+
+def _search_records(
+    key: str, value: str, contacts: tuple[int, ...]
+) -> Steps[list[Mapping[str, Any]]]:
+    """Every contact (thin search results, with their channels) whose ``key`` is
+    ``value`` as Yespo's search matches it, every page read."""
+    found: list[Mapping[str, Any]] = []
+    start = 1
+    while True:
+        response = yield Request(
+            "GET",
+            f"/api/v1/contacts?{key}={quote(value)}&startindex={start}&maxrows={SEARCH_PAGE}",
+            contacts=contacts,
+            read_only=True,
+            plan_response=Response(200, b"[]"),
+        )
+        assert response is not None
+        if not response.is_success:
+            raise RequestFailed(f"searching contacts: HTTP {response.status_code}")
+        page = [
+            c for c in one_or_many(response.json())
+            if isinstance(c, Mapping) and as_int(c.get("id")) is not None
+        ]  # fmt: skip
+        found += [{**c, "id": as_int(c.get("id"))} for c in page]
+        if len(page) < SEARCH_PAGE:
+            return found
+        start += len(page)
+
+
+SEARCH_PAGE = 500
+"""``maxrows`` of ``GET /api/v1/contacts`` is at most 500."""
 
 
 # --- verifying a 409 -----------------------------------------------------------------

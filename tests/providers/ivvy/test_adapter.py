@@ -40,9 +40,10 @@ def test_create_then_update_by_resolved_id(ivvy: Ivvy, upsert: Upsert) -> None:
     stored = ivvy.by_external("c1")
     assert (stored["lastName"], stored["phone"]) == ("Changed", "+447911123456")
     assert ivvy.actions() == [
-        "getContactList",
+        "getContactList",  # by external id: none
+        "getContactList",  # by name: no contact updateIfExists could land on
         "addOrUpdateContact",
-        "getContactList",
+        "getContactList",  # by external id: found, written by its id
         "addOrUpdateContact",
     ]
     create, update = bodies(ivvy, "addOrUpdateContact")
@@ -248,7 +249,8 @@ def test_plan_shows_lookup_then_create(ivvy: Ivvy) -> None:
         planned = [p.to_json() for p in client.plan([person(1, groups={"add": ["vip"]})])]
     assert ivvy.transport.requests == []
     assert [p["url"].split("action=")[1] for p in planned] == [
-        "getContactList",
+        "getContactList",  # by external id
+        "getContactList",  # by name: contacts updateIfExists could land on
         "addOrUpdateContact",
         "addContactsToSubscriptionGroup",
     ]

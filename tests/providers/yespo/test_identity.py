@@ -1,0 +1,138 @@
+"""Rule 7 on Yespo's real-time upsert: a contact without external id is matched by
+Yespo on its email or phone, so it is never sent where that match could be another
+person's contact."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from contactsync import Client, Outcome, Status
+from tests.providers.yespo.conftest import Yespo, channel, direct, yespo_config
+
+Upsert = Callable[..., list[Outcome]]
+
+
+def _seed(yespo: Yespo, email: str, ext: str | None = None, phone: str | None = None) -> int:
+    channels = [{"type": "email", "value": email}]
+    if phone:
+        channels.append({"type": "sms", "value": phone})
+    body: dict[str, Any] = {"firstName": "Seed", "channels": channels}
+    if ext:
+        body["externalCustomerId"] = ext
+    answer = direct(yespo.emulator).post("/api/v1/contact", json=body)
+    assert answer.is_success
+    contact_id: int = answer.json()["id"]
+    return contact_id
+
+
+def _record(yespo: Yespo, contact_id: int) -> dict[str, Any]:
+    (found,) = [c for c in yespo.stored() if c["id"] == contact_id]
+    return found
+
+
+def _writes(yespo: Yespo) -> list[str]:
+    return [f"{r.method} {r.url.path}" for r in yespo.writes() if r.method != "GET"]
+
+
+def test_a_row_without_external_id_never_lands_on_another_persons_contact(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    # Another person: the same address under an external id of their own.
+    theirs = _seed(yespo, "anna@example.com", ext="P1")
+    (outcome,) = upsert([{"email": "anna@example.com", "first_name": "Zoë"}], mode="realtime")
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.code == "identity_conflict"
+    assert str(theirs) in outcome.error.message
+    assert _writes(yespo) == []  # nothing sent
+    assert _record(yespo, theirs)["firstName"] == "Seed"
+    assert len(yespo.stored()) == 1
+
+
+def test_an_address_differing_but_for_letter_case_is_another_person(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    # Yespo's email equality is undocumented (its emulator ignores case, the unsafe
+    # reading): Anna@ and anna@ are kept apart as two people.
+    theirs = _seed(yespo, "Anna@example.com")
+    (outcome,) = upsert([{"email": "anna@example.com", "first_name": "Zoë"}], mode="realtime")
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.code == "identity_conflict"
+    assert channel(_record(yespo, theirs), "email") == "Anna@example.com"
+
+
+def test_a_shared_phone_under_another_email_is_another_person(yespo: Yespo, upsert: Upsert) -> None:
+    theirs = _seed(yespo, "bob@example.com", phone="+447911100001")
+    row = {"email": "carol@example.com", "phone": "07911 100001", "first_name": "Carol"}
+    (outcome,) = upsert([row], mode="realtime")
+    assert outcome.status is Status.REJECTED
+    assert outcome.error is not None
+    assert outcome.error.code == "identity_conflict"
+    assert channel(_record(yespo, theirs), "email") == "bob@example.com"
+
+
+def test_the_persons_own_contact_is_written_by_its_id_beside_another_match(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    mine = _seed(yespo, "anna@example.com")
+    theirs = _seed(yespo, "anna@example.com", ext="P1")  # updated last: Yespo's pick
+    (outcome,) = upsert([{"email": "anna@example.com", "first_name": "Zoë"}], mode="realtime")
+    assert outcome.status is Status.UPDATED
+    assert outcome.remote_id == str(mine)
+    assert _writes(yespo) == [f"PUT /api/v1/contact/{mine}"]
+    assert _record(yespo, mine)["firstName"] == "Zoë"
+    assert _record(yespo, theirs)["firstName"] == "Seed"
+
+
+def test_no_match_or_only_the_persons_own_is_sent_as_before(yespo: Yespo, upsert: Upsert) -> None:
+    (new,) = upsert([{"email": "solo@example.com", "first_name": "Solo"}], mode="realtime")
+    assert new.status is Status.WRITTEN
+    mine = _seed(yespo, "anna@example.com")
+    (own,) = upsert([{"email": "anna@example.com", "first_name": "Zoë"}], mode="realtime")
+    assert own.status is Status.WRITTEN
+    assert own.remote_id == str(mine)
+    assert _writes(yespo) == ["POST /api/v1/contact"] * 2
+
+
+def test_rows_with_an_external_id_need_no_look_up(yespo: Yespo, upsert: Upsert) -> None:
+    _seed(yespo, "anna@example.com")
+    upsert([{"external_id": "P9", "email": "anna@example.com"}], mode="realtime")
+    assert [r for r in yespo.transport.requests if r.url.path == "/api/v1/contacts"] == []
+
+
+def test_the_state_stores_id_is_written_by_without_a_look_up(yespo: Yespo, tmp_path: Path) -> None:
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    row = {"email": "anna@example.com", "first_name": "Zoë"}
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (first,) = c.upsert_many([row])
+    # Another person's contact with this address appears (updated last: Yespo's pick).
+    theirs = _seed(yespo, "anna@example.com", ext="P1")
+    yespo.transport.requests.clear()
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (second,) = c.upsert_many([{**row, "first_name": "Zoe"}])
+    assert second.status is Status.UPDATED
+    assert second.remote_id == first.remote_id
+    assert _writes(yespo) == [f"PUT /api/v1/contact/{first.remote_id}"]
+    assert [r for r in yespo.transport.requests if r.url.path == "/api/v1/contacts"] == []
+    assert _record(yespo, theirs)["firstName"] == "Seed"
+
+
+def test_double_opt_in_is_checked_even_with_a_stored_id(yespo: Yespo, tmp_path: Path) -> None:
+    # The subscribe method matches by email whatever id is known: never by-passed.
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    row = {"email": "anna@example.com", "first_name": "Zoë", "email_status": "pending"}
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (first,) = c.upsert_many([row])
+    assert first.status is Status.CREATED
+    theirs = _seed(yespo, "anna@example.com", ext="P1")
+    yespo.transport.requests.clear()
+    with Client(yespo_config(mode="realtime"), "y", transport=yespo.transport, state=state) as c:
+        (second,) = c.upsert_many([{**row, "first_name": "Zoe"}])
+    assert second.status is Status.REJECTED
+    assert second.error is not None
+    assert second.error.code == "identity_conflict"
+    assert _writes(yespo) == []
+    assert _record(yespo, theirs)["firstName"] == "Seed"
