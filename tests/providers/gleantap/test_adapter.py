@@ -282,7 +282,7 @@ def test_success_needs_2xx_status_success_and_an_id(answer: httpx.Response) -> N
 
 def test_wrong_keys_fail_with_401(gleantap: Gleantap) -> None:
     config = gleantap_config()
-    config["tenants"]["g"]["credentials"]["secret_key"] = "wrong"
+    config["tenants"]["g"]["credentials"]["secret_key"] = "wrong-secret-key"
     (outcome,) = gleantap.upsert([person(1)], config=config)
     assert outcome.status is Status.FAILED
     assert outcome.error is not None
