@@ -37,6 +37,19 @@ class LoggingApp(EmulatorApp):
         super().__init__(emulator, faults)
         self.log: list[tuple[str | None, bytes]] = []
         self._log_lock = threading.Lock()
+        self.gate: threading.Event | None = None
+        """While set to an unset event, requests carrying ``gated`` in their body wait
+        for it (a run held inside the platform, for as long as the test wants)."""
+        self.gated = b""
+        self.arrived = threading.Event()
+        """Set when a gated request has arrived."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        gate = self.gate
+        if gate is not None and self.gated and self.gated in request.content:
+            self.arrived.set()
+            gate.wait(timeout=120)  # a safety net, not a speed bound
+        return super().__call__(request)
 
     def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
         try:
