@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -62,14 +63,15 @@ class Sync(RuleBasedStateMachine):
         self.last: dict[str, Any] = {}
         self.violations: list[tuple[str, str]] = []
         self.store: str | None = None
+        self.update_if_exists = True
 
     def teardown(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- the world ------------------------------------------------------------------
 
-    @initialize(data=st.data(), store=st.booleans())
-    def world(self, data: st.DataObject, store: bool) -> None:
+    @initialize(data=st.data(), store=st.booleans(), update_if_exists=st.booleans())
+    def world(self, data: st.DataObject, store: bool, update_if_exists: bool) -> None:
         self.persons = data.draw(inputs.people(self.provider, self.collide), label="people")
         for name in ("A", "B"):
             seeds = data.draw(
@@ -79,6 +81,10 @@ class Sync(RuleBasedStateMachine):
             account.seed(seeds)
             self.models[name].seeded = seeded_views(self.provider, account.records())
         self.store = f"sqlite:///{self.dir / 'state.db'}" if store else None
+        # iVvy without updateIfExists creates unless it writes by a known id: a person
+        # without external id is one record only through the ids the library keeps, so
+        # across runs only with a store (without one, a second record is what iVvy does).
+        self.update_if_exists = update_if_exists or not store
 
     def _rows(self, raw: list[dict[str, Any]]) -> list[Row]:
         made = []
@@ -99,11 +105,17 @@ class Sync(RuleBasedStateMachine):
         driver: str = "cli",
     ) -> None:
         platform, account = self.accounts[self.current], self.models[self.current]
+        if not self.update_if_exists and "lost" in fault.kinds:
+            # A create whose answer is lost leaves an id nobody can learn (no external
+            # id to look it up by): a second record is then iVvy's doing, not a break.
+            kinds = tuple(k for k in fault.kinds if k != "lost") or ("500",)
+            fault = attrs.evolve(fault, kinds=kinds)
         platform.faults(fault)
         platform.ticks.now += 61.0  # runs are a minute apart on Yespo's repeat window
         before = {r["id"]: r for r in (view(self.provider, x) for x in platform.records())}
         platform.app.log.clear()
-        config = tenant(self.provider, platform.url, concurrency=concurrency, retry_for=retry_for)
+        config = tenant(self.provider, platform.url, concurrency=concurrency,
+                        retry_for=retry_for, update_if_exists=self.update_if_exists)  # fmt: skip
         name = f"run{self.runs}"
         if driver == "cli":
             source = [dict(r.data) for r in rows] if isinstance(rows, list) else rows

@@ -84,7 +84,14 @@ def _emulator(provider: str, ticks: Ticks) -> Emulator:
     return YespoEmulator(clock=ticks)
 
 
-def tenant(provider: str, base_url: str, *, concurrency: int, retry_for: float | None) -> str:
+def tenant(
+    provider: str,
+    base_url: str,
+    *,
+    concurrency: int,
+    retry_for: float | None,
+    update_if_exists: bool = True,
+) -> str:
     http = f"concurrency = {concurrency}\nbackoff_base = 0.0\nbackoff_max = 0.0\nmax_retries = 6\n"
     if retry_for is not None:
         http += f"retry_for = {retry_for}\n"
@@ -95,7 +102,8 @@ def tenant(provider: str, base_url: str, *, concurrency: int, retry_for: float |
                 f'[tenants.t.options]\napp_id = "{DEMO_APP_ID}"\n')  # fmt: skip
     elif provider == "ivvy":
         body = (f'[tenants.t.credentials]\napi_key = "{I_KEY}"\napi_secret = "{I_SECRET}"\n'
-                "[tenants.t.custom_fields]\nloyalty = 501\n")  # fmt: skip
+                "[tenants.t.custom_fields]\nloyalty = 501\n"
+                f"[tenants.t.options]\nupdate_if_exists = {str(update_if_exists).lower()}\n")  # fmt: skip
     else:
         body = (f'[tenants.t.credentials]\napi_key = "{Y_KEY}"\n'
                 "[tenants.t.custom_fields]\nloyalty = 1001\n"
