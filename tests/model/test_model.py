@@ -185,6 +185,21 @@ class Sync(RuleBasedStateMachine):
         raw = data.draw(inputs.rows(self.persons), label="rows")
         self._run(self._rows(raw), fault, concurrency, None, driver)
 
+    @rule(data=st.data(), fault=faults.filter(lambda f: f.rate > 0),
+          concurrency=st.integers(1, 8), replay_fault=faults)  # fmt: skip
+    def run_then_replay(
+        self, data: st.DataObject, fault: Faults, concurrency: int, replay_fault: Faults
+    ) -> None:
+        """The replay the docs advise: a run under faults with no retry budget (so rows
+        fail, some while a later row of their person succeeds), then its ``--failed``
+        file replayed at once. Each run is checked."""
+        raw = data.draw(inputs.rows(self.persons), label="rows")
+        self._run(self._rows(raw), fault, concurrency, 0.0)
+        self.model_holds()
+        failed = self.last["failed"]
+        if failed.exists() and failed.read_text().strip():
+            self._run(failed, replay_fault, concurrency, None)
+
     @precondition(lambda self: bool(self.last))
     @rule(fault=faults, concurrency=st.integers(1, 8))
     def repeat(self, fault: Faults, concurrency: int) -> None:
