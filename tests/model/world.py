@@ -143,7 +143,7 @@ class Platform:
     def seed(self, people: Sequence[dict[str, Any]]) -> None:
         """Contacts the library did not write, made through the platform's own API (the
         requests its documentation gives) or, for iVvy, as made in its UI."""
-        for n, p in enumerate(people):
+        for p in people:
             if self.provider == "gleantap":
                 body = {"app_id": DEMO_APP_ID, "first_name": p["first_name"],
                         "last_name": p["last_name"], "loyalty": p["token"],
@@ -153,7 +153,9 @@ class Platform:
                                headers={"X-API-KEY": G_KEY, "X-SECRET-KEY": G_SECRET}).raise_for_status()  # fmt: skip
             elif self.provider == "ivvy":
                 assert isinstance(self.emulator, IvvyEmulator)
-                self.emulator.insert({"id": 900000 + n, "firstName": p["first_name"],
+                # Numbered as iVvy numbers every contact, however made: another
+                # account's ids may name these.
+                self.emulator.insert({"id": next(self.emulator._ids), "firstName": p["first_name"],
                                       "lastName": p["last_name"], "email": p.get("email"),
                                       "phone": p.get("phone"), "externalId": p.get("external_id"),
                                       "customFields": {501: p["token"]}, "groups": {},
@@ -221,17 +223,23 @@ def run_client(
     *,
     state: str | None,
     use_async: bool,
+    one_shot: bool = False,
 ) -> list[dict[str, Any]]:
     """The same rows through ``Client`` or ``AsyncClient``; the outcomes as the report
-    writes them."""
+    writes them. ``one_shot``: given as an iterator, which is not read ahead (rows go in
+    input order, a person's earlier rows too)."""
+
+    def given() -> Any:
+        return iter(list(rows)) if one_shot else list(rows)
+
     path = workdir / "client.toml"
     path.write_text(config)
     if not use_async:
         with Client(path, "t", state=state) as client:
-            return [o.to_json() for o in client.upsert_many(list(rows))]
+            return [o.to_json() for o in client.upsert_many(given())]
 
     async def go() -> list[dict[str, Any]]:
         async with AsyncClient(path, "t", state=state) as client:
-            return [o.to_json() async for o in client.upsert_many(list(rows))]
+            return [o.to_json() async for o in client.upsert_many(given())]
 
     return asyncio.run(go())
