@@ -151,7 +151,7 @@ class Incremental:
         (the reported account, a read-back); ``cancelled`` stops waiting for the lock."""
         run_id = uuid.uuid4().hex
         if self.lock:
-            await self._acquire(run_id, cancelled)
+            await self._acquire(run_id, cancelled, log)
         await self._settle_account(read, log)
         self.run_id, self.seq = await asyncio.to_thread(
             self.store.begin_ordered_run,
@@ -165,13 +165,16 @@ class Incremental:
         of every run begun on the store before this one."""
         return None if self.seq is None else (self.seq, index)
 
-    async def _acquire(self, run_id: str, cancelled: Callable[[], bool]) -> None:
+    async def _acquire(
+        self, run_id: str, cancelled: Callable[[], bool], log: TenantLog | None = None
+    ) -> None:
         from ._state._lock import POLL, refusal  # noqa: PLC0415 - with the store only
 
         lock = self.store.tenant_lock(self.tenant)
         loop = asyncio.get_running_loop()
         wait = self.lock_wait
         deadline = None if wait is None else loop.time() + wait
+        told = False
         while True:
             got, holder = await asyncio.to_thread(lock.try_acquire, run_id)
             if got:
@@ -180,6 +183,12 @@ class Incremental:
             if cancelled() or (deadline is not None and loop.time() >= deadline):
                 await asyncio.to_thread(lock.release)
                 raise refusal(self.tenant, holder, wait, interrupted=cancelled())
+            if log is not None and not told:
+                # Said once, when the wait starts: a run that seems to hang says why,
+                # and whom it waits for.
+                told = True
+                who = f"run {holder}" if holder else "another run"
+                log.warning("waiting for %s to end: it holds the tenant's lock", who)
             pause = POLL if deadline is None else max(0.0, min(POLL, deadline - loop.time()))
             await asyncio.sleep(pause)
 

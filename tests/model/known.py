@@ -21,6 +21,8 @@ COLLIDING: dict[tuple[str, str], str] = {
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
     ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
+    ("gleantap", "status"): f"{WHY7} (failed request_failed for a write that was applied: "
+                            "its answer lost, no retry budget; found by run_then_replay)",
 }
 # fmt: on
 

@@ -1,5 +1,5 @@
 """The model across processes: a run killed with SIGKILL and resumed on its state store,
-and two runs of one tenant on one store at once."""
+and two runs of one tenant on one store at once (the tenant lock)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contactsync._cli import main
 from tests.model import inputs
 from tests.model.known import checked
 from tests.model.model import INVARIANTS, Account, Row, Run, check_run, observe, seeded_views, view
@@ -37,13 +40,14 @@ def _rows(raw: list[dict[str, Any]], start: int) -> list[Row]:
 
 
 def _spawn(
-    workdir: Path, config: str, source: Path, state: str, name: str
-) -> subprocess.Popen[str]:
+    workdir: Path, config: str, source: Path, state: str, name: str, *extra: str,
+    quiet: bool = True,
+) -> subprocess.Popen[str]:  # fmt: skip
     (workdir / f"{name}.toml").write_text(config)
     return subprocess.Popen(
-        [sys.executable, "-m", "contactsync", "-q", "upsert", "--config", str(workdir / f"{name}.toml"),
-         "--tenant", "t", str(source), "--state", state,
-         "--report", str(workdir / f"{name}.report.json")],
+        [sys.executable, "-m", "contactsync", *(["-q"] if quiet else []), "upsert",
+         "--config", str(workdir / f"{name}.toml"), "--tenant", "t", str(source),
+         "--state", state, "--report", str(workdir / f"{name}.report.json"), *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -99,30 +103,119 @@ def test_a_run_killed_with_sigkill_resumes_to_what_the_model_says(
     assert not broken, "\n".join(broken)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the second process is not yet made to start while the first holds the lock "
-    "(it returned 0 with the lock built); the lock itself: tests/state/test_tenant_lock.py",
-)
+def _held_then_released(gate: threading.Event, account: Any, marker: bytes) -> None:
+    """Hold every request carrying ``marker`` at the emulator until ``gate`` is set."""
+    account.app.arrived.clear()
+    account.app.gated, account.app.gate = marker, gate
+
+
+def _holder(workdir: Path, config: str, state: str) -> str:
+    """The run id of the run the store says began last (``contactsync state``)."""
+    (workdir / "state.toml").write_text(config)
+    args = ["state", "--config", str(workdir / "state.toml"), "--tenant", "t", "--state", state]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run_id: str = json.loads(result.stdout)["last_run"]["run_id"]
+    return run_id
+
+
+def _reap(children: list[subprocess.Popen[str]]) -> None:
+    """After a failed assertion: no child left running (they are waited for otherwise)."""
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=60)
+
+
+def _statuses(workdir: Path, name: str) -> list[str]:
+    report = json.loads((workdir / f"{name}.report.json").read_text())
+    return [o["status"] for o in report["outcomes"]]
+
+
 def test_a_second_run_of_a_tenant_on_one_store_is_refused(tmp_path: Path) -> None:
+    """Runs held inside the platform (their writes wait at the emulator until the test
+    lets them go), so the order is the test's, never the machine's speed: a second run
+    while the first holds the lock is refused naming the holder; with ``--wait`` it says
+    whom it waits for and runs once the first ended."""
     account = platform("gleantap", "A")
-    account.app.latency = 0.02
-    rows = _rows([{"external_id": f"L{n}", "first_name": "Anna", "last_name": "Smith",
-                   "email": f"l{n}@example.com"} for n in range(60)], 0)  # fmt: skip
+    people = [{"external_id": f"L{n}", "first_name": "Anna", "last_name": "Smith",
+               "email": f"l{n}@example.com"} for n in range(6)]  # fmt: skip
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps(dict(r.data)) + "\n" for r in rows))
+    source.write_text("".join(json.dumps(dict(r.data)) + "\n" for r in _rows(people, 0)))
     state = f"sqlite:///{tmp_path / 'state.db'}"
     config = tenant("gleantap", account.url, concurrency=2, retry_for=None)
+    gate = threading.Event()
+    _held_then_released(gate, account, b"T0000")
+    children: list[subprocess.Popen[str]] = []
     try:
         first = _spawn(tmp_path, config, source, state, "first")
-        deadline = time.monotonic() + 60  # a safety net, not a speed bound
-        while not account.app.log and time.monotonic() < deadline:
-            time.sleep(0.005)
-        second = _spawn(tmp_path, config, source, state, "second")
+        children.append(first)
+        # A write reached the platform: the first run holds the tenant lock (taken
+        # before anything is sent) and keeps it while its writes are held.
+        assert account.app.arrived.wait(60), "the first run never wrote"
+        holder = _holder(tmp_path, config, state)
+
+        # The same people, rows that are not held: not refused, it would end at once.
+        again = tmp_path / "again.jsonl"
+        again.write_text("".join(json.dumps(dict(r.data)) + "\n" for r in _rows(people, 500)))
+        second = _spawn(tmp_path, config, again, state, "second")
+        children.append(second)
+        _, refused = second.communicate(timeout=120)
+        assert second.returncode == 1, refused
+        assert f"is being synced by run {holder}" in refused
+        assert _statuses(tmp_path, "second") == []  # nothing sent
+
+        waiter = _spawn(tmp_path, config, source, state, "waiter", "--wait", quiet=False)
+        children.append(waiter)
+        assert waiter.stderr is not None
+        told = ""
+        while f"waiting for run {holder} to end" not in told:
+            line = waiter.stderr.readline()
+            assert line, f"the waiting run ended without saying it waits: {told}"
+            told += line
+        assert waiter.poll() is None  # it waits: the first still holds the lock
+    except BaseException:
+        _reap(children)
+        raise
     finally:
-        account.app.latency = 0.0
-    _, second_err = second.communicate(timeout=120)
-    first.communicate(timeout=120)
-    assert first.returncode == 0
-    assert second.returncode == 1, second_err
-    assert "run" in second_err.lower()  # names the holder's run id
+        gate.set()
+        account.app.gate = None
+    _, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    _, waited = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, told + waited
+    assert set(_statuses(tmp_path, "first")) <= {"created", "updated", "written"}
+    # It ran after the first ended: every row was confirmed by then.
+    assert _statuses(tmp_path, "waiter") == ["unchanged"] * len(people)
+
+
+def test_a_run_killed_with_sigkill_leaves_no_tenant_lock(tmp_path: Path) -> None:
+    """A holder killed with SIGKILL while its writes are held at the platform leaves no
+    lock behind: a new run without --wait proceeds at once."""
+    account = platform("gleantap", "A")
+    people = [{"external_id": f"L{n}", "first_name": "Anna", "last_name": "Jones",
+               "email": f"l{n}@example.com"} for n in range(6)]  # fmt: skip
+    later = tmp_path / "later.jsonl"
+    later.write_text("".join(json.dumps(dict(r.data)) + "\n" for r in _rows(people, 1000)))
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = tenant("gleantap", account.url, concurrency=2, retry_for=None)
+    children: list[subprocess.Popen[str]] = []
+    gate = threading.Event()
+    _held_then_released(gate, account, b"T001")
+    try:
+        killed = _spawn(tmp_path, config, later, state, "killed")
+        children.append(killed)
+        assert account.app.arrived.wait(60), "the run to kill never wrote"
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=60)
+    except BaseException:
+        _reap(children)
+        raise
+    finally:
+        gate.set()
+        account.app.gate = None
+    resumed = _spawn(tmp_path, config, later, state, "resumed")
+    _, resumed_err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, resumed_err
+    assert "being synced" not in resumed_err
+    assert sorted(r["last_name"] for r in account.records()) == ["Jones"] * len(people)

@@ -37,6 +37,19 @@ class LoggingApp(EmulatorApp):
         super().__init__(emulator, faults)
         self.log: list[tuple[str | None, bytes]] = []
         self._log_lock = threading.Lock()
+        self.gate: threading.Event | None = None
+        """While set to an unset event, requests carrying ``gated`` in their body wait
+        for it (a run held inside the platform, for as long as the test wants)."""
+        self.gated = b""
+        self.arrived = threading.Event()
+        """Set when a gated request has arrived."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        gate = self.gate
+        if gate is not None and self.gated and self.gated in request.content:
+            self.arrived.set()
+            gate.wait(timeout=120)  # a safety net, not a speed bound
+        return super().__call__(request)
 
     def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
         try:
@@ -130,7 +143,7 @@ class Platform:
     def seed(self, people: Sequence[dict[str, Any]]) -> None:
         """Contacts the library did not write, made through the platform's own API (the
         requests its documentation gives) or, for iVvy, as made in its UI."""
-        for n, p in enumerate(people):
+        for p in people:
             if self.provider == "gleantap":
                 body = {"app_id": DEMO_APP_ID, "first_name": p["first_name"],
                         "last_name": p["last_name"], "loyalty": p["token"],
@@ -140,7 +153,9 @@ class Platform:
                                headers={"X-API-KEY": G_KEY, "X-SECRET-KEY": G_SECRET}).raise_for_status()  # fmt: skip
             elif self.provider == "ivvy":
                 assert isinstance(self.emulator, IvvyEmulator)
-                self.emulator.insert({"id": 900000 + n, "firstName": p["first_name"],
+                # Numbered as iVvy numbers every contact, however made: another
+                # account's ids may name these.
+                self.emulator.insert({"id": next(self.emulator._ids), "firstName": p["first_name"],
                                       "lastName": p["last_name"], "email": p.get("email"),
                                       "phone": p.get("phone"), "externalId": p.get("external_id"),
                                       "customFields": {501: p["token"]}, "groups": {},
@@ -208,17 +223,23 @@ def run_client(
     *,
     state: str | None,
     use_async: bool,
+    one_shot: bool = False,
 ) -> list[dict[str, Any]]:
     """The same rows through ``Client`` or ``AsyncClient``; the outcomes as the report
-    writes them."""
+    writes them. ``one_shot``: given as an iterator, which is not read ahead (rows go in
+    input order, a person's earlier rows too)."""
+
+    def given() -> Any:
+        return iter(list(rows)) if one_shot else list(rows)
+
     path = workdir / "client.toml"
     path.write_text(config)
     if not use_async:
         with Client(path, "t", state=state) as client:
-            return [o.to_json() for o in client.upsert_many(list(rows))]
+            return [o.to_json() for o in client.upsert_many(given())]
 
     async def go() -> list[dict[str, Any]]:
         async with AsyncClient(path, "t", state=state) as client:
-            return [o.to_json() async for o in client.upsert_many(list(rows))]
+            return [o.to_json() async for o in client.upsert_many(given())]
 
     return asyncio.run(go())

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -135,18 +137,39 @@ def test_the_lock_is_released_when_a_run_fails(client: Client) -> None:
     assert len(list(client.upsert_many(_rows(3)))) == 3
 
 
+@contextlib.contextmanager
+def _released_once_waiting(lock: Any) -> Iterator[list[str]]:
+    """Release ``lock`` when the run says it waits for its holder, not before: the run
+    has then really found the lock held (no timer racing the run's start). Yields the
+    wait messages seen."""
+    said: list[str] = []
+
+    class Release(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if "waiting for run" in message:
+                said.append(message)
+                lock.release()
+
+    handler = Release()
+    logger = logging.getLogger("contactsync")
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        lock.release()
+
+
 def test_lock_wait_waits_for_the_holder(client: Client) -> None:
     assert client.state is not None
     holder = client.state.tenant_lock("g")
     assert holder.try_acquire(HOLDER)[0]
-    released = threading.Timer(0.3, holder.release)
-    released.start()
-    try:
+    with _released_once_waiting(holder) as said:
         outcomes = list(client.upsert_many(_rows(2), lock_wait=None))
-    finally:
-        released.cancel()
-        holder.release()
     assert len(outcomes) == 2
+    assert len(said) == 1, said  # told once, naming the holder
+    assert f"waiting for run {HOLDER} to end" in said[0]
 
 
 def test_workers_of_a_distributed_run_take_no_lock(url: str) -> None:
@@ -187,13 +210,11 @@ def test_cli_refuses_a_second_run(tmp_path: Path, url: str, held: Any) -> None:
 
 
 def test_cli_wait_runs_once_the_holder_ends(tmp_path: Path, url: str, held: Any) -> None:
-    timer = threading.Timer(0.3, held.release)
-    timer.start()
-    try:
+    with _released_once_waiting(held) as said:
         result = _cli(tmp_path, url, "--wait")
-    finally:
-        timer.cancel()
+    assert said, result.output
     assert result.exit_code == 0, result.output
+    assert f"waiting for run {HOLDER} to end" in result.output
     assert "requests 3" in result.output
 
 

@@ -13,6 +13,7 @@ survives (or a patch no longer applies).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def _environment(tree: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(str(tree / p) for p in PACKAGES)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Derandomized, as in CI: the same examples every time, so a verdict is repeatable.
+    env["CI"] = env.get("CI") or "1"
     return env
 
 
@@ -78,10 +81,11 @@ def run(patch: Path) -> tuple[str, float, str]:
         )  # fmt: skip
         seconds = time.monotonic() - start
         if suite.returncode == 1:
-            first = next(
-                (line for line in suite.stdout.splitlines() if "AssertionError: [" in line), ""
-            )
-            return "caught", seconds, first.strip()
+            lines = suite.stdout.splitlines()
+            first = next((line for line in lines if "AssertionError: [" in line), "")
+            broken = re.search(r"AssertionError: \[(\w+)\]", first)
+            test = next((line.split()[1] for line in lines if line.startswith("FAILED ")), "?")
+            return "caught", seconds, f"{broken.group(1) if broken else '?'} in {test}"
         if suite.returncode == 0:
             return "SURVIVED", seconds, ""
         return "error", seconds, (suite.stdout + suite.stderr)[-2000:]
@@ -98,10 +102,13 @@ def main(argv: list[str]) -> int:
         rows.append((patch.stem, verdict, seconds, detail))
         print(f"{patch.stem}: {verdict} ({seconds:.0f} s)", flush=True)
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'mutant'.ljust(width)}  verdict         time  first invariant broken")
+    print(f"\n{'mutant'.ljust(width)}  verdict         time  first invariant broken, by")
     for name, verdict, seconds, detail in rows:
-        print(f"{name.ljust(width)}  {verdict.ljust(14)}  {seconds:4.0f}s  {detail[:140]}")
-    return 0 if all(r[1] == "caught" for r in rows) else 1
+        print(f"{name.ljust(width)}  {verdict.ljust(14)}  {seconds:4.0f}s  {detail[:160]}")
+    survivors = [r[0] for r in rows if r[1] != "caught"]
+    print(f"\n{len(rows) - len(survivors)} of {len(rows)} mutants caught"
+          + (f"; not caught: {', '.join(survivors)}" if survivors else ""))  # fmt: skip
+    return 0 if not survivors else 1
 
 
 if __name__ == "__main__":
