@@ -367,51 +367,83 @@ class Provider(Generic[PayloadT]):
 
 def identity_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
     """``"spec=value"`` for each spec (``"email"``, ``"first_name+email"``) whose fields
-    are all set. Values are compared case-insensitively: matching more is safe for
-    ordering rows (two people who only look alike merely wait for each other)."""
+    are all set. Values are compared case-insensitively (casefolded: ``ß`` is ``ss``):
+    these keys only keep one person's rows from being in flight together, and matching
+    more is safe for that (two people who only look alike merely wait for each other).
+    Never store a remote id under them: see :func:`record_keys`."""
     return _keys(contact, specs, fold_all=True)
 
 
 def record_keys(contact: Contact, specs: Sequence[str]) -> tuple[str, ...]:
-    """Like :func:`identity_keys`, but exact except for email (compared without case
-    by every platform): the key a state store records a contact under must name the
-    very record a write lands on. External ids ``abc`` and ``ABC`` are two people
-    until a platform documents otherwise; folding them together would hand one the
-    other's platform id and overwrite that record."""
+    """Like :func:`identity_keys`, but exact: the key a state store records a remote id
+    under must name the very record a write lands on, so it never merges two values a
+    platform could hold as two. External ids ``abc`` and ``ABC`` are two people until a
+    platform documents otherwise (folding them together would hand one the other's
+    platform id and overwrite that record). So are ``Ann@example.com`` and
+    ``ann@example.com``, and ``straße@`` and ``strasse@``: no platform documents how it
+    compares the part of an address before the ``@``, so it is kept as the contact holds
+    it (normalized to NFC on input, never casefolded nor NFKC-folded); only the domain,
+    case-insensitive by DNS, is lower-cased and IDNA-encoded (:func:`email_key`)."""
     return _keys(contact, specs, fold_all=False)
+
+
+def email_key(address: str) -> str:
+    """``address`` as an exact identity key: the local part unchanged, the domain
+    lower-cased and IDNA-encoded (``Ann@Bücher.DE`` → ``Ann@xn--bcher-kva.de``), so that
+    the two spellings of one domain are one key and nothing else is merged."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    if domain.isascii():
+        return local + "@" + domain.lower()
+    return local + "@" + _ascii_domain(domain)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str:
+    # IDNA 2008 with UTS 46 mapping, as email-validator encodes domains (``ß`` stays
+    # ``ß``: ``straße.de`` and ``strasse.de`` are two domains). Imported here: only
+    # internationalized domains need it.
+    import idna  # noqa: PLC0415
+
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:  # pragma: no cover - Contact.email holds checked domains
+        return domain.lower()
 
 
 def _keys(contact: Contact, specs: Sequence[str], *, fold_all: bool) -> tuple[str, ...]:
     keys = []
-    for spec, parts in _key_plan(tuple(specs), fold_all):
+    for spec, parts in _key_plan(tuple(specs)):
         if len(parts) == 1:  # most specs name one field: no list, no join
-            name, fold = parts[0]
+            name, is_email = parts[0]
             value = getattr(contact, name, None)
             if value is not None and value != "":
                 text = str(value).strip()
-                keys.append(spec + "=" + (text.casefold() if fold else text))
+                if is_email:
+                    text = email_key(text)
+                keys.append(spec + "=" + (text.casefold() if fold_all else text))
             continue
         texts = []
-        for name, fold in parts:
+        for name, is_email in parts:
             value = getattr(contact, name, None)
             if value is None or value == "":
                 break
             text = str(value).strip()
-            texts.append(text.casefold() if fold else text)
+            if is_email:
+                text = email_key(text)
+            texts.append(text.casefold() if fold_all else text)
         else:
             keys.append(spec + "=" + "\x1f".join(texts))
     return tuple(keys)
 
 
 @functools.cache
-def _key_plan(
-    specs: tuple[str, ...], fold_all: bool
-) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
-    """Each spec with its fields, and whether each field's value is compared without
-    case (worked out once: every contact asks)."""
+def _key_plan(specs: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
+    """Each spec with its fields, and whether each field is an email address (worked
+    out once: every contact asks)."""
     return tuple(
-        (spec, tuple((part, fold_all or part == "email") for part in spec.split("+")))
-        for spec in specs
+        (spec, tuple((part, part == "email") for part in spec.split("+"))) for spec in specs
     )
 
 
