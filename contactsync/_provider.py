@@ -177,8 +177,9 @@ class Prepared(Generic[PayloadT]):
     The engine never has two contacts sharing a key in flight, and applies them in
     input order."""
     known: Known | None = None
-    """Set by a run with a state store when this identity was confirmed written before
-    (the identity map); ``None`` when the store knows nothing (or there is no store)."""
+    """What is known of this identity's record: the id an earlier row of the same
+    person obtained in this run (with or without a state store), else what the store
+    confirmed before (the identity map); ``None`` when neither knows anything."""
 
 
 class MappingContext:

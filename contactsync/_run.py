@@ -31,7 +31,7 @@ from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Prepared, Request
+from ._provider import Known, Prepared, Request
 from ._pump import Pump
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
@@ -79,6 +79,10 @@ FAST_CHUNK = 512
 MAX_PROVISIONAL = 10_000
 """Contacts held for the final pass at most; later retryable failures are final at
 once (memory stays bounded through a long outage)."""
+MAX_OBTAINED = 100_000
+"""Platform ids obtained by this run kept for later rows of the same person (about
+15 MB); the oldest go first. A row further on than that uses what the state store
+confirmed meanwhile (with a store) or the platform's own matching (without)."""
 
 
 def read_ahead(concurrency: int, max_batch: int) -> int:
@@ -176,6 +180,9 @@ class Execution:
         self._spent: dict[int, int] = {}
         """Requests already made for a contact in attempts whose outcome was not
         kept (a refused batch before its split, a first pass before the final one)."""
+        self._obtained: dict[str, str] = {}
+        """State key → the platform id an earlier row of that person got in this run
+        (see :meth:`_note_obtained`), newest last."""
 
     # --- outcomes ---------------------------------------------------------------------
 
@@ -235,6 +242,8 @@ class Execution:
             input=item.contact,
             reason=outcome.reason,
         )
+        if final.remote_id is not None and final.status is not Status.REJECTED:
+            self._note_obtained(self.engine.provider.state_key(item), final.remote_id)
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
             # Something that must not be applied twice reached the platform: sending
@@ -254,6 +263,36 @@ class Execution:
                 self._provisional_keys[key] = item.index
         else:
             self._emit(final)
+
+    def _note_obtained(self, key: str | None, remote_id: str | None) -> None:
+        """An earlier row of the person under ``key`` got (or was confirmed to have)
+        ``remote_id``: later rows write by it, whatever the platform's own matching
+        would do (a create without a match rule makes a second contact)."""
+        if key is None or remote_id is None:
+            return
+        obtained = self._obtained
+        obtained.pop(key, None)
+        obtained[key] = remote_id
+        if len(obtained) > MAX_OBTAINED:
+            del obtained[next(iter(obtained))]
+
+    def _with_obtained(self, batch: Batch) -> Batch:
+        """``batch`` with each row whose person an earlier row of this run wrote
+        knowing that id (newer than anything the store could say). Rows of one person
+        are never in flight together, so the earlier row is settled by now."""
+        if not self._obtained:
+            return batch
+        provider = self.engine.provider
+        out = batch
+        for n, item in enumerate(batch):
+            key = provider.state_key(item)
+            remote_id = None if key is None else self._obtained.get(key)
+            if remote_id is None or (item.known is not None and item.known.remote_id == remote_id):
+                continue
+            if out is batch:
+                out = list(batch)
+            out[n] = attrs.evolve(item, known=Known(remote_id))
+        return out
 
     def _supersede(self, item: Prepared[Any]) -> None:
         """A later row for the same person: an earlier provisional failure is final
@@ -378,6 +417,7 @@ class Execution:
             batch = self.scheduler.take()
             if batch is None:
                 return
+            batch = self._with_obtained(batch)
             task = asyncio.ensure_future(self._flow(batch))
             self.tasks.add(task)
             self._batches[task] = batch
@@ -494,6 +534,7 @@ class Execution:
                     and incremental.raw_unchanged(known, digest)
                 ):
                     seen.add(key)
+                    self._note_obtained(key, known.remote_id)
                     settled.append(self._unchanged(index, record, known))
                     continue
             if key is not None:
@@ -550,6 +591,7 @@ class Execution:
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
                 seen.add(key)
+                self._note_obtained(key, found[key].remote_id)
                 incremental.refresh_raw(key, found[key], digest)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
@@ -558,6 +600,7 @@ class Execution:
                 # confirmed), under this id when it gave one.
                 if create_only:
                     seen.add(key)
+                    self._note_obtained(key, known.remote_id)
                     self._emit(self._skipped_exists(item, known.remote_id))
                     continue
                 item = attrs.evolve(item, known=known)
