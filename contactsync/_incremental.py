@@ -117,6 +117,10 @@ class Incremental:
             return {}
         return await asyncio.to_thread(self.store.get_many, self.tenant, keys)
 
+    async def recall(self, remote_id: str) -> list[str]:
+        """The keys the store confirmed ``remote_id`` for."""
+        return await asyncio.to_thread(self.store.keys_of_remote_id, self.tenant, remote_id)
+
     def recent(self, key: str) -> bool:
         return key in self._recent
 

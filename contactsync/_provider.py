@@ -50,8 +50,9 @@ class Capabilities:
     every window); empty when it documents none."""
     default_concurrency: int = 4
     distinguishes_created: bool = True
-    """Whether the platform says if a write created the contact; when it does not,
-    successful writes are reported as ``updated``."""
+    """Whether the platform says if a write created the contact. When it does not, the
+    provider reports ``created`` or ``updated`` only where a look-up made in the run
+    proved which, and ``written`` otherwise."""
     sync_modes: frozenset[SyncMode] = frozenset({"upsert"})
     """The tenant ``sync_mode`` values the provider can honour. ``create_only`` and
     ``update_only`` need to know whether a contact exists before writing it: a
@@ -140,7 +141,33 @@ class Sleep:
     seconds: float
 
 
-Step: TypeAlias = Request | Sleep
+@attrs.frozen
+class Recall:
+    """Ask the run which identities it ties a platform id to: the state keys the state
+    store confirmed with that id, and those an earlier row of this run obtained it for
+    (e.g. before writing to a record a look-up found by email, to learn whether it
+    belongs to another external id). Nothing is sent to the platform. The flow is
+    sent a :class:`Response`: 200 with a JSON list of state keys (``["external_id=u1"]``;
+    empty when nothing is known, or when the run has no state store and no earlier row
+    of this run obtained the id)."""
+
+    remote_id: str
+    contacts: tuple[int, ...] = ()
+    """Input indexes of the contacts it concerns."""
+
+
+def recalled(response: Response | None) -> tuple[str, ...]:
+    """The state keys in the answer to a :class:`Recall`."""
+    keys = None if response is None else response.json()
+    if not isinstance(keys, list):
+        return ()
+    return tuple(str(key) for key in keys)
+
+
+NOTHING_RECALLED = Response(200, b"[]")
+"""The answer to a :class:`Recall` where no state is kept (plans, read-only flows)."""
+
+Step: TypeAlias = Request | Sleep | Recall
 ReturnT = TypeVar("ReturnT")
 Steps: TypeAlias = Generator[Step, Response | None, ReturnT]
 """A part of a flow, run with ``yield from``: it yields requests and sleeps, is sent

@@ -35,6 +35,7 @@ from ._provider import (
     NoOptions,
     Prepared,
     Provider,
+    Recall,
     Request,
     Response,
     Sleep,
@@ -42,6 +43,7 @@ from ._provider import (
     each,
     failed_outcome,
     identity_keys,
+    recalled,
     record_keys,
 )
 from ._ratelimit import RateLimit
@@ -72,6 +74,7 @@ __all__ = [
     "Prepared",
     "Provider",
     "RateLimit",
+    "Recall",
     "Registry",
     "RemoteField",
     "RemoteGroup",
@@ -97,6 +100,7 @@ __all__ = [
     "numeric_remote_id",
     "passthrough_options",
     "platform_error",
+    "recalled",
     "record_keys",
     "register",
     "street",

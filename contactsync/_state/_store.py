@@ -359,6 +359,18 @@ class StateStore:
                     )
         return found
 
+    def keys_of_remote_id(self, tenant: str, remote_id: str) -> list[str]:
+        """The keys whose confirmed platform id is ``remote_id``, in key order (a
+        provider asks before writing to a record it found by another key)."""
+        _check_tenant(tenant)
+        with self._reading("read records by platform id") as conn:
+            rows = conn.execute(
+                sa.select(records.c.key)
+                .where(records.c.tenant == tenant, records.c.remote_id == remote_id)
+                .order_by(records.c.key)
+            )
+            return [str(row[0]) for row in rows]
+
     def mark_in_flight(self, tenant: str, run_id: str, keys: Sequence[str]) -> None:
         """Mark ``keys`` as being sent by ``run_id`` (call before sending). Identities
         the store does not know yet get a record with no fingerprint and no status."""

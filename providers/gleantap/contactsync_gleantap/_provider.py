@@ -160,8 +160,10 @@ class GleantapProvider(Provider[GleantapPayload]):
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
+        options = self.options
         return each(
-            batch, lambda item: upsert_one(item, self.options.lookup, self.tenant.sync_mode)
+            batch,
+            lambda item: upsert_one(item, options.lookup, self.tenant.sync_mode, options.adopt),
         )
 
     @classmethod
