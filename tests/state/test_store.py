@@ -368,3 +368,20 @@ def test_sqlite_uses_wal(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert store.dialect == "sqlite"
+
+
+def test_keys_of_a_remote_id(store: StateStore) -> None:
+    store.confirm(
+        T,
+        [
+            Confirmed("external_id=u1", "f1", "m1", "created", remote_id="g1"),
+            Confirmed("email+first_name=j@example.com\x1fJohn", "f2", "m1", "updated", "g1"),
+            Confirmed("external_id=u2", "f3", "m1", "created", remote_id="g2"),
+        ],
+    )
+    store.confirm("other", [Confirmed("external_id=u9", "f", "m1", "created", remote_id="g1")])
+    assert store.keys_of_remote_id(T, "g1") == [
+        "email+first_name=j@example.com\x1fJohn",
+        "external_id=u1",
+    ]  # in key order, this tenant's only
+    assert store.keys_of_remote_id(T, "g3") == []

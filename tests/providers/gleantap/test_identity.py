@@ -7,13 +7,14 @@ identity map proves which, else ``written``. End to end against the emulator."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from contactsync_gleantap import GleantapEmulator
 
-from contactsync import Client, ErrorCode, Outcome, Status
+from contactsync import AsyncClient, Client, ErrorCode, Outcome, Status
 from contactsync.testing import EmulatorApp
 from tests.providers.gleantap.conftest import gleantap_config
 
@@ -166,3 +167,35 @@ def test_when_gleantap_does_not_fall_back_the_stranger_is_still_safe(tmp_path: P
         (None, "John", "Doe", "j@example.com"),
         ("u1", "John", "Doe", "j@example.com"),
     ]
+
+
+def test_a_phone_match_is_adopted_with_its_own_warning(emulator: GleantapEmulator) -> None:
+    app = EmulatorApp(emulator)
+    by_phone = {"first_name": "Jo", "last_name": "Roe", "phone": "+447911123456"}
+    (made,) = _run(app, [by_phone])
+    (adopted,) = _run(app, [{**by_phone, "external_id": "u7"}])
+    assert adopted.status is Status.UPDATED
+    assert adopted.remote_id == made.remote_id
+    assert any(w.startswith("adopted_by_phone") for w in adopted.warnings), adopted.warnings
+
+
+def test_the_async_client_rejects_a_stranger_in_the_same_run(emulator: GleantapEmulator) -> None:
+    async def go() -> list[Outcome]:
+        async with AsyncClient(gleantap_config(), "g", emulator=EmulatorApp(emulator)) as client:
+            return sorted(
+                [o async for o in client.upsert_many([JOHN, JUNIOR])], key=lambda o: o.index
+            )
+
+    john, junior = asyncio.run(go())
+    assert john.status is Status.CREATED
+    _conflict(junior)
+    assert _held(emulator) == [("u1", "John", "Doe", "j@example.com")]
+
+
+def test_a_user_ids_later_rows_in_one_run_skip_the_look_ups(emulator: GleantapEmulator) -> None:
+    app = EmulatorApp(emulator)
+    first, later = _run(app, [JOHN, {**JOHN, "last_name": "Doe-Smith"}])
+    assert first.status is Status.CREATED
+    assert later.status is Status.UPDATED  # by the id its first row got: one request
+    assert later.requests == 1
+    assert _held(emulator) == [("u1", "John", "Doe-Smith", "j@example.com")]
