@@ -277,6 +277,11 @@ class Provider(Generic[PayloadT]):
     """Query parameters that carry credentials."""
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
+    uses_known_ids: ClassVar[bool] = True
+    """Whether its flows read ``Prepared.known`` or yield :class:`Recall`. The run then
+    keeps the platform id each row obtained (by its state key) for the person's later
+    rows; a provider that does neither sets ``False`` and saves working out a key for
+    every contact."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -259,7 +259,11 @@ class Execution:
             input=item.contact,
             reason=outcome.reason,
         )
-        if final.remote_id is not None and final.status is not Status.REJECTED:
+        if (
+            final.remote_id is not None
+            and final.status is not Status.REJECTED
+            and self.engine.provider.uses_known_ids  # before working out the key
+        ):
             self._note_obtained(self.engine.provider.state_key(item), final.remote_id)
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
@@ -285,7 +289,7 @@ class Execution:
         """An earlier row of the person under ``key`` got (or was confirmed to have)
         ``remote_id``: later rows write by it, whatever the platform's own matching
         would do (a create without a match rule makes a second contact)."""
-        if key is None or remote_id is None:
+        if key is None or remote_id is None or not self.engine.provider.uses_known_ids:
             return
         obtained, by_id = self._obtained, self._obtained_by_id
         before = obtained.pop(key, None)

@@ -64,6 +64,9 @@ class YespoProvider(Provider[YespoPayload]):
     options_type = YespoOptions
     secret_headers = frozenset({"authorization"})
     demo_credentials: ClassVar[Mapping[str, str]] = {"api_key": DEMO_API_KEY}
+    # Yespo matches by external id or dedupe key itself: its flows never write by a
+    # known id, so the run keeps none for later rows.
+    uses_known_ids = False
     capabilities = Capabilities(
         max_batch_size=3000,
         identity_keys=("external_id", "remote_id", "email", "phone"),
