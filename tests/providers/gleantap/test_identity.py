@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from contactsync_gleantap import GleantapEmulator
 
-from contactsync import AsyncClient, Client, ErrorCode, Outcome, Status
+from contactsync import AsyncClient, Client, ConfigError, ErrorCode, Outcome, Status
 from contactsync.testing import EmulatorApp
 from tests.providers.gleantap.conftest import gleantap_config
 
@@ -199,3 +199,8 @@ def test_a_user_ids_later_rows_in_one_run_skip_the_look_ups(emulator: GleantapEm
     assert later.status is Status.UPDATED  # by the id its first row got: one request
     assert later.requests == 1
     assert _held(emulator) == [("u1", "John", "Doe-Smith", "j@example.com")]
+
+
+def test_adopt_takes_only_warn_or_never() -> None:
+    with pytest.raises(ConfigError, match=r"tenants\.g\.options\.adopt"):
+        Client(gleantap_config(adopt="sometimes"), "g", emulator=True)
