@@ -203,4 +203,4 @@ def test_a_user_ids_later_rows_in_one_run_skip_the_look_ups(emulator: GleantapEm
 
 def test_adopt_takes_only_warn_or_never() -> None:
     with pytest.raises(ConfigError, match=r"tenants\.g\.options\.adopt"):
-        Client(gleantap_config(adopt="sometimes"), "g", emulator=True)
+        Client(gleantap_config(adopt="sometimes"), "g", emulator=EmulatorApp(GleantapEmulator()))
