@@ -15,14 +15,12 @@ WHY7 = "issue 23, why 7: outcomes that are not what happened"
 
 # fmt: off
 COLLIDING: dict[tuple[str, str], str] = {
-    ("gleantap", "untouched"): f"{WHY5} (an unknown user_id falls back to email + first name)",
     ("ivvy", "untouched"): f"{WHY5} (a stranger with the same name and email)",
     ("yespo", "one_record"): f"{WHY5} (a row without external id on another person's record)",
     ("yespo", "reaches"): f"{WHY5} (another person's row took the record)",
 }
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
-    ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
     ("yespo", "status"): f"{WHY7} (failed request_failed for a write that was applied: open)",
     ("ivvy", "status"): f"{WHY7} (failed request_failed for a write that was applied, its answer lost)",
 }

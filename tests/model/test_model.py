@@ -245,27 +245,21 @@ def test_known_break(provider: str, invariant: str) -> None:
     machine.TestCase().runTest()
 
 
-@pytest.mark.parametrize(
-    "provider",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                reason="not yet explained: the run moved to account B fails an invariant "
-                "on Gleantap (iVvy and Yespo hold; tests/state/test_accounts.py covers "
-                "Gleantap's another app_id)",
-                strict=False,
-            ),
-        )
-        if p == "gleantap"
-        else p
-        for p in PROVIDERS
-    ],
-)
+# Left out of the another-account runs, with why. Gleantap: a write safe to resend whose
+# answer was lost, with no retry budget left (retry_for = 0), ends failed request_failed
+# though the platform applied it; the engine's general break of a lost answer, the same
+# on one account, which these derandomized examples happen to reach (the first: a run
+# on account B with 40 % lost answers). Remove once a lost write is outcome_unknown.
+ANOTHER_ACCOUNT_LEFT_OUT = {"gleantap": frozenset({"status"})}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_known_break_another_account(provider: str) -> None:
     """Runs that move to another account under the same store, every invariant that
     holds on one account checked."""
-    machine = _machine(provider, checked(provider, frozenset(INVARIANTS)), switch=True)
+    holding = checked(provider, frozenset(INVARIANTS))
+    holding -= ANOTHER_ACCOUNT_LEFT_OUT.get(provider, frozenset())
+    machine = _machine(provider, holding, switch=True)
     machine.TestCase.settings = settings(
         budget(12), derandomize=True, stateful_step_count=8, phases=[Phase.explicit, Phase.generate]
     )
