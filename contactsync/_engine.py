@@ -25,7 +25,7 @@ from ._incremental import Incremental
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, Summary
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline
-from ._provider import Provider, Request, Response, Sleep, Step
+from ._provider import NOTHING_RECALLED, Provider, Recall, Request, Response, Sleep, Step
 from ._ratelimit import RateLimit, build_limiter, with_headroom
 from ._retry import Breaker, Failure, RetryBudget, RetryPolicy, classify_exception
 from ._run import Execution, FlowRun
@@ -326,6 +326,8 @@ class Engine:
             elif isinstance(step, Sleep):
                 await self._sleep(step.seconds)
                 step = stepper.send(None)
+            elif isinstance(step, Recall):
+                step = stepper.send(await run.recall(step))
             else:
                 try:
                     response = await self.send(step, run)
@@ -346,6 +348,9 @@ class Engine:
                 if isinstance(step, Sleep):
                     await self._sleep(step.seconds)
                     step = flow.send(None)
+                    continue
+                if isinstance(step, Recall):
+                    step = flow.send(NOTHING_RECALLED)
                     continue
                 if not step.is_read_only:
                     raise RequestFailed(f"{_label(step)} is not read-only", retryable=False)

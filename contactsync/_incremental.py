@@ -279,6 +279,13 @@ class Incremental:
         account = self.account
         return {key: record for key, record in found.items() if record.account == account}
 
+    async def recall(self, remote_id: str) -> list[str]:
+        """The keys the store confirmed ``remote_id`` for, in this run's account only
+        (another account's ids name other records)."""
+        return await asyncio.to_thread(
+            self.store.keys_of_remote_id, self.tenant, self.account, remote_id
+        )
+
     def recent(self, key: str) -> bool:
         return key in self._recent
 

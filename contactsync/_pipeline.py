@@ -17,7 +17,7 @@ from ._fields import FieldGuard
 from ._logs import TenantLog
 from ._model import Contact, field_named_in
 from ._outcome import ErrorCode, Outcome, OutcomeError, Status
-from ._provider import MappingContext, Prepared, Provider, Request, Response, Sleep, Step
+from ._provider import MappingContext, Prepared, Provider, Recall, Request, Response, Sleep, Step
 from ._records import InputLine, contact_from_record
 from ._schedule import Batch, Scheduler
 from ._tenant import Tenant
@@ -165,7 +165,7 @@ class FlowStepper:
                 "the provider's flow raised", indexes=[item.index for item in self._batch]
             )
             return self._failed(OutcomeError("provider_error", f"{type(exc).__name__}: {exc}"))
-        if not isinstance(step, Request | Sleep | Outcome):
+        if not isinstance(step, Request | Sleep | Recall | Outcome):
             self._flow.close()
             return self._failed(
                 OutcomeError("provider_error", f"flow yielded {type(step).__name__}")

@@ -11,7 +11,7 @@ import httpx
 
 from ._outcome import Outcome, Status
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Prepared, Provider, Request, Sleep
+from ._provider import NOTHING_RECALLED, Prepared, Provider, Recall, Request, Sleep
 from ._schedule import Batch, Scheduler
 
 if TYPE_CHECKING:
@@ -115,6 +115,10 @@ def _plan_batch(
     while not isinstance(step, Done):
         if isinstance(step, Sleep | Outcome):
             step = stepper.send(None)
+            continue
+        if isinstance(step, Recall):
+            # A plan reads no state mid-flow: it shows what a run knowing nothing sends.
+            step = stepper.send(NOTHING_RECALLED)
             continue
         yield planned(step)
         if step.plan_response is None:

@@ -52,8 +52,9 @@ class Capabilities:
     default_concurrency: int = 4
     distinguishes_created: bool = True
     """Whether the platform's answer (or a look-up the provider makes anyway) says if a
-    write created the contact. Where nothing proves it, a successful write is reported
-    ``written``, never a guessed ``created`` or ``updated``."""
+    write created the contact. When it does not, the provider reports ``created`` or
+    ``updated`` only where a look-up made in the run proved which, and ``written``
+    otherwise (its ``write_statuses`` then name all three)."""
     write_statuses: frozenset[Status] = attrs.field(
         default=attrs.Factory(
             lambda caps: (
@@ -165,7 +166,33 @@ class Sleep:
     seconds: float
 
 
-Step: TypeAlias = Request | Sleep
+@attrs.frozen
+class Recall:
+    """Ask the run which identities it ties a platform id to: the state keys the state
+    store confirmed with that id, and those an earlier row of this run obtained it for
+    (e.g. before writing to a record a look-up found by email, to learn whether it
+    belongs to another external id). Nothing is sent to the platform. The flow is
+    sent a :class:`Response`: 200 with a JSON list of state keys (``["external_id=u1"]``;
+    empty when nothing is known, or when the run has no state store and no earlier row
+    of this run obtained the id)."""
+
+    remote_id: str
+    contacts: tuple[int, ...] = ()
+    """Input indexes of the contacts it concerns."""
+
+
+def recalled(response: Response | None) -> tuple[str, ...]:
+    """The state keys in the answer to a :class:`Recall`."""
+    keys = None if response is None else response.json()
+    if not isinstance(keys, list):
+        return ()
+    return tuple(str(key) for key in keys)
+
+
+NOTHING_RECALLED = Response(200, b"[]")
+"""The answer to a :class:`Recall` where no state is kept (plans, read-only flows)."""
+
+Step: TypeAlias = Request | Sleep | Recall
 ReturnT = TypeVar("ReturnT")
 Steps: TypeAlias = Generator[Step, Response | None, ReturnT]
 """A part of a flow, run with ``yield from``: it yields requests and sleeps, is sent
@@ -295,7 +322,7 @@ class Provider(Generic[PayloadT]):
     implemented: ClassVar[bool] = True
     """``False`` for a registered provider whose mapping is not built yet."""
     uses_known_ids: ClassVar[bool] = True
-    """Whether its flows read ``Prepared.known``. The run then
+    """Whether its flows read ``Prepared.known`` or yield :class:`Recall`. The run then
     keeps the platform id each row obtained (by its state key) for the person's later
     rows; a provider that does neither sets ``False`` and saves working out a key for
     every contact."""

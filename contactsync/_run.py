@@ -20,11 +20,13 @@ What a run guarantees, and where:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Generator,
     Iterable,
@@ -40,7 +42,7 @@ from ._incremental import Incremental, raw_key
 from ._logs import TenantLog
 from ._outcome import ErrorCode, Outcome, OutcomeError, SkipReason, Status, Summary, unchanged
 from ._pipeline import ContactInput, Done, FlowStepper, Pipeline, input_index
-from ._provider import Known, Prepared, Request, Response, Step
+from ._provider import NOTHING_RECALLED, Known, Prepared, Recall, Request, Response, Step
 from ._pump import Pump
 from ._readahead import Superseded, annotated_order, last_rows_only
 from ._records import InputLine
@@ -130,6 +132,10 @@ def _failed(index: int, code: str, message: str, *, retryable: bool = True) -> O
     return Outcome(index, Status.FAILED, error=OutcomeError(code, message, retryable=retryable))
 
 
+async def _recall_nothing(step: Recall) -> Response:
+    return NOTHING_RECALLED
+
+
 class FlowRun:
     """One flow's bookkeeping: which of its contacts were sent, and how often."""
 
@@ -143,6 +149,8 @@ class FlowRun:
         self.unsafe_sent: set[int] = set()
         """Contacts with a request that is not safe to resend which reached the
         platform (answered, or its answer lost): their flow is never run again."""
+        self.recall: Callable[[Recall], Awaitable[Response]] = _recall_nothing
+        """Answers the flow's :class:`Recall` steps (the run sets it)."""
 
     def note_unsafe(self, request: Request) -> None:
         if not request.safe_to_resend:
@@ -195,6 +203,8 @@ class Execution:
         self._obtained: dict[str, str] = {}
         """State key → the platform id an earlier row of that person got in this run
         (see :meth:`_note_obtained`), newest last."""
+        self._obtained_by_id: dict[str, set[str]] = {}
+        """The same, by platform id (answers :class:`Recall`)."""
         self._doubted: dict[str, None] = {}
         """State keys whose earlier row in this run may have been applied without the
         platform naming its id (``outcome_unknown``): a later row looks before it
@@ -352,11 +362,33 @@ class Execution:
         if key is None or remote_id is None or not self.engine.provider.uses_known_ids:
             return
         self._doubted.pop(key, None)
-        obtained = self._obtained
-        obtained.pop(key, None)
+        obtained, by_id = self._obtained, self._obtained_by_id
+        before = obtained.pop(key, None)
+        if before is not None and before != remote_id:
+            self._forget_obtained(key, before)
         obtained[key] = remote_id
+        by_id.setdefault(remote_id, set()).add(key)
         if len(obtained) > MAX_OBTAINED:
-            del obtained[next(iter(obtained))]
+            oldest = next(iter(obtained))
+            self._forget_obtained(oldest, obtained.pop(oldest))
+
+    def _forget_obtained(self, key: str, remote_id: str) -> None:
+        keys = self._obtained_by_id.get(remote_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._obtained_by_id[remote_id]
+
+    async def _recall(self, step: Recall) -> Response:
+        """Which identities this run and the state store tie ``step.remote_id`` to."""
+        keys = set(self._obtained_by_id.get(step.remote_id, ()))
+        if self.incremental is not None:
+            for key in await self.incremental.recall(step.remote_id):
+                # The store's answer is older than this run's: a key this run gave
+                # another id no longer names that record.
+                if self._obtained.get(key, step.remote_id) == step.remote_id:
+                    keys.add(key)
+        return Response(200, json.dumps(sorted(keys)).encode())
 
     def _note_doubted(self, key: str | None) -> None:
         """An earlier row of the person under ``key`` may have made a record whose id
@@ -422,6 +454,7 @@ class Execution:
         platform refused the batch as a whole: then settle none and return why."""
         engine = self.engine
         run = FlowRun(batch)
+        run.recall = self._recall
         try:
             done = await engine.drive(
                 FlowStepper(engine.provider, batch), run, lambda o: self.settle(run, o)

@@ -36,6 +36,7 @@ from ._provider import (
     NoOptions,
     Prepared,
     Provider,
+    Recall,
     Request,
     Response,
     Sleep,
@@ -43,6 +44,7 @@ from ._provider import (
     each,
     failed_outcome,
     identity_keys,
+    recalled,
     record_keys,
 )
 from ._ratelimit import RateLimit
@@ -74,6 +76,7 @@ __all__ = [
     "Prepared",
     "Provider",
     "RateLimit",
+    "Recall",
     "Registry",
     "RemoteField",
     "RemoteGroup",
@@ -99,6 +102,7 @@ __all__ = [
     "numeric_remote_id",
     "passthrough_options",
     "platform_error",
+    "recalled",
     "record_keys",
     "register",
     "street",

@@ -406,6 +406,21 @@ class StateStore:
                     )
         return found
 
+    def keys_of_remote_id(self, tenant: str, account: str | None, remote_id: str) -> list[str]:
+        """The keys of ``account`` (``None``: records of no recorded account) whose
+        confirmed platform id is ``remote_id``, in key order (a provider asks before
+        writing to a record it found by another key). Another account's ids name other
+        records (rule 10), so they are never looked at."""
+        _check_tenant(tenant)
+        owner = records.c.account.is_(None) if account is None else records.c.account == account
+        with self._reading("read records by platform id") as conn:
+            rows = conn.execute(
+                sa.select(records.c.key)
+                .where(records.c.tenant == tenant, owner, records.c.remote_id == remote_id)
+                .order_by(records.c.key)
+            )
+            return [str(row[0]) for row in rows]
+
     def mark_in_flight(
         self, tenant: str, run_id: str, keys: Sequence[str], *, account: str | None = None
     ) -> None:

@@ -40,8 +40,9 @@ def test_providers_json_lists_the_three_distributions() -> None:
     assert by_name["fake"]["capabilities"]["max_batch_size"] == 3
     assert data["broken"] == []
     # What each says a successful write was (its page says when).
-    writes = {n: by_name[n]["capabilities"]["write_statuses"] for n in ("yespo", "ivvy")}
-    assert writes == {n: ["created", "updated", "written"] for n in ("yespo", "ivvy")}
+    names = ("yespo", "ivvy", "gleantap")
+    writes = {n: by_name[n]["capabilities"]["write_statuses"] for n in names}
+    assert writes == {n: ["created", "updated", "written"] for n in names}
 
 
 def test_providers_table() -> None:

@@ -45,7 +45,9 @@ def test_requests_and_responses_follow_the_spec() -> None:
     rows = contacts(COUNT, seed=21, custom_fields=FIELDS)
     outcomes = upsert_sync(config(), "g", capture, rows)
     assert len(outcomes) == COUNT
-    assert sum(o.status is Status.UPDATED for o in outcomes) > COUNT * 0.8
+    # Created, updated or written (Gleantap's answer does not say which: the look-ups do).
+    written = (Status.CREATED, Status.UPDATED, Status.WRITTEN)
+    assert sum(o.status in written for o in outcomes) > COUNT * 0.8
     methods = Counter(r.url.path.rsplit("/", 1)[1] for r, _ in capture.exchanges)
     assert {"newContact", "getCustomers", "optin"} <= set(methods)
     sent = [r for r, _ in capture.exchanges if r.url.path.endswith("newContact")]

@@ -16,13 +16,9 @@ WHY7 = "issue 23, why 7: outcomes that are not what happened"
 
 # fmt: off
 COLLIDING: dict[tuple[str, str], str] = {
-    ("gleantap", "untouched"): f"{WHY5} (an unknown user_id falls back to email + first name)",
 }
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
-    ("gleantap", "updated"): f"{WHY7} (brand-new contacts reported updated)",
-    ("gleantap", "status"): f"{WHY7} (failed request_failed for a write that was applied: "
-                            "its answer lost, no retry budget; found by run_then_replay)",
 }
 # fmt: on
 

@@ -220,10 +220,10 @@ class Sync(RuleBasedStateMachine):
 
     checked: frozenset[str] = frozenset(INVARIANTS)
     switch = False
+    """Whether runs may move to account B under the same store (see
+    :func:`test_known_break_another_account`)."""
     collide = False
     """Whether people may share what the platform matches on (see :mod:`inputs`)."""
-    """Whether runs may move to account B under the same store (a known break: see
-    :func:`test_known_break_another_account`)."""
 
     @invariant()
     def model_holds(self) -> None:
@@ -275,27 +275,14 @@ def test_known_break(provider: str, invariant: str) -> None:
     machine.TestCase().runTest()
 
 
-@pytest.mark.parametrize(
-    "provider",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                reason="not yet explained: the run moved to account B fails an invariant "
-                "on Gleantap (iVvy and Yespo hold; tests/state/test_accounts.py covers "
-                "Gleantap's another app_id)",
-                strict=False,
-            ),
-        )
-        if p == "gleantap"
-        else p
-        for p in PROVIDERS
-    ],
-)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_known_break_another_account(provider: str) -> None:
     """Runs that move to another account under the same store, every invariant that
     holds on one account checked."""
-    machine = _machine(provider, checked(provider, frozenset(INVARIANTS)), switch=True)
+    holding = checked(provider, frozenset(INVARIANTS))
+    machine = _machine(provider, holding, switch=True)
     machine.TestCase.settings = settings(
         budget(12), derandomize=True, stateful_step_count=8, phases=[Phase.explicit, Phase.generate]
     )

@@ -369,3 +369,35 @@ def test_sqlite_uses_wal(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert store.dialect == "sqlite"
+
+
+def test_keys_of_a_remote_id(store: StateStore) -> None:
+    store.confirm(
+        T,
+        [
+            Confirmed("external_id=u1", "f1", "m1", "created", remote_id="g1"),
+            Confirmed("email+first_name=j@example.com\x1fJohn", "f2", "m1", "updated", "g1"),
+            Confirmed("external_id=u2", "f3", "m1", "created", remote_id="g2"),
+        ],
+        account="A",
+    )
+    store.confirm(
+        "other", [Confirmed("external_id=u9", "f", "m1", "created", remote_id="g1")], account="A"
+    )
+    assert store.keys_of_remote_id(T, "A", "g1") == [
+        "email+first_name=j@example.com\x1fJohn",
+        "external_id=u1",
+    ]  # in key order, this tenant's only
+    assert store.keys_of_remote_id(T, "A", "g3") == []
+
+
+def test_keys_of_a_remote_id_are_of_one_account(store: StateStore) -> None:
+    # The same platform id in another account (or before accounts were recorded) names
+    # another record there (rule 10): never answered for this account.
+    store.confirm(T, [Confirmed("external_id=u1", "f1", "m1", "created", "g1")], account="A")
+    store.confirm(T, [Confirmed("external_id=u7", "f7", "m1", "created", "g1")], account="B")
+    store.confirm(T, [Confirmed("external_id=u8", "f8", "m1", "created", "g1")])
+    assert store.keys_of_remote_id(T, "A", "g1") == ["external_id=u1"]
+    assert store.keys_of_remote_id(T, "B", "g1") == ["external_id=u7"]
+    assert store.keys_of_remote_id(T, None, "g1") == ["external_id=u8"]
+    assert store.keys_of_remote_id(T, "C", "g1") == []

@@ -20,8 +20,16 @@
 - ``optin`` (phone, email, user_id required) starts the SMS double opt-in.
 
 Undocumented choices: emails compare case-insensitively, first names exactly, phones
-by their digits; a ``user_id`` that matches nothing falls back to the email and phone
-rules; a missing ``tag_action`` adds.
+by their digits; a missing ``tag_action`` adds.
+
+A ``user_id`` that matches nothing: Gleantap's page lists its three rules as
+alternatives ("updated when one of these matches") and does not say whether sending a
+``user_id`` turns the other two off. The emulator takes the reading under which a
+careless client merges strangers, the one adapters must be safe against: by default
+(``user_id_falls_back = True``) such a write falls back to the email and phone rules,
+and lands on (and takes over) a contact another ``user_id`` holds when the email or
+phone and the first name match. ``user_id_falls_back = False`` is the other reading
+(a new contact is created), so an adapter can be tested against both.
 """
 
 from __future__ import annotations
@@ -80,9 +88,12 @@ def _member(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class GleantapEmulator(Emulator):
-    def __init__(self) -> None:
+    def __init__(self, *, user_id_falls_back: bool = True) -> None:
         self.keys: set[tuple[str, str]] = {(DEMO_API_KEY, DEMO_SECRET_KEY)}
         self.app_ids: set[str] = {DEMO_APP_ID}
+        self.user_id_falls_back = user_id_falls_back
+        """Whether a ``user_id`` that matches nothing falls back to the email and phone
+        rules (see the module docstring: Gleantap does not document it)."""
         self.reset()
 
     def reset(self) -> None:
@@ -142,6 +153,8 @@ class GleantapEmulator(Emulator):
             found = self._candidates("user_id", body["user_id"])
             if found:
                 return found[0]
+            if not self.user_id_falls_back:
+                return None
         first = body["first_name"]
         for name in ("email", "phone"):
             if body.get(name):

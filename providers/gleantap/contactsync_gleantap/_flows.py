@@ -6,10 +6,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from contactsync.provider import (
+    ErrorCode,
     Outcome,
     OutcomeError,
     Prepared,
+    Recall,
     Request,
     RequestFailed,
     Response,
@@ -19,6 +23,8 @@ from contactsync.provider import (
     SyncMode,
     failed,
     platform_error,
+    recalled,
+    record_keys,
 )
 
 from ._mapping import GleantapPayload
@@ -99,13 +105,36 @@ def _get_customers(
     return [m for m in (found.json() or {}).get("members") or [] if isinstance(m, Mapping)]
 
 
-def _existing(
-    item: Prepared[GleantapPayload],
-) -> Steps[str | Outcome | None]:
-    """The id of the contact ``newContact`` would update, by Gleantap's rules in their
-    order (same ``user_id``; else same email and first name; else same phone and first
-    name), ``""`` when the matching member shows none, or ``None`` when it would create
-    one. Up to three look-ups."""
+@attrs.frozen
+class _Match:
+    """A contact ``newContact`` would update, as a look-up found it."""
+
+    via: str
+    """The rule that matched: ``user_id``, ``email`` or ``phone`` (the last two with the
+    same first name)."""
+    id: str
+    """Its Gleantap id (``""`` when the member shows none)."""
+
+
+def _first_match(
+    members: list[Mapping[str, Any]], key: str, value: str, first_name: str
+) -> _Match | None:
+    for member in members:
+        if key == "user_id":
+            # Members do not carry user_id (the spec's member has none): the filter
+            # is trusted, unless a member names another one.
+            if member.get("user_id") not in (None, value):
+                continue
+        elif not _carries(member, key, value) or str(member.get("firstname") or "") != first_name:
+            continue
+        return _Match(key, str(member.get("id") or ""))
+    return None
+
+
+def _resolve(item: Prepared[GleantapPayload]) -> Steps[_Match | Outcome | None]:
+    """The contact ``newContact`` would update, by Gleantap's rules in their order (same
+    ``user_id``; else same email and first name; else same phone and first name), or
+    ``None`` when no rule matches. Up to three look-ups."""
     body = item.payload.body
     first_name = str(body["first_name"])
     for key in ("user_id", "email", "phone"):
@@ -114,39 +143,101 @@ def _existing(
         members = yield from _get_customers(item, key, body[key])
         if isinstance(members, Outcome):
             return members
-        for member in members:
-            if key == "user_id":
-                # Members do not carry user_id (the spec's member has none): the
-                # filter is trusted, unless a member names another one.
-                if member.get("user_id") not in (None, str(body[key])):
-                    continue
-            elif not _carries(member, key, str(body[key])) or (
-                str(member.get("firstname") or "") != first_name
-            ):
-                continue
-            return str(member.get("id") or "")  # "" when the member shows no id
+        match = _first_match(members, key, str(body[key]), first_name)
+        if match is not None:
+            return match
     return None
 
 
-def upsert_one(
-    item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode = "upsert"
-) -> Steps[Outcome]:
-    payload = item.payload
-    contacts = (item.index,)
-    body = dict(payload.body)
-    warnings: list[str] = []
-    if mode != "upsert":
-        # Whether the write would land on an existing contact decides: Gleantap's
-        # answer to newContact does not say whether it created one.
-        existing = yield from _existing(item)
-        if isinstance(existing, Outcome):
-            return existing
-        if existing is not None and mode == "create_only":
+def _conflict(item: Prepared[GleantapPayload], message: str) -> Outcome:
+    return Outcome(
+        item.index,
+        Status.REJECTED,
+        error=OutcomeError(ErrorCode.IDENTITY_CONFLICT, message, field="external_id"),
+    )
+
+
+def _tied_external_ids(item: Prepared[GleantapPayload], match: _Match) -> Steps[list[str]]:
+    """The external ids (other than this contact's own) the run and the state store tie
+    ``match``'s Gleantap id to."""
+    if not match.id:
+        return []
+    answer = yield Recall(match.id, contacts=(item.index,))
+    own = record_keys(item.contact, ("external_id",))
+    prefix = "external_id="
+    return sorted(
+        key.removeprefix(prefix)
+        for key in recalled(answer)
+        if key.startswith(prefix) and key not in own
+    )
+
+
+def _adopt(item: Prepared[GleantapPayload], match: _Match, adopt: str) -> Steps[Outcome | None]:
+    """A ``user_id`` Gleantap does not hold, whose email (or phone) and first name match
+    ``match``: Gleantap may write it there (its rules are alternatives; whether an unknown
+    ``user_id`` falls back to them is not documented). ``None`` when that may happen,
+    else the rejection."""
+    user_id = str(item.payload.body["user_id"])
+    tied = yield from _tied_external_ids(item, match)
+    where = (
+        f"Gleantap holds no contact with user_id {user_id!r}, and its {match.via} and first "
+        f"name match contact {match.id or '(no id shown)'}"
+    )
+    if tied:
+        return _conflict(
+            item,
+            f"{where}, which belongs to external id {tied[0]!r}: not sent (Gleantap could "
+            "write this person over that one)",
+        )
+    if adopt == "never":
+        return _conflict(
+            item,
+            f'{where}; options.adopt is "never": not sent (Gleantap could write this '
+            "person over that contact)",
+        )
+    return None
+
+
+@attrs.define
+class _Judged:
+    """What the look-ups before the write showed."""
+
+    warnings: list[str] = attrs.field(factory=list)
+    expected: str | None = None
+    """The id a look-up of this run showed the write lands on (proves ``updated``)."""
+    proved_new: bool = False
+    """Look-ups of this run showed that no rule of Gleantap's matches (``created``)."""
+    adopted: _Match | None = None
+
+
+def _judge(
+    item: Prepared[GleantapPayload], lookup: bool, mode: SyncMode, adopt: str
+) -> Steps[_Judged | Outcome]:
+    """The look-ups before the write: an outcome when the contact is not to be
+    written (skipped by the sync mode, rejected as someone else's), else what they
+    showed."""
+    body = item.payload.body
+    judged = _Judged()
+    if mode != "upsert" or ("user_id" in body and item.known is None):
+        # Whether the write would land on an existing contact decides the sync mode
+        # (Gleantap's answer does not say whether it created one); and a user_id
+        # Gleantap does not hold may land on a contact that is someone else's.
+        match = yield from _resolve(item)
+        if isinstance(match, Outcome):
+            return match
+        if match is not None and mode == "create_only":
             return Outcome(
-                item.index, Status.SKIPPED, remote_id=existing or None, reason=SkipReason.EXISTS
+                item.index, Status.SKIPPED, remote_id=match.id or None, reason=SkipReason.EXISTS
             )
-        if existing is None and mode == "update_only":
+        if match is None and mode == "update_only":
             return Outcome(item.index, Status.SKIPPED, reason=SkipReason.NOT_FOUND)
+        if match is not None and match.via != "user_id" and "user_id" in body:
+            refusal = yield from _adopt(item, match, adopt)
+            if refusal is not None:
+                return refusal
+            judged.adopted = match
+        judged.proved_new = match is None
+        judged.expected = None if match is None else match.id or None
     elif lookup and "user_id" not in body and item.known is None:
         # Without user_id Gleantap matches on email + first name (or phone + first
         # name): find out whether the address is held under another first name, and say
@@ -157,7 +248,37 @@ def upsert_one(
         members = yield from _get_customers(item, key, body[key])
         if isinstance(members, Outcome):
             return members
-        warnings += _lookup_warnings(members, key, str(body[key]), str(body["first_name"]))
+        first_name = str(body["first_name"])
+        judged.warnings += _lookup_warnings(members, key, str(body[key]), first_name)
+        match = _first_match(members, key, str(body[key]), first_name)
+        if match is not None:
+            tied = yield from _tied_external_ids(item, match)
+            if tied:
+                return _conflict(
+                    item,
+                    f"no external_id, and Gleantap would write it onto contact {match.id} "
+                    f"(same {key} and first name), which belongs to external id "
+                    f"{tied[0]!r}: not sent",
+                )
+            judged.expected = match.id or None
+        # With an email that matches no one, Gleantap's phone rule may still match.
+        judged.proved_new = match is None and (key == "phone" or "phone" not in body)
+    return judged
+
+
+def upsert_one(
+    item: Prepared[GleantapPayload],
+    lookup: bool,
+    mode: SyncMode = "upsert",
+    adopt: str = "warn",
+) -> Steps[Outcome]:
+    payload = item.payload
+    contacts = (item.index,)
+    body = dict(payload.body)
+    judged = yield from _judge(item, lookup, mode, adopt)
+    if isinstance(judged, Outcome):
+        return judged
+    warnings = judged.warnings
     if payload.tags_add:
         body.update(tags=",".join(payload.tags_add), tag_action="add")
     response = yield Request(
@@ -222,4 +343,27 @@ def upsert_one(
         ):
             outcome = _refused(item, response, "starting the SMS double opt-in")
             return Outcome(item.index, Status.FAILED, remote_id=contact_id, error=outcome.error)
-    return Outcome(item.index, Status.UPDATED, remote_id=contact_id, warnings=tuple(warnings))
+    adopted = judged.adopted
+    if adopted is not None and contact_id == adopted.id:
+        warnings.append(
+            f"adopted_by_{adopted.via}: Gleantap holds no contact with user_id "
+            f"{body['user_id']!r}; written to contact {contact_id}, whose {adopted.via} and "
+            "first name match (Gleantap's answer does not say whether that contact has "
+            'another user_id; options.adopt = "never" rejects such a contact instead)'
+        )
+    return Outcome(
+        item.index,
+        _status(contact_id, judged, None if item.known is None else item.known.remote_id),
+        remote_id=contact_id,
+        warnings=tuple(warnings),
+    )
+
+
+def _status(contact_id: str, judged: _Judged, known: str | None) -> Status:
+    """What the write did, as far as this run can prove it: Gleantap's answer is the
+    same whether it created or updated."""
+    if judged.proved_new:
+        return Status.CREATED  # no rule of Gleantap's matched a moment ago
+    if contact_id in (judged.expected, known):
+        return Status.UPDATED  # the very contact a look-up or the identity map names
+    return Status.WRITTEN

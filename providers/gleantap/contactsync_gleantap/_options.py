@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from contactsync.provider import Secret
@@ -28,6 +30,12 @@ class GleantapOptions:
     """For contacts without ``external_id``: look them up by email or phone first, and
     warn when Gleantap holds that address under another first name (the write never
     renames a stored contact: it could be a different person sharing the address)."""
+    adopt: Literal["warn", "never"] = "warn"
+    """A contact with an ``external_id`` Gleantap does not hold, whose email (or phone)
+    and first name match a contact the library cannot tie to another ``user_id``:
+    ``"warn"`` writes it there (Gleantap's own rule would) with the warning
+    ``adopted_by_email`` (or ``adopted_by_phone``); ``"never"`` rejects it
+    (``identity_conflict``) and sends nothing."""
     sms_subscribed_sets_optin: bool = False
     """``sms_status = "subscribed"`` sends ``optin_sms: true``. Off (the default), it is
     unsupported: Gleantap does not document whether that flag skips its double opt-in,

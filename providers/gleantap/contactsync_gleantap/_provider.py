@@ -20,6 +20,7 @@ from contactsync.provider import (
     Provider,
     Request,
     RequestFailed,
+    Status,
     Steps,
     Subscription,
     Tenant,
@@ -73,6 +74,9 @@ class GleantapProvider(Provider[GleantapPayload]):
         custom_fields=True,
         default_concurrency=8,
         distinguishes_created=False,
+        # The answer is the same for a create and an update; the look-ups a run makes
+        # (a new user_id, a contact without one, a sync mode) prove which, else written.
+        write_statuses=frozenset({Status.CREATED, Status.UPDATED, Status.WRITTEN}),
         # getCustomers by user_id, email or phone says whether newContact would update.
         sync_modes=frozenset({"upsert", "create_only", "update_only"}),
         fields=frozenset(
@@ -184,8 +188,10 @@ class GleantapProvider(Provider[GleantapPayload]):
         )
 
     def upsert(self, batch: Sequence[Prepared[GleantapPayload]]) -> Flow:
+        options = self.options
         return each(
-            batch, lambda item: upsert_one(item, self.options.lookup, self.tenant.sync_mode)
+            batch,
+            lambda item: upsert_one(item, options.lookup, self.tenant.sync_mode, options.adopt),
         )
 
     @classmethod

@@ -83,6 +83,17 @@ def test_unmatched_user_id_falls_back_to_email(api: httpx.Client) -> None:
     )
 
 
+def test_without_the_fallback_an_unmatched_user_id_creates() -> None:
+    # The other reading of an undocumented point: a user_id turns the other rules off.
+    api = direct(GleantapEmulator(user_id_falls_back=False))
+    one = post(api, first_name="Cy", last_name="L", email="c@example.com", user_id="U1")
+    two = post(api, first_name="Cy", last_name="L", email="c@example.com", user_id="U9")
+    assert one.json()["_id"] != two.json()["_id"]
+    # Without a user_id the email rule still applies.
+    three = post(api, first_name="Cy", last_name="M", email="c@example.com")
+    assert three.json()["_id"] == one.json()["_id"]
+
+
 def test_custom_attributes_tags_and_flags(emulator: GleantapEmulator, api: httpx.Client) -> None:
     cid = post(api, first_name="D", last_name="L", user_id="U", loyalty_level="gold", tags="a, b",
                tag_action="add", optin_sms=True, optout_email=True).json()["_id"]  # fmt: skip
