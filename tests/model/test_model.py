@@ -275,8 +275,6 @@ def test_known_break(provider: str, invariant: str) -> None:
     machine.TestCase().runTest()
 
 
-
-
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_known_break_another_account(provider: str) -> None:
     """Runs that move to another account under the same store, every invariant that
