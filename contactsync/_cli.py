@@ -547,6 +547,37 @@ def upsert(
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     lock_wait = None if math.isinf(wait) else wait
+    with _Interrupts() as interrupts:
+        _upsert(
+            interrupts,
+            config_path,
+            tenant,
+            base_url,
+            input_path,
+            report_path,
+            failed_path,
+            state_url,
+            full,
+            sync_mode,
+            distributed,
+            lock_wait,
+        )
+
+
+def _upsert(
+    interrupts: _Interrupts,
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    report_path: Path | None,
+    failed_path: Path | None,
+    state_url: str | None,
+    full: bool,
+    sync_mode: SyncMode | None,
+    distributed: bool,
+    lock_wait: float | None,
+) -> None:
     _check_outputs(input_path, report_path, failed_path)
     if distributed and (base_url, state_url, sync_mode) != (None, None, None):
         _fail(
@@ -583,7 +614,9 @@ def upsert(
             if distributed_run is None
             else distributed_run.start(lines, full, lock_wait)
         )
-        interrupts = stack.enter_context(_interruptible(run))
+        # A signal that came during start-up (before any request) cancels the run
+        # here: nothing is sent, and every row still gets its outcome below.
+        interrupts.attach(run)
         try:
             for outcome in _refused_as_usage(run, interrupts):
                 tally.add(outcome)
@@ -597,8 +630,8 @@ def upsert(
             if interrupts:
                 # The rest of INPUT was never taken: each line still gets its outcome,
                 # so the report is complete and --failed holds all that was not written.
-                for outcome in _never_taken(run.rest()):
-                    run.summary.add(outcome)
+                untaken = getattr(run, "untaken", None)
+                for outcome in untaken() if untaken is not None else _never_taken(run):
                     tally.add(outcome)
                     if report is not None:
                         report.write(outcome)
@@ -612,7 +645,7 @@ def upsert(
     _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
 
 
-def _refused_as_usage(run: Iterable[Outcome], interrupts: list[int]) -> Iterator[Outcome]:
+def _refused_as_usage(run: Iterable[Outcome], interrupts: _Interrupts) -> Iterator[Outcome]:
     """The run's outcomes; a run refused the tenant lock ends the command with exit 1
     (nothing was sent), naming the run that holds it; 130 when Ctrl-C ended the wait."""
     from ._state import TenantLocked  # noqa: PLC0415
@@ -672,39 +705,63 @@ def _tell(outcome: Outcome, scrubber: Scrubber) -> None:
         say(scrubber.scrub(f"input {outcome.index} warning: {warning}"))
 
 
-def _never_taken(lines: Iterator[InputLine]) -> Iterator[Outcome]:
+def _never_taken(run: Any) -> Iterator[Outcome]:
+    """A distributed run's input it never took: each line ``failed`` (``interrupted``).
+    (A local run tells more, see :meth:`Run.untaken <contactsync.Run.untaken>`.)"""
     error = OutcomeError(ErrorCode.INTERRUPTED, "interrupted before it was sent", retryable=True)
-    for line in lines:
+    for line in run.rest():
         record = line.record
         external_id = record.get("external_id") if isinstance(record, dict) else None
-        yield Outcome(
+        outcome = Outcome(
             line.index,
             Status.FAILED,
             external_id=None if external_id is None else str(external_id),
             error=error,
             input=record,
         )
+        run.summary.add(outcome)
+        yield outcome
 
 
-@contextlib.contextmanager
-def _interruptible(run: Any) -> Iterator[list[int]]:
+class _Interrupts:
     """Ctrl-C (SIGINT, and SIGTERM) stops taking input; requests in flight finish and
     every contact still gets its outcome in the report and --failed. A second one
-    stops waiting for requests in flight. Yields the signals received so far."""
-    received: list[int] = []
+    stops waiting for requests in flight.
 
-    def handle(signum: int, frame: object) -> None:
-        received.append(signum)
-        run.cancel(force=len(received) > 1)
+    Taken from the start of the command, not from the first request: a signal during
+    start-up (reading the config, opening the store, reading the input ahead) is held
+    until the run exists, which then sends nothing and still writes every outcome (the
+    default action would end the process with neither file written). Truthy once a
+    signal came."""
 
-    if threading.current_thread() is not threading.main_thread():
-        yield received  # signals reach the main thread only (e.g. under a test runner)
-        return
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._run: Any = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if self._run is not None:
+            self._run.cancel(force=len(self.received) > 1)
+
+    def attach(self, run: Any) -> None:
+        """Signals now cancel ``run``; one that came before cancels it at once."""
+        self._run = run
+        if self.received:
+            run.cancel(force=len(self.received) > 1)
+
+    def __bool__(self) -> bool:
+        return bool(self.received)
+
+    def __enter__(self) -> _Interrupts:
+        # Signals reach the main thread only (not a run under a test runner's thread).
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
