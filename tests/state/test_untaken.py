@@ -101,3 +101,18 @@ def test_without_a_store_rows_never_taken_are_failed_in_input_order(tmp_path: Pa
     assert [o.index for o in untaken] == sorted(o.index for o in untaken)
     assert all(o.status is Status.FAILED and o.order is None for o in untaken)
     assert {o.error.code for o in untaken if o.error is not None} == {"interrupted"}
+
+
+def test_a_replayed_line_without_order_is_unchanged_when_the_store_confirmed_its_data(
+    tmp_path: Path,
+) -> None:
+    """What a store can still tell of a line without ``_contactsync.order`` (written by a
+    run without a store, or edited): that it holds the data confirmed last. Such a line
+    costs no request; one with other data is new input (docs/sending.md)."""
+    rows = _rows()[-PEOPLE:]
+    with Client(TENANT, "g", state=f"sqlite:///{tmp_path / 's.db'}") as client:
+        assert client.upsert_many(rows).drain().failed == 0
+        replay = [{**row, "_contactsync": {"index": n}} for n, row in enumerate(rows)]
+        summary = client.upsert_many(replay).drain()
+    assert summary.unchanged == PEOPLE
+    assert summary.requests == 0
