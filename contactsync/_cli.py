@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import stat
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
@@ -168,6 +169,7 @@ def _input(
     config: Config,
     *,
     read_ahead: bool,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[InputLine] | InputFile:
     """What a run reads: INPUT's lines, or with ``read_ahead`` INPUT as a file it can
     read twice (a pipe is first copied to a temporary file); read within the config's
@@ -175,7 +177,7 @@ def _input(
     limits = config.input.limits()
     if not read_ahead:
         return _read(stream, path, limits)
-    source = _rereadable(stack, stream, path, limits)
+    source = _rereadable(stack, stream, path, limits, stop)
     with source.path.open("rb") as header:
         check = _read(header, path, limits)  # a CSV header that cannot be read ends the run here
         # Started and closed, so that the reader lets go of the file (a CSV reader's
@@ -188,7 +190,11 @@ def _input(
 
 
 def _rereadable(
-    stack: contextlib.ExitStack, stream: BinaryIO, path: str, limits: dict[str, int]
+    stack: contextlib.ExitStack,
+    stream: BinaryIO,
+    path: str,
+    limits: dict[str, int],
+    stop: Callable[[], bool] = lambda: False,
 ) -> InputFile:
     """INPUT as a file a run can read more than once: the file itself, or for stdin (or
     any stream that is not a regular file) a temporary copy, written in blocks (memory
@@ -201,8 +207,40 @@ def _rereadable(
     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-input-"))
     copy = Path(folder) / "input"
     with copy.open("wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
+        _copy(stream, out, stop)
     return InputFile(copy, input_kind(path), limits)
+
+
+def _copy(stream: BinaryIO, out: BinaryIO, stop: Callable[[], bool]) -> None:
+    """Copy a stream nothing has read from yet to ``out``, in blocks, until its end or
+    until ``stop()`` (Ctrl-C, SIGTERM): then what the producer has not written yet is not
+    waited for, as in a run, and the copy ends with the last whole line read.
+
+    A pipe is waited on in short steps: a signal that another thread of the process
+    happened to take runs its handler in this (the main) thread only once it runs Python
+    code again, which a read blocked on a silent producer would never do."""
+    try:
+        fd = stream.fileno()
+        if os.name != "posix":
+            raise OSError
+    except (OSError, ValueError, AttributeError):
+        shutil.copyfileobj(stream, out, 1 << 20)
+        return
+    partial: list[bytes] = []  # of a line not whole yet
+    while not stop():
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        block = os.read(fd, 1 << 20)
+        if not block:
+            out.write(b"".join(partial))  # the input's last line, without a line break
+            return
+        end = block.rfind(b"\n") + 1
+        if end:
+            out.write(b"".join(partial))
+            out.write(block[:end])
+            partial.clear()
+        partial.append(block[end:])
 
 
 def _read(stream: BinaryIO, path: str, limits: dict[str, int]) -> Iterator[InputLine]:
@@ -598,7 +636,9 @@ def _upsert(
         # Read ahead with a state store (see _readahead): only each person's last row
         # is written.
         ahead = distributed_run is None and client.state is not None
-        lines = _input(stack, stream, input_path, config, read_ahead=ahead)
+        lines = _input(
+            stack, stream, input_path, config, read_ahead=ahead, stop=interrupts.__bool__
+        )
         report = failed = None
         if report_path is not None:
             report = _ReportWriter(stack.enter_context(_open_report(report_path)), scrubber)
@@ -743,6 +783,11 @@ class _Interrupts:
         self.received.append(signum)
         if self._run is not None:
             self._run.cancel(force=len(self.received) > 1)
+        elif len(self.received) > 1:
+            # A second one before the run exists: start-up itself may be what waits (a
+            # pipe whose producer never ends). Nothing was sent; stop here.
+            say_error("interrupted during start-up: nothing was sent")
+            raise SystemExit(EXIT_INTERRUPTED)
 
     def attach(self, run: Any) -> None:
         """Signals now cancel ``run``; one that came before cancels it at once."""
