@@ -23,6 +23,7 @@ import attrs
 import click
 import orjson
 
+from . import _early
 from ._cli_check import check_command
 from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
 from ._cli_discover import fields_command, groups_command
@@ -93,6 +94,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
         raise click.UsageError("--quiet and --verbose exclude each other")
     level = Verbosity.QUIET if quiet else Verbosity(min(Verbosity.NORMAL + verbose, 3))
     ctx.call_on_close(set_verbosity(level))
+    if ctx.invoked_subcommand != "upsert":
+        _early.release()  # "upsert" was an option's value: signals act as usual
 
 
 @main.command()
@@ -803,6 +806,10 @@ class _Interrupts:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+            # What came while the command was being loaded (see _early) counts too.
+            received, previous = _early.take()
+            self.received.extend(received)
+            self._previous.update(previous)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -293,3 +293,53 @@ def test_a_second_signal_during_start_up_ends_it_at_once(tmp_path: Path) -> None
         server.server_close()
     assert returncode == 130, stderr
     assert emulator.writes == 0
+
+
+_LOADING = """
+import os, signal, sys
+sys.argv = {argv!r}
+sys.modules["__main__"].__file__ = "/usr/bin/contactsync"  # as the installed command
+import contactsync  # the package is loaded: the command is not running yet
+os.kill(os.getpid(), signal.SIGTERM)
+from contactsync._cli import main
+main()
+"""
+
+
+def test_sigterm_while_the_command_is_loading_still_writes_both_files(tmp_path: Path) -> None:
+    """A SIGTERM after the package is loaded and before ``upsert`` runs (loading takes
+    most of a second on a busy machine) is kept for the run, as one during start-up."""
+    rows = _rows(1)[:30]
+    contacts = _write(tmp_path / "x.jsonl", rows)
+    report, failed = tmp_path / "r.json", tmp_path / "f.jsonl"
+    emulator = GatedGleantap()
+    server, url = serve_in_thread(EmulatorApp(emulator))
+    setup = _Setup(tmp_path, url)
+    argv = ["contactsync", *setup.command(str(contacts), "--report", str(report),
+                                          "--failed", str(failed))[3:]]  # fmt: skip
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _LOADING.format(argv=argv)],
+            cwd=ROOT, capture_output=True, text=True, timeout=SAFETY, check=False,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert child.returncode == 130, child.stderr
+    assert emulator.writes == 0
+    outcomes = json.loads(report.read_text())["outcomes"]
+    assert sorted(o["index"] for o in outcomes) == list(range(len(rows)))
+    _check_failed_file(failed, rows)
+
+
+def test_another_command_loaded_with_upsert_on_its_line_keeps_the_usual_signals(
+    tmp_path: Path,
+) -> None:
+    """Only ``upsert`` keeps a signal that came while it was loading: any other
+    command (here one whose argument reads "upsert") ends by it as usual."""
+    argv = ["contactsync", "providers", "upsert"]
+    child = subprocess.run(
+        [sys.executable, "-c", _LOADING.format(argv=argv)],
+        cwd=ROOT, capture_output=True, text=True, timeout=SAFETY, check=False,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGTERM, child.stderr
