@@ -23,11 +23,15 @@ def _note(signum: int, frame: object) -> None:
 
 
 def _is_the_upsert_command() -> bool:
+    if "upsert" not in sys.argv[1:]:
+        return False
+    if sys.argv[:1] == ["-m"]:
+        # `python -m contactsync`: Python imports the package while it still looks for
+        # the module to run (and only then names it in argv[0]).
+        return True
     main = sys.modules.get("__main__")
     name = os.path.basename(str(getattr(main, "__file__", "") or ""))
-    return name.removesuffix(".exe").removesuffix("-script.py") == "contactsync" and (
-        "upsert" in sys.argv[1:]
-    )
+    return name.removesuffix(".exe").removesuffix("-script.py") == "contactsync"
 
 
 def _install() -> None:
