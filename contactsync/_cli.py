@@ -217,7 +217,8 @@ def _rereadable(
 def _copy(stream: BinaryIO, out: BinaryIO, stop: Callable[[], bool]) -> None:
     """Copy a stream nothing has read from yet to ``out``, in blocks, until its end or
     until ``stop()`` (Ctrl-C, SIGTERM): then what the producer has not written yet is not
-    waited for, as in a run, and the copy ends with the last whole line read.
+    waited for, as in a run, and the copy ends with the last whole line it already
+    wrote.
 
     A pipe is waited on in short steps: a signal that another thread of the process
     happened to take runs its handler in this (the main) thread only once it runs Python
@@ -230,9 +231,17 @@ def _copy(stream: BinaryIO, out: BinaryIO, stop: Callable[[], bool]) -> None:
         shutil.copyfileobj(stream, out, 1 << 20)
         return
     partial: list[bytes] = []  # of a line not whole yet
-    while not stop():
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
+    # Reads once stopped: what the pipe already holds is still taken, without waiting
+    # (a few reads: a producer that keeps writing fast is not followed for ever).
+    after_stop = 16
+    while True:
+        stopped = stop()
+        if stopped:
+            after_stop -= 1
+        ready, _, _ = select.select([fd], [], [], 0 if stopped else 0.2)
+        if not ready or after_stop < 0:
+            if stopped:
+                return
             continue
         block = os.read(fd, 1 << 20)
         if not block:
