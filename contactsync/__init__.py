@@ -4,6 +4,9 @@ This is the application's API. Writing a provider: :mod:`contactsync.provider`.
 Testing offline (emulators, faults, cassettes): :mod:`contactsync.testing`.
 """
 
+# First: the command line's signals from its first moment (a no-op on import as a library).
+from . import _early  # noqa: F401, I001
+
 import importlib
 import warnings
 from typing import TYPE_CHECKING, Any

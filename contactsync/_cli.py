@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import stat
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
@@ -22,6 +23,7 @@ import attrs
 import click
 import orjson
 
+from . import _early
 from ._cli_check import check_command
 from ._cli_console import Verbosity, err, say, say_error, set_verbosity, settings, stdout_console
 from ._cli_discover import fields_command, groups_command
@@ -92,6 +94,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
         raise click.UsageError("--quiet and --verbose exclude each other")
     level = Verbosity.QUIET if quiet else Verbosity(min(Verbosity.NORMAL + verbose, 3))
     ctx.call_on_close(set_verbosity(level))
+    if ctx.invoked_subcommand != "upsert":
+        _early.release()  # "upsert" was an option's value: signals act as usual
 
 
 @main.command()
@@ -168,6 +172,7 @@ def _input(
     config: Config,
     *,
     read_ahead: bool,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[InputLine] | InputFile:
     """What a run reads: INPUT's lines, or with ``read_ahead`` INPUT as a file it can
     read twice (a pipe is first copied to a temporary file); read within the config's
@@ -175,7 +180,7 @@ def _input(
     limits = config.input.limits()
     if not read_ahead:
         return _read(stream, path, limits)
-    source = _rereadable(stack, stream, path, limits)
+    source = _rereadable(stack, stream, path, limits, stop)
     with source.path.open("rb") as header:
         check = _read(header, path, limits)  # a CSV header that cannot be read ends the run here
         # Started and closed, so that the reader lets go of the file (a CSV reader's
@@ -188,7 +193,11 @@ def _input(
 
 
 def _rereadable(
-    stack: contextlib.ExitStack, stream: BinaryIO, path: str, limits: dict[str, int]
+    stack: contextlib.ExitStack,
+    stream: BinaryIO,
+    path: str,
+    limits: dict[str, int],
+    stop: Callable[[], bool] = lambda: False,
 ) -> InputFile:
     """INPUT as a file a run can read more than once: the file itself, or for stdin (or
     any stream that is not a regular file) a temporary copy, written in blocks (memory
@@ -201,8 +210,49 @@ def _rereadable(
     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="contactsync-input-"))
     copy = Path(folder) / "input"
     with copy.open("wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
+        _copy(stream, out, stop)
     return InputFile(copy, input_kind(path), limits)
+
+
+def _copy(stream: BinaryIO, out: BinaryIO, stop: Callable[[], bool]) -> None:
+    """Copy a stream nothing has read from yet to ``out``, in blocks, until its end or
+    until ``stop()`` (Ctrl-C, SIGTERM): then what the producer has not written yet is not
+    waited for, as in a run, and the copy ends with the last whole line it already
+    wrote.
+
+    A pipe is waited on in short steps: a signal that another thread of the process
+    happened to take runs its handler in this (the main) thread only once it runs Python
+    code again, which a read blocked on a silent producer would never do."""
+    try:
+        fd = stream.fileno()
+        if os.name != "posix":
+            raise OSError
+    except (OSError, ValueError, AttributeError):
+        shutil.copyfileobj(stream, out, 1 << 20)
+        return
+    partial: list[bytes] = []  # of a line not whole yet
+    # Reads once stopped: what the pipe already holds is still taken, without waiting
+    # (a few reads: a producer that keeps writing fast is not followed for ever).
+    after_stop = 16
+    while True:
+        stopped = stop()
+        if stopped:
+            after_stop -= 1
+        ready, _, _ = select.select([fd], [], [], 0 if stopped else 0.2)
+        if not ready or after_stop < 0:
+            if stopped:
+                return
+            continue
+        block = os.read(fd, 1 << 20)
+        if not block:
+            out.write(b"".join(partial))  # the input's last line, without a line break
+            return
+        end = block.rfind(b"\n") + 1
+        if end:
+            out.write(b"".join(partial))
+            out.write(block[:end])
+            partial.clear()
+        partial.append(block[end:])
 
 
 def _read(stream: BinaryIO, path: str, limits: dict[str, int]) -> Iterator[InputLine]:
@@ -547,6 +597,37 @@ def upsert(
 ) -> None:
     """Create or update every contact of INPUT (.jsonl, .csv, or - for stdin)."""
     lock_wait = None if math.isinf(wait) else wait
+    with _Interrupts() as interrupts:
+        _upsert(
+            interrupts,
+            config_path,
+            tenant,
+            base_url,
+            input_path,
+            report_path,
+            failed_path,
+            state_url,
+            full,
+            sync_mode,
+            distributed,
+            lock_wait,
+        )
+
+
+def _upsert(
+    interrupts: _Interrupts,
+    config_path: Path,
+    tenant: str,
+    base_url: str | None,
+    input_path: str,
+    report_path: Path | None,
+    failed_path: Path | None,
+    state_url: str | None,
+    full: bool,
+    sync_mode: SyncMode | None,
+    distributed: bool,
+    lock_wait: float | None,
+) -> None:
     _check_outputs(input_path, report_path, failed_path)
     if distributed and (base_url, state_url, sync_mode) != (None, None, None):
         _fail(
@@ -567,7 +648,9 @@ def upsert(
         # Read ahead with a state store (see _readahead): only each person's last row
         # is written.
         ahead = distributed_run is None and client.state is not None
-        lines = _input(stack, stream, input_path, config, read_ahead=ahead)
+        lines = _input(
+            stack, stream, input_path, config, read_ahead=ahead, stop=interrupts.__bool__
+        )
         report = failed = None
         if report_path is not None:
             report = _ReportWriter(stack.enter_context(_open_report(report_path)), scrubber)
@@ -583,7 +666,9 @@ def upsert(
             if distributed_run is None
             else distributed_run.start(lines, full, lock_wait)
         )
-        interrupts = stack.enter_context(_interruptible(run))
+        # A signal that came during start-up (before any request) cancels the run
+        # here: nothing is sent, and every row still gets its outcome below.
+        interrupts.attach(run)
         try:
             for outcome in _refused_as_usage(run, interrupts):
                 tally.add(outcome)
@@ -597,8 +682,8 @@ def upsert(
             if interrupts:
                 # The rest of INPUT was never taken: each line still gets its outcome,
                 # so the report is complete and --failed holds all that was not written.
-                for outcome in _never_taken(run.rest()):
-                    run.summary.add(outcome)
+                untaken = getattr(run, "untaken", None)
+                for outcome in untaken() if untaken is not None else _never_taken(run):
                     tally.add(outcome)
                     if report is not None:
                         report.write(outcome)
@@ -612,7 +697,7 @@ def upsert(
     _finish(summary, tally, scrubber, interrupted=bool(interrupts), distributed=distributed)
 
 
-def _refused_as_usage(run: Iterable[Outcome], interrupts: list[int]) -> Iterator[Outcome]:
+def _refused_as_usage(run: Iterable[Outcome], interrupts: _Interrupts) -> Iterator[Outcome]:
     """The run's outcomes; a run refused the tenant lock ends the command with exit 1
     (nothing was sent), naming the run that holds it; 130 when Ctrl-C ended the wait."""
     from ._state import TenantLocked  # noqa: PLC0415
@@ -672,39 +757,72 @@ def _tell(outcome: Outcome, scrubber: Scrubber) -> None:
         say(scrubber.scrub(f"input {outcome.index} warning: {warning}"))
 
 
-def _never_taken(lines: Iterator[InputLine]) -> Iterator[Outcome]:
+def _never_taken(run: Any) -> Iterator[Outcome]:
+    """A distributed run's input it never took: each line ``failed`` (``interrupted``).
+    (A local run tells more, see :meth:`Run.untaken <contactsync.Run.untaken>`.)"""
     error = OutcomeError(ErrorCode.INTERRUPTED, "interrupted before it was sent", retryable=True)
-    for line in lines:
+    for line in run.rest():
         record = line.record
         external_id = record.get("external_id") if isinstance(record, dict) else None
-        yield Outcome(
+        outcome = Outcome(
             line.index,
             Status.FAILED,
             external_id=None if external_id is None else str(external_id),
             error=error,
             input=record,
         )
+        run.summary.add(outcome)
+        yield outcome
 
 
-@contextlib.contextmanager
-def _interruptible(run: Any) -> Iterator[list[int]]:
+class _Interrupts:
     """Ctrl-C (SIGINT, and SIGTERM) stops taking input; requests in flight finish and
     every contact still gets its outcome in the report and --failed. A second one
-    stops waiting for requests in flight. Yields the signals received so far."""
-    received: list[int] = []
+    stops waiting for requests in flight.
 
-    def handle(signum: int, frame: object) -> None:
-        received.append(signum)
-        run.cancel(force=len(received) > 1)
+    Taken from the start of the command, not from the first request: a signal during
+    start-up (reading the config, opening the store, reading the input ahead) is held
+    until the run exists, which then sends nothing and still writes every outcome (the
+    default action would end the process with neither file written). Truthy once a
+    signal came."""
 
-    if threading.current_thread() is not threading.main_thread():
-        yield received  # signals reach the main thread only (e.g. under a test runner)
-        return
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._run: Any = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if self._run is not None:
+            self._run.cancel(force=len(self.received) > 1)
+        elif len(self.received) > 1:
+            # A second one before the run exists: start-up itself may be what waits (a
+            # pipe whose producer never ends). Nothing was sent; stop here.
+            say_error("interrupted during start-up: nothing was sent")
+            raise SystemExit(EXIT_INTERRUPTED)
+
+    def attach(self, run: Any) -> None:
+        """Signals now cancel ``run``; one that came before cancels it at once."""
+        self._run = run
+        if self.received:
+            run.cancel(force=len(self.received) > 1)
+
+    def __bool__(self) -> bool:
+        return bool(self.received)
+
+    def __enter__(self) -> _Interrupts:
+        # Signals reach the main thread only (not a run under a test runner's thread).
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            # What came while the command was being loaded (see _early) counts too.
+            received, previous = _early.take()
+            self.received.extend(received)
+            self._previous.update(previous)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 

@@ -71,6 +71,7 @@ class Run(Iterator[Outcome]):
         rest: Callable[[], Iterator[Any]] | None = None,
         on_outcome: OnOutcome | None = None,
         closed: Callable[[], bool] | None = None,
+        untaken: Callable[[], Iterator[Outcome]] | None = None,
     ) -> None:
         self._outcomes = outcomes
         self._closed = closed
@@ -78,11 +79,22 @@ class Run(Iterator[Outcome]):
         self._cancel = cancel
         self._rest = rest
         self._on_outcome = on_outcome
+        self._untaken = untaken
 
     def rest(self) -> Iterator[Any]:
         """After a cancelled run has ended: the input it never took, in order (a sync
         input only, and not what a reader still blocked on a slow input holds)."""
         return iter(()) if self._rest is None else self._rest()
+
+    def untaken(self) -> Iterator[Outcome]:
+        """After a cancelled run has ended: an outcome for each input it never took
+        (:meth:`rest`), in order, counted in ``summary``: ``failed`` (``interrupted``,
+        retryable, with its ``order`` in a run with a state store), or ``skipped``
+        (``superseded``) for a row that is not its person's last when the input was read
+        ahead. Use either this or :meth:`rest`, once."""
+        if self._untaken is not None:
+            return self._untaken()
+        return iter(())
 
     def cancel(self, force: bool = False) -> None:
         """Stop taking input. Keep iterating: requests in flight finish and every
@@ -400,7 +412,15 @@ class Client(_Base):
                 loop.call_soon_threadsafe(execution.cancel, force)
 
         outcomes = SyncIterator(self._loop, execution.outcomes())
-        return Run(outcomes, summary, cancel, execution.rest, on_outcome, lambda: self._closed)
+        return Run(
+            outcomes,
+            summary,
+            cancel,
+            execution.rest,
+            on_outcome,
+            lambda: self._closed,
+            untaken=execution.untaken,
+        )
 
     def plan(self, contacts: Iterable[ContactInput]) -> Iterator[PlannedRequest | Outcome]:
         """The requests an upsert would send (and rejected contacts). Sends nothing but

@@ -942,6 +942,47 @@ class Execution:
         pump = getattr(self, "pump", None)
         return iter(()) if pump is None else pump.rest()
 
+    def untaken(self) -> Iterator[Outcome]:
+        """After a cancelled run has ended: an outcome for each row of the input it never
+        took (:meth:`rest`), in input order, each added to the summary. A row that is not
+        its person's last (the input was read ahead) is ``skipped`` (``superseded``): a
+        later row of the same person is in this input, and sending the earlier one again
+        would put older data over it. Every other row is ``failed`` (``interrupted``,
+        retryable) with its order, as the rows taken are: the one its ``--failed`` line
+        carries, else this run's with a state store. Without the order, a replay after a
+        newer run could not tell that this row is the older one."""
+        superseded = self._superseded
+        incremental = self.incremental
+        error = OutcomeError(
+            ErrorCode.INTERRUPTED, "interrupted before it was sent", retryable=True
+        )
+        for raw in self.rest():
+            position = self.position
+            self.position += 1
+            index = input_index(raw, position)
+            if superseded is not None and position in superseded:
+                outcome = self._skipped_superseded(index, raw)
+            else:
+                record: object = raw.record if type(raw) is InputLine else raw
+                order = annotated_order(record)
+                if order is None and incremental is not None:
+                    order = incremental.order_of(index)
+                external_id = (
+                    record.get("external_id")
+                    if type(record) is dict or isinstance(record, Mapping)
+                    else getattr(record, "external_id", None)
+                )
+                outcome = Outcome(
+                    index,
+                    Status.FAILED,
+                    external_id=None if external_id is None else str(external_id),
+                    error=error,
+                    input=record,
+                    order=order,
+                )
+            self.summary.add(outcome)
+            yield outcome
+
     def _strand(self) -> None:
         stranded = self.scheduler.drain()
         self.engine.log.error(
