@@ -14,6 +14,7 @@ still pending in the run: the state would not yet say what that earlier row left
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Container, Generator, Mapping
@@ -74,8 +75,11 @@ def raw_key(record: object) -> str | None:
         return None
     value = record.get("external_id")
     if type(value) is str:
-        # Exact, like record_keys: "abc" and "ABC" are two people (see there).
+        # Exact, like record_keys: "abc" and "ABC" are two people (see there); NFC like
+        # every text of a contact, so the raw key is the key the contact gets.
         stripped = value.strip()
+        if not stripped.isascii():
+            stripped = unicodedata.normalize("NFC", stripped)
         return "external_id=" + stripped if stripped else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
@@ -269,6 +273,13 @@ class Incremental:
         # name other people here, its confirmations say nothing of this account.
         account = self.account
         return {key: record for key, record in found.items() if record.account == account}
+
+    async def newest_orders(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """Per key: the newest order this account's store confirmed under any key with
+        the same coarse key (what a replayed row must not be older than)."""
+        if not keys:
+            return {}
+        return await asyncio.to_thread(self.store.newest_orders, self.tenant, self.account, keys)
 
     def recent(self, key: str) -> bool:
         return key in self._recent
