@@ -485,35 +485,31 @@ class StateStore:
                 winners[group] = (rank, entry)
         if not winners:
             return
-        same_account = records.c.account.is_not_distinct_from(sa.bindparam("a"))
-        by_id = (
-            records.update()
-            .where(
-                records.c.tenant == sa.bindparam("t"),
-                same_account,
-                records.c.remote_id == sa.bindparam("g"),
-                records.c.key != sa.bindparam("k"),
+        # One read finds the other keys of those records that hold a confirmation (most
+        # records have none), and one write ends theirs: a statement per entry would
+        # double what a confirm costs.
+        by_id = {group: entry.key for (how, group), (_, entry) in winners.items() if how == "id"}
+        by_coarse = {g: entry.key for (how, g), (_, entry) in winners.items() if how == "coarse"}
+        stale: set[str] = set()
+        for column, wanted in ((records.c.remote_id, by_id), (records.c.coarse, by_coarse)):
+            groups = sorted(wanted)
+            for start in range(0, len(groups), _CHUNK):
+                rows = conn.execute(
+                    sa.select(records.c.key, column).where(
+                        records.c.tenant == tenant,
+                        records.c.account.is_not_distinct_from(account),
+                        column.in_(groups[start : start + _CHUNK]),
+                        records.c.fingerprint.is_not(None),
+                    )
+                ).all()
+                stale.update(key for key, group in rows if key != wanted[group])
+        keys = sorted(stale)
+        for start in range(0, len(keys), _CHUNK):
+            conn.execute(
+                records.update()
+                .where(records.c.tenant == tenant, records.c.key.in_(keys[start : start + _CHUNK]))
+                .values(fingerprint=None, raw_hash=None)
             )
-            .values(fingerprint=None, raw_hash=None)
-        )
-        by_coarse = (
-            records.update()
-            .where(
-                records.c.tenant == sa.bindparam("t"),
-                same_account,
-                records.c.coarse == sa.bindparam("g"),
-                records.c.key != sa.bindparam("k"),
-            )
-            .values(fingerprint=None, raw_hash=None)
-        )
-        for statement, kind in ((by_id, "id"), (by_coarse, "coarse")):
-            params = [
-                {"t": tenant, "a": account, "g": group, "k": entry.key}
-                for (how, group), (_, entry) in winners.items()
-                if how == kind
-            ]
-            if params:
-                conn.execute(statement, params)
 
     def newest_orders(
         self, tenant: str, account: str | None, keys: Sequence[str]
