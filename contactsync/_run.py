@@ -600,7 +600,7 @@ class Execution:
             # run, may be judged against the store.
             # The scheduler's keys fold case (identity_keys); the store's do not.
             return (
-                key not in seen
+                coarse_key(key) not in seen  # seen: coarse keys (one record to the platform)
                 and not self.scheduler.holds(key.casefold())
                 and not incremental.recent(key)
             )
@@ -623,7 +623,7 @@ class Execution:
                     and fresh(key)
                     and incremental.raw_unchanged(known, digest)
                 ):
-                    seen.add(key)
+                    seen.add(coarse_key(key))
                     self._note_obtained(key, known.remote_id)
                     settled.append(self._unchanged(index, record, known))
                     continue
@@ -698,13 +698,13 @@ class Execution:
                 # Replayed from a --failed file, and the store confirmed a later row of
                 # this person since (under this key, or another the platform may land
                 # on the same record): writing it would put older data back.
-                seen.add(key)
+                seen.add(coarse_key(key))
                 remote_id = None if record is None else record.remote_id
                 self._emit(self._skipped_superseded(item.index, item.contact, item, remote_id))
                 continue
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
-                seen.add(key)
+                seen.add(coarse_key(key))
                 self._note_obtained(key, found[key].remote_id)
                 incremental.refresh_raw(key, found[key], digest)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
@@ -713,12 +713,12 @@ class Execution:
                 # The identity map: the platform holds this contact (a write of it was
                 # confirmed), under this id when it gave one.
                 if create_only:
-                    seen.add(key)
+                    seen.add(coarse_key(key))
                     self._note_obtained(key, known.remote_id)
                     self._emit(self._skipped_exists(item, known.remote_id))
                     continue
                 item = attrs.evolve(item, known=known)
-            seen.add(key)
+            seen.add(coarse_key(key))
             sending.append((item, key, print_, digest))
         return sending, stateless
 

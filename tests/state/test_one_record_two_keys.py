@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from contactsync_gleantap import GleantapEmulator
 
-from contactsync import SkipReason, Status
-from contactsync.testing import Faults
+from contactsync import Client, SkipReason, Status
+from contactsync.testing import EmulatorApp, Faults
 from tests.state.test_replay import BY_NAME, Platform
 
 VIEW_LOYALTY = -1  # every scenario's view ends with the loyalty custom field
@@ -218,3 +218,21 @@ def test_a_first_name_in_nfd_and_in_nfc_is_one_gleantap_record(
     assert unicodedata.is_normalized("NFC", held[0]["first_name"])
     if with_store:
         assert _statuses(report)[0] == (Status.SKIPPED, SkipReason.SUPERSEDED)
+
+
+def test_a_one_shot_iterator_never_judges_a_row_while_its_record_is_being_written(
+    tmp_path: Path, url: str
+) -> None:
+    # A generator is not read ahead: Anna@ (C) and then ann@ (D, confirmed by run 1)
+    # go in input order. D must not be called unchanged while C, in flight, is changing
+    # the record the platform holds for both: it is sent, and the record ends with D.
+    scenario = BY_NAME["gleantap"]
+    app = EmulatorApp(scenario.emulator())
+    c = {"first_name": "Ann", "last_name": "S", "email": "Ann@example.com",
+         "custom_fields": {"loyalty": "C"}}  # fmt: skip
+    d = {**c, "email": "ann@example.com", "custom_fields": {"loyalty": "D"}}
+    with Client(scenario.config(), "r", emulator=app, sleep=lambda s: None, state=url) as client:
+        list(client.upsert_many(iter([d])))
+        outcomes = list(client.upsert_many(iter([c, d])))
+    assert [o.status for o in sorted(outcomes, key=lambda o: o.index)][1] != Status.UNCHANGED
+    assert [x["loyalty"] for x in app.emulator.contacts()] == ["D"]
