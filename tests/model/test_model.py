@@ -201,11 +201,15 @@ class Sync(RuleBasedStateMachine):
             rows.append(row)
         return rows
 
-    @precondition(lambda self: bool(self.last) and self.last["failed"].exists()
-                  and bool(self.last["failed"].read_text().strip()))  # fmt: skip
+    # The precondition reads only the steps so far: whether a --failed file has lines
+    # depends on timing under faults, and a precondition that varies between replays of
+    # one example makes Hypothesis give up (FlakyStrategyDefinition).
+    @precondition(lambda self: bool(self.last))
     @rule(fault=faults, concurrency=st.integers(1, 8))
     def replay_failed(self, fault: Faults, concurrency: int) -> None:
-        self._run(self.last["failed"], fault, concurrency, None)
+        failed = self.last["failed"]
+        if failed.exists() and failed.read_text().strip():
+            self._run(failed, fault, concurrency, None)
 
     @precondition(lambda self: self.switch and self.current == "A" and self.runs > 0)
     @rule()
