@@ -14,6 +14,7 @@ still pending in the run: the state would not yet say what that earlier row left
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Container, Generator, Mapping
@@ -26,6 +27,7 @@ from ._errors import ContactsyncError
 from ._outcome import Outcome, SkipReason, Status
 from ._provider import Known, Prepared, Provider, Response, Step
 from ._state import Confirmed, FailedEntry, StateRecord, fingerprint
+from ._state._coarse import coarse_key
 
 if TYPE_CHECKING:
     from ._logs import TenantLog
@@ -74,8 +76,11 @@ def raw_key(record: object) -> str | None:
         return None
     value = record.get("external_id")
     if type(value) is str:
-        # Exact, like record_keys: "abc" and "ABC" are two people (see there).
+        # Exact, like record_keys: "abc" and "ABC" are two people (see there); NFC like
+        # every text of a contact, so the raw key is the key the contact gets.
         stripped = value.strip()
+        if not stripped.isascii():
+            stripped = unicodedata.normalize("NFC", stripped)
         return "external_id=" + stripped if stripped else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
@@ -139,6 +144,9 @@ class Incremental:
         self._recent: Counter[str] = Counter()
         """Keys sent by this run whose outcome the store does not hold yet: the store
         cannot say what the platform holds for them."""
+        self._recent_coarse: Counter[str] = Counter()
+        """The same per coarse key: a row whose coarse key has a row in flight is not
+        judged against the store (that row may be changing the very record)."""
 
     async def begin(
         self,
@@ -286,8 +294,15 @@ class Incremental:
             self.store.keys_of_remote_id, self.tenant, self.account, remote_id
         )
 
+    async def newest_orders(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """Per key: the newest order this account's store confirmed under any key with
+        the same coarse key (what a replayed row must not be older than)."""
+        if not keys:
+            return {}
+        return await asyncio.to_thread(self.store.newest_orders, self.tenant, self.account, keys)
+
     def recent(self, key: str) -> bool:
-        return key in self._recent
+        return key in self._recent or coarse_key(key) in self._recent_coarse
 
     def raw_unchanged(self, record: StateRecord | None, raw: str) -> bool:
         return not self.full and record is not None and record.raw_is_current(raw, self.mapping)
@@ -341,6 +356,7 @@ class Incremental:
                 order = self.order_of(item.index)
             self._pending[item.index] = _Pending(key, print_, raw, order)
             self._recent[key] += 1
+            self._recent_coarse[coarse_key(key)] += 1
         if items:
             assert self.run_id is not None
             keys = [key for _, key, _, _ in items]
@@ -421,6 +437,10 @@ class Incremental:
             self._recent[key] -= n
             if self._recent[key] <= 0:
                 del self._recent[key]
+            coarse = coarse_key(key)
+            self._recent_coarse[coarse] -= n
+            if self._recent_coarse[coarse] <= 0:
+                del self._recent_coarse[coarse]
 
     async def finish(self, counts: Mapping[str, int]) -> None:
         await self.flush(final=True)

@@ -14,6 +14,7 @@ import functools
 import re
 import threading
 import types
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -194,6 +195,10 @@ def check_text(field: str, value: object, *, max_length: int = 255) -> str | Non
         return None
     if text.isascii() and text.isprintable() and len(text) <= max_length:
         return text  # printable ASCII holds neither control characters nor surrogates
+    # One spelling per text: "Zoe" + U+0308 and "Zoë" are one name to a reader but two
+    # to a platform comparing strings, so keys and payloads take the composed (NFC)
+    # form; never NFKC, which would merge characters that differ (ligatures, widths).
+    text = unicodedata.normalize("NFC", text)
     if _CONTROL.search(text):
         raise ContactError(field, "contains control characters")
     if _SURROGATE.search(text):

@@ -27,6 +27,7 @@ from ._incremental import raw_key
 from ._model import Contact
 from ._provider import Prepared, Provider
 from ._records import ANNOTATION_KEY, InputLine, contact_from_record, read_input
+from ._state._coarse import coarse_key
 
 CURRENT_RUN = 1 << 62
 """The run part of the order of this run's own rows: after every recorded run's."""
@@ -60,9 +61,17 @@ def rereadable(inputs: object) -> bool:
 
 
 def person_key(provider: Provider[Any], raw: object) -> str | None:
-    """The state key of an input row as a run finds it, without mapping it: the raw
-    external id, else the provider's key of the contact; ``None`` for a row that
-    cannot be read (it is rejected, and supersedes nothing)."""
+    """The person of an input row as a run finds it, without mapping it: the coarse
+    form (:func:`coarse_key`) of its state key (the raw external id, else the
+    provider's key of the contact); ``None`` for a row that cannot be read (it is
+    rejected, and supersedes nothing). Coarse, not exact: two rows the platform may land
+    on one record (``Ann@`` and ``ann@``) are one person here, so the older is
+    ``skipped`` (``superseded``) rather than written over the newer one's record."""
+    key = _state_key(provider, raw)
+    return None if key is None else coarse_key(key)
+
+
+def _state_key(provider: Provider[Any], raw: object) -> str | None:
     if type(raw) is InputLine:
         if raw.error is not None:
             return None

@@ -48,6 +48,7 @@ from ._readahead import Superseded, annotated_order, last_rows_only
 from ._records import InputLine
 from ._schedule import Batch, Scheduler
 from ._state import StateRecord, raw_hash
+from ._state._coarse import coarse_key
 
 if TYPE_CHECKING:
     from ._provider import Provider
@@ -636,7 +637,9 @@ class Execution:
         key = self.engine.provider.state_key(item)
         if key is not None:
             # Rows are taken in input order: this one is its person's latest so far
-            # (noted first: a failure it makes final below is superseded by it).
+            # (noted first: a failure it makes final below is superseded by it). The
+            # person is the coarse key: rows the platform may land on one record.
+            key = coarse_key(key)
             self._person[item.index] = key
             self._latest[key] = item.index
             self._taken[key] += 1
@@ -659,7 +662,7 @@ class Execution:
             # run, may be judged against the store.
             # The scheduler's keys fold case (identity_keys); the store's do not.
             return (
-                key not in seen
+                coarse_key(key) not in seen  # seen: coarse keys (one record to the platform)
                 and not self.scheduler.holds(key.casefold())
                 and not incremental.recent(key)
             )
@@ -682,7 +685,7 @@ class Execution:
                     and fresh(key)
                     and incremental.raw_unchanged(known, digest)
                 ):
-                    seen.add(key)
+                    seen.add(coarse_key(key))
                     self._note_obtained(key, known.remote_id)
                     settled.append(self._unchanged(index, record, known))
                     continue
@@ -710,7 +713,17 @@ class Execution:
         late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
         if late:
             found.update(await incremental.lookup(late))
-        sending, stateless = self._judge(prepared, found, fresh, seen)
+        newest: dict[str, tuple[int, int]] = {}
+        if self._orders:
+            # Rows replayed from --failed: the newest order confirmed for the record the
+            # platform may hold for them, under any key (coarse: Ann@ and ann@ alike).
+            replayed = [
+                key
+                for item, _ in prepared
+                if item.index in self._orders and (key := incremental.key_of(item))
+            ]
+            newest = await incremental.newest_orders(replayed)
+        sending, stateless = self._judge(prepared, found, fresh, seen, newest)
         await incremental.sending(sending, self._orders)
         for item in [*(entry[0] for entry in sending), *stateless]:
             self._admit(item)
@@ -721,6 +734,7 @@ class Execution:
         found: Mapping[str, StateRecord],
         fresh: Callable[[str], bool],
         seen: set[str],
+        newest: Mapping[str, tuple[int, int]],
     ) -> tuple[list[tuple[Prepared[Any], str, str, str | None]], list[Prepared[Any]]]:
         """Emit the mapped rows the store settles (unchanged; skipped by ``create_only``
         for a known contact); return those to send, with their state key, fingerprint
@@ -738,17 +752,21 @@ class Execution:
                 continue
             record = found.get(key)
             order = self._orders.get(item.index)
-            if order is not None and record is not None and record.newer_than(order):
+            later = newest.get(key)
+            if order is not None and (
+                (record is not None and record.newer_than(order))
+                or (later is not None and later > order)
+            ):
                 # Replayed from a --failed file, and the store confirmed a later row of
-                # this person since: writing it would put older data back.
-                seen.add(key)
-                self._emit(
-                    self._skipped_superseded(item.index, item.contact, item, record.remote_id)
-                )
+                # this person since (under this key, or another the platform may land
+                # on the same record): writing it would put older data back.
+                seen.add(coarse_key(key))
+                remote_id = None if record is None else record.remote_id
+                self._emit(self._skipped_superseded(item.index, item.contact, item, remote_id))
                 continue
             same, print_ = incremental.unchanged(record, item)
             if same and fresh(key):
-                seen.add(key)
+                seen.add(coarse_key(key))
                 self._note_obtained(key, found[key].remote_id)
                 incremental.refresh_raw(key, found[key], digest)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
@@ -757,14 +775,14 @@ class Execution:
                 # The identity map: the platform holds this contact (a write of it was
                 # confirmed), under this id when it gave one.
                 if create_only:
-                    seen.add(key)
+                    seen.add(coarse_key(key))
                     self._note_obtained(key, known.remote_id)
                     self._emit(self._skipped_exists(item, known.remote_id))
                     continue
                 item = attrs.evolve(item, known=known)
             elif fresh(key) and incremental.in_doubt(record):
                 item = attrs.evolve(item, in_doubt=True)
-            seen.add(key)
+            seen.add(coarse_key(key))
             sending.append((item, key, print_, digest))
         return sending, stateless
 

@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ._errors import StateSchemaError
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema version this code reads and writes (the last migration's)."""
 
 _ADVISORY_LOCK: Final = 0x636F6E7473796E63  # "contsync": serializes migrations on PostgreSQL
@@ -97,6 +97,9 @@ records = sa.Table(
     sa.Column("order_index", sa.BigInteger),
     # Version 3: the platform account the remote id and the confirmation belong to.
     sa.Column("account", sa.String(64)),
+    # Version 4: the key as the platform may compare it (see ``_coarse``), so that a
+    # confirmation does not outlive a write to the same record under another key.
+    sa.Column("coarse", sa.Text),
 )
 sa.Index(
     "ix_contactsync_records_in_flight",
@@ -135,6 +138,10 @@ _ADDED_IN_V2: Final = {
     "contactsync_runs": ("seq",),
 }
 
+sa.Index("ix_contactsync_records_coarse", records.c.tenant, records.c.coarse)
+sa.Index("ix_contactsync_records_remote_id", records.c.tenant, records.c.remote_id)
+_INDEXES_V4: Final = ("ix_contactsync_records_coarse", "ix_contactsync_records_remote_id")
+
 tenants = sa.Table(
     "contactsync_tenants",
     metadata,
@@ -152,6 +159,9 @@ _ADDED_IN_V3: Final = {
 }
 
 
+_ADDED_IN_V4: Final[dict[str, tuple[str, ...]]] = {"contactsync_records": ("coarse",)}
+
+
 @attrs.frozen
 class Migration:
     version: int
@@ -162,10 +172,16 @@ class Migration:
 def _as_of_v1(table: sa.Table, shape: sa.MetaData) -> sa.Table:
     """``table`` as version 1 created it: without the columns later versions add (a
     new store runs every migration, so version 1 must build exactly its own shape)."""
-    later = (*_ADDED_IN_V2.get(table.name, ()), *_ADDED_IN_V3.get(table.name, ()))
+    later = (
+        *_ADDED_IN_V2.get(table.name, ()),
+        *_ADDED_IN_V3.get(table.name, ()),
+        *_ADDED_IN_V4.get(table.name, ()),
+    )
     columns = [column._copy() for column in table.columns if column.name not in later]
     copy = sa.Table(table.name, shape, *columns)
     for index in table.indexes:
+        if index.name in _INDEXES_V4:
+            continue
         sa.Index(
             index.name,
             *(copy.c[column.name] for column in index.columns),
@@ -198,10 +214,30 @@ def _v3(conn: Connection) -> None:
     _add_columns(conn, _ADDED_IN_V3)
 
 
+def _v4(conn: Connection) -> None:
+    from ._coarse import coarse_key  # noqa: PLC0415
+
+    _add_columns(conn, _ADDED_IN_V4)
+    for index in records.indexes:
+        if index.name in _INDEXES_V4:
+            index.create(conn)
+    # Records written before: their coarse key, worked out once here.
+    rows = conn.execute(sa.select(records.c.tenant, records.c.key)).all()
+    updates = [{"t": t, "k": k, "c": coarse_key(k)} for t, k in rows]
+    if updates:
+        conn.execute(
+            records.update()
+            .where(records.c.tenant == sa.bindparam("t"), records.c.key == sa.bindparam("k"))
+            .values(coarse=sa.bindparam("c")),
+            updates,
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, runs and tenant metadata", _v1),
     Migration(2, "the order of runs and of confirmed data (replay safety)", _v2),
     Migration(3, "per-account remote ids: records.account, tenants.account", _v3),
+    Migration(4, "coarse keys: a confirmation never outlives a write to its record", _v4),
 )
 
 

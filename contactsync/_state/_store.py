@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine
 
 from . import _schema
+from ._coarse import coarse_key
 from ._errors import ReadOnlyStore, StateError, StateSchemaError
 from ._lock import AdvisoryLock, FileLock, TenantLock, refuse_hard_links
 from ._schema import RUN_SEQUENCE, records, runs, sequences, tenants, utc_from_db
@@ -432,7 +433,7 @@ class StateStore:
         if not wanted:
             return
         now = self._timestamp()
-        rows = [(tenant, key, True, run_id, now, account) for key in wanted]
+        rows = [(tenant, key, True, run_id, now, account, coarse_key(key)) for key in wanted]
         with self._writing("mark records in flight") as conn:
             self._statements.mark_in_flight.run(conn, rows)
 
@@ -465,11 +466,96 @@ class StateStore:
                 None if e.order is None else e.order[0],
                 None if e.order is None else e.order[1],
                 account,
+                coarse_key(key),
             )
             for key, e in sorted(latest.items())
         ]
         with self._writing("confirm records") as conn:
             self._statements.confirm.run(conn, rows)
+            self._outlive(conn, tenant, account, entries)
+
+    @staticmethod
+    def _outlive(
+        conn: Connection, tenant: str, account: str | None, entries: Sequence[Confirmed]
+    ) -> None:
+        """A write confirmed under one key may have landed on the record another key of
+        the account was confirmed at (the platform matched it on something coarser than
+        the exact key): those other keys lose their confirmation (fingerprint and raw
+        hash, never their remote id or order), so that a later row under them is sent
+        again instead of being called ``unchanged`` while the record holds other data.
+        The record is the remote id the write confirmed, else (no id known) every key
+        with the same coarse key (:func:`~._coarse.coarse_key`). Within ``entries`` the
+        latest write of each record (by order, then position) keeps its confirmation."""
+        winners: dict[tuple[str, str], tuple[tuple[int, int, int], Confirmed]] = {}
+        for position, entry in enumerate(entries):
+            if entry.status == "unchanged":
+                continue  # a refresh of what was judged current: no write happened
+            group = (
+                ("id", entry.remote_id)
+                if entry.remote_id is not None
+                else ("coarse", coarse_key(entry.key))
+            )
+            rank = (*(entry.order or (-1, -1)), position)
+            held = winners.get(group)
+            if held is None or rank > held[0]:
+                winners[group] = (rank, entry)
+        if not winners:
+            return
+        # One read finds the other keys of those records that hold a confirmation (most
+        # records have none), and one write ends theirs: a statement per entry would
+        # double what a confirm costs.
+        by_id = {group: entry.key for (how, group), (_, entry) in winners.items() if how == "id"}
+        by_coarse = {g: entry.key for (how, g), (_, entry) in winners.items() if how == "coarse"}
+        stale: set[str] = set()
+        for column, wanted in ((records.c.remote_id, by_id), (records.c.coarse, by_coarse)):
+            groups = sorted(wanted)
+            for start in range(0, len(groups), _CHUNK):
+                rows = conn.execute(
+                    sa.select(records.c.key, column).where(
+                        records.c.tenant == tenant,
+                        records.c.account.is_not_distinct_from(account),
+                        column.in_(groups[start : start + _CHUNK]),
+                        records.c.fingerprint.is_not(None),
+                    )
+                ).all()
+                stale.update(key for key, group in rows if key != wanted[group])
+        keys = sorted(stale)
+        for start in range(0, len(keys), _CHUNK):
+            conn.execute(
+                records.update()
+                .where(records.c.tenant == tenant, records.c.key.in_(keys[start : start + _CHUNK]))
+                .values(fingerprint=None, raw_hash=None)
+            )
+
+    def newest_orders(
+        self, tenant: str, account: str | None, keys: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """Per key of ``keys``: the newest order confirmed under any key of ``account``
+        with the same coarse key (a row replayed from ``--failed`` older than it would
+        put older data on the record the platform may hold for both)."""
+        _check_tenant(tenant)
+        wanted = {key: coarse_key(key) for key in keys}
+        coarse = sorted(set(wanted.values()))
+        newest: dict[str, tuple[int, int]] = {}
+        if not coarse:
+            return newest
+        with self._reading("read the newest orders") as conn:
+            for start in range(0, len(coarse), _CHUNK):
+                part = coarse[start : start + _CHUNK]
+                rows = conn.execute(
+                    sa.select(records.c.coarse, records.c.order_run, records.c.order_index).where(
+                        records.c.tenant == tenant,
+                        records.c.account.is_not_distinct_from(account),
+                        records.c.coarse.in_(part),
+                        records.c.order_run.is_not(None),
+                        records.c.order_index.is_not(None),
+                    )
+                ).all()
+                for group, run, index in rows:
+                    order = (int(run), int(index))
+                    if order > newest.get(group, (-1, -1)):
+                        newest[group] = order
+        return {key: newest[group] for key, group in wanted.items() if group in newest}
 
     def record_failure(self, tenant: str, entries: Sequence[FailedEntry]) -> None:
         """Record identities whose write was not confirmed (failed, rejected, skipped),
@@ -693,7 +779,15 @@ class _Batch:
         conn.exec_driver_sql(sql, params)
 
 
-_MARK_COLUMNS: Final = ("tenant", "key", "in_flight", "run_id", "updated_at", "account")
+_MARK_COLUMNS: Final = (
+    "tenant",
+    "key",
+    "in_flight",
+    "run_id",
+    "updated_at",
+    "account",
+    "coarse",
+)
 _CONFIRM_COLUMNS: Final = (
     "tenant",
     "key",
@@ -708,6 +802,7 @@ _CONFIRM_COLUMNS: Final = (
     "order_run",
     "order_index",
     "account",
+    "coarse",
 )
 _FAILURE_COLUMNS: Final = (
     "tenant",
@@ -837,6 +932,7 @@ class _Statements:
                 # A confirm without an order (an unchanged contact's refresh) keeps it.
                 "order_run": sa.func.coalesce(new.order_run, records.c.order_run),
                 "order_index": sa.func.coalesce(new.order_index, records.c.order_index),
+                "coarse": new.coarse,
             },
             _CONFIRM_COLUMNS,
         )

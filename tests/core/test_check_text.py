@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
-from contactsync import ContactError
+from contactsync import Contact, ContactError
 from contactsync._normalize import check_text
 
 
@@ -32,3 +34,12 @@ def test_refused(value: str, problem: str) -> None:
 )
 def test_accepted(value: str, expected: str | None) -> None:
     assert check_text("first_name", value, max_length=40) == expected
+
+
+def test_text_is_composed_never_compatibility_folded() -> None:
+    decomposed = unicodedata.normalize("NFD", "Zoë Ångström")
+    contact = Contact(first_name=decomposed, last_name=decomposed, external_id=decomposed)
+    assert {contact.first_name, contact.last_name, contact.external_id} == {"Zoë Ångström"}
+    # NFKC would make the ligature "fi" and the full-width A plain letters: not done.
+    kept = "\ufb01ona \uff21"
+    assert Contact(first_name=kept).first_name == kept

@@ -4,6 +4,7 @@ library did not write. Generated from classes of variation, not from lists of ca
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from hypothesis import strategies as st
@@ -92,12 +93,20 @@ def rows(draw: st.DrawFn, persons: list[dict[str, Any]], max_rows: int = 8) -> l
     out: list[dict[str, Any]] = []
     for pick in picks:
         person = persons[pick]
-        row: dict[str, Any] = {"first_name": person["first_name"], "last_name": person["last_name"]}
+        # One person's rows spell them in the forms a platform matches alike: the first
+        # name composed (NFC) or decomposed (NFD), the address's letter case.
+        first = person["first_name"]
+        first = nfd(first) if draw(st.booleans()) else unicodedata.normalize("NFC", first)
+        row: dict[str, Any] = {"first_name": first, "last_name": person["last_name"]}
         if person["external_id"]:
             row["external_id"] = _ext_variant(person["external_id"], draw(st.integers(0, 2)))
         local, _, domain = person["email"].partition("@")
         if person["external_id"] and draw(st.integers(0, 4)) == 0:
             local = f"{local}.new"  # the person changes their email
+        # Only spellings that differ by letter case alone ("ß".upper() is "SS": another
+        # address, another person, not a form of this one).
+        forms = (local, local.lower(), local.capitalize(), local.upper())
+        local = draw(st.sampled_from([f for f in forms if f.lower() == local.lower()]))
         if draw(st.booleans()):
             domain = domain.upper()
         row["email"] = f"{local}@{domain}"

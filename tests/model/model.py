@@ -60,15 +60,24 @@ def phone_key(phone: str | None) -> str | None:
     return "44" + digits[1:] if digits.startswith("0") else digits
 
 
+def matched_email(email: str | None) -> str | None:
+    """An address as a platform may compare it when it matches records: letter case
+    folded (the emulators do; no platform documents it either way), ``ß`` and ``ss``
+    still two. Two rows the platform may land on one record are one person: the
+    later row's data must win, and the earlier one must not come back."""
+    key = email_key(email)
+    return None if key is None else key.lower()
+
+
 def person_of(provider: str, row: Mapping[str, Any]) -> tuple[str, ...]:
     """A person is the row's external id, else the platform's documented identity key
     (Gleantap: email + first name, else phone + first name; iVvy: first name + last name
-    + email; Yespo: the email it dedupes on)."""
-    ext = (row.get("external_id") or "").strip()
+    + email; Yespo: the email it dedupes on), text in NFC (one name however composed)."""
+    ext = unicodedata.normalize("NFC", (row.get("external_id") or "").strip())
     if ext:
         return ("ext", ext)
-    first = row.get("first_name") or ""
-    email = email_key(row.get("email"))
+    first = unicodedata.normalize("NFC", row.get("first_name") or "")
+    email = matched_email(row.get("email"))
     if provider == "gleantap":
         if email:
             return ("email+first", email, first)

@@ -269,7 +269,7 @@ def test_a_write_whose_answer_was_lost_is_never_failed_as_not_applied(
     # No groups: the setup that reads them would meet the faults first.
     scenario = attrs.evolve(scenario, tenant={**scenario.tenant, "groups": {}})
     app = EmulatorApp(scenario.emulator(), Faults(rate=0.5, seed=seed, kinds=("lost",)))
-    rows = people(30)
+    rows = people(60)
     outcomes = _run_once(scenario, app, rows)
     assert app.faults_injected["lost"] > 0
     held = {scenario.view(c) for c in app.emulator.contacts()}

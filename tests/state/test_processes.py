@@ -77,7 +77,7 @@ def test_killed_writer_leaves_whole_batches(url: str, attempt: int) -> None:
                 record = found[entry.key]
                 assert (record.fingerprint, record.remote_id, record.raw_hash) == (
                     str(batch),
-                    str(batch),
+                    f"{batch}|{entry.key}",
                     str(batch),
                 )
                 assert not record.in_flight
@@ -111,7 +111,7 @@ def test_two_processes_write_the_same_keys(url: str) -> None:
             # Not torn: every column of a row comes from one writer's one confirm.
             assert (record.mapping_fingerprint, record.remote_id, record.raw_hash) == (
                 token,
-                token,
+                f"{token}|{key}",
                 token,
             )
             assert token in {f"{w}:{rounds - 1}" for w in "ab"} | {

@@ -74,13 +74,18 @@ def test_a_new_store_gets_the_whole_schema(store: StateStore, url: str) -> None:
             "order_run",
             "order_index",
             "account",
+            "coarse",
         }
         assert inspector.get_pk_constraint("contactsync_records")["constrained_columns"] == [
             "tenant",
             "key",
         ]
         indexes = {i["name"] for i in inspector.get_indexes("contactsync_records")}
-        assert "ix_contactsync_records_in_flight" in indexes
+        assert {
+            "ix_contactsync_records_in_flight",
+            "ix_contactsync_records_coarse",
+            "ix_contactsync_records_remote_id",
+        } <= indexes
         run_indexes = {i["name"] for i in inspector.get_indexes("contactsync_runs")}
         assert "ix_contactsync_runs_tenant_started" in run_indexes
     finally:

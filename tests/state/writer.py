@@ -24,7 +24,12 @@ LOOP_LIMIT = 20_000
 def loop_entries(batch: int) -> list[Confirmed]:
     token = str(batch)
     keys = [f"b{batch:06d}-{j}" for j in range(BATCH)] + [f"common-{j}" for j in range(COMMON)]
-    return [Confirmed(key, token, "m", "updated", remote_id=token, raw_hash=token) for key in keys]
+    # One platform id per key: a write at an id another key holds would end that key's
+    # confirmation (the store's rule for two keys of one record).
+    return [
+        Confirmed(key, token, "m", "updated", remote_id=f"{token}|{key}", raw_hash=token)
+        for key in keys
+    ]
 
 
 def race_entries(writer: str, round_: int) -> list[Confirmed]:
@@ -32,7 +37,8 @@ def race_entries(writer: str, round_: int) -> list[Confirmed]:
     keys = [f"shared-{j:04d}" for j in range(SHARED)]
     keys += [f"own-{writer}-{round_}-{j}" for j in range(OWN)]
     return [
-        Confirmed(key, token, token, "updated", remote_id=token, raw_hash=token) for key in keys
+        Confirmed(key, token, token, "updated", remote_id=f"{token}|{key}", raw_hash=token)
+        for key in keys
     ]
 
 
