@@ -14,6 +14,7 @@ still pending in the run: the state would not yet say what that earlier row left
 from __future__ import annotations
 
 import asyncio
+import functools
 import unicodedata
 import uuid
 from collections import Counter
@@ -360,8 +361,16 @@ class Incremental:
         if items:
             assert self.run_id is not None
             keys = [key for _, key, _, _ in items]
+            sent = [self._pending[item.index].order for item, _, _, _ in items]
             await asyncio.to_thread(
-                self.store.mark_in_flight, self.tenant, self.run_id, keys, account=self.account
+                functools.partial(
+                    self.store.mark_in_flight,
+                    self.tenant,
+                    self.run_id,
+                    keys,
+                    account=self.account,
+                    orders=sent,
+                )
             )
 
     def outcome(self, outcome: Outcome) -> None:

@@ -423,17 +423,48 @@ class StateStore:
             return [str(row[0]) for row in rows]
 
     def mark_in_flight(
-        self, tenant: str, run_id: str, keys: Sequence[str], *, account: str | None = None
+        self,
+        tenant: str,
+        run_id: str,
+        keys: Sequence[str],
+        *,
+        account: str | None = None,
+        orders: Sequence[tuple[int, int] | None] | None = None,
     ) -> None:
         """Mark ``keys`` as being sent by ``run_id`` (call before sending). Identities
         the store does not know yet get a record with no fingerprint and no status
-        (of ``account``; a known record keeps its account until a confirm)."""
+        (of ``account``; a known record keeps its account until a confirm).
+
+        ``orders`` (one per key, aligned with ``keys``) are the orders of the rows
+        being sent. A record's order becomes the newer of its own and the sent row's,
+        before the answer is known: a write whose answer is lost, or whose run is
+        killed, may have been applied, and a row replayed later from an older
+        ``--failed`` file must not be written over it."""
         _check_tenant(tenant)
-        wanted = sorted(set(keys))
+        newest: dict[str, tuple[int, int] | None] = {}
+        for n, key in enumerate(keys):
+            order = orders[n] if orders is not None else None
+            before = newest.get(key)
+            newest[key] = (
+                order if before is None or (order is not None and order > before) else before
+            )
+        wanted = sorted(newest)
         if not wanted:
             return
         now = self._timestamp()
-        rows = [(tenant, key, True, run_id, now, account, coarse_key(key)) for key in wanted]
+        rows = [
+            (
+                tenant,
+                key,
+                True,
+                run_id,
+                now,
+                account,
+                coarse_key(key),
+                *(newest[key] or (None, None)),
+            )
+            for key in wanted
+        ]
         with self._writing("mark records in flight") as conn:
             self._statements.mark_in_flight.run(conn, rows)
 
@@ -787,6 +818,8 @@ _MARK_COLUMNS: Final = (
     "updated_at",
     "account",
     "coarse",
+    "order_run",
+    "order_index",
 )
 _CONFIRM_COLUMNS: Final = (
     "tenant",
@@ -902,11 +935,27 @@ class _Statements:
                 columns,
             )
 
+        def later(new: Any) -> sa.ColumnElement[bool]:
+            """Whether the sent row's order is after the record's."""
+            return sa.and_(
+                new.order_run.is_not(None),
+                sa.or_(
+                    records.c.order_run.is_(None),
+                    new.order_run > records.c.order_run,
+                    sa.and_(
+                        new.order_run == records.c.order_run,
+                        new.order_index > records.c.order_index,
+                    ),
+                ),
+            )
+
         self.mark_in_flight = on_conflict(
             lambda new: {
                 "in_flight": sa.true(),
                 "run_id": new.run_id,
                 "updated_at": new.updated_at,
+                "order_run": sa.case((later(new), new.order_run), else_=records.c.order_run),
+                "order_index": sa.case((later(new), new.order_index), else_=records.c.order_index),
             },
             _MARK_COLUMNS,
         )

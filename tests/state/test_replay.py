@@ -190,6 +190,36 @@ def test_a_replay_older_than_what_the_store_confirmed_is_skipped(
     _assert_last_rows(platform, newer)
 
 
+def test_a_replay_older_than_a_newer_run_whose_answers_were_lost_is_skipped(
+    tmp_path: Path, url: str, platforms: list[Platform]
+) -> None:
+    # Run 1 fails for some people (500s); run 2, a newer input, meets lost answers: its
+    # writes were applied but not confirmed (outcome_unknown). The failed file of run 1,
+    # replayed now, is older than what run 2 sent: it must not be written over it.
+    platform = Platform(BY_NAME["gleantap"], tmp_path, GleantapEmulator())
+    platforms.append(platform)
+    platform.write_config(retry_for=0)
+    platform.app.faults = Faults(rate=0.4, kinds=("500",), seed=5)
+    first = rows()
+    _, failed = platform.upsert(_write(tmp_path / "one.jsonl", first), state=url)
+    assert _failed_lines(failed)
+    platform.app.faults = Faults(rate=0.3, kinds=("lost",), seed=9)
+    newer = rows(seed=4, tag="-new")
+    report, _ = platform.upsert(_write(tmp_path / "two.jsonl", newer), state=url)
+    unknown = [o for o in report["outcomes"] if (o["error"] or {}).get("code") == "outcome_unknown"]
+    assert unknown, "no lost answer met: nothing checked"
+    platform.app.faults = Faults()
+    view = platform.scenario.view
+    before = {v[0]: v for v in map(view, platform.emulator.contacts())}
+    newest = {k: expected(row) for k, row in last_rows(newer).items()}
+    assert any(before.get(k) == v for k, v in newest.items())
+    platform.upsert(failed, state=url)
+    after = {v[0]: v for v in map(view, platform.emulator.contacts())}
+    # Whoever held their newer row before the replay holds it still.
+    older = [k for k, v in newest.items() if before.get(k) == v and after.get(k) != v]
+    assert older == [], f"{len(older)} people moved by a replay older than the newer run"
+
+
 def _yespo_still() -> tuple[YespoEmulator, list[float]]:
     now = [0.0]
     emulator = YespoEmulator(clock=lambda: now[0])
