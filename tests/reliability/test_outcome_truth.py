@@ -6,8 +6,11 @@ and after, never from the report."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from contactsync_ivvy import DEMO_API_SECRET as I_SECRET
 from contactsync_ivvy import IvvyAuth
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
-from contactsync import Client, Outcome, Secret, Status
+from contactsync import AsyncClient, Client, Outcome, Secret, Status
 from contactsync._state import open_store
 from contactsync.testing import EmulatorApp, EmulatorTransport, Faults, json_response
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
@@ -29,6 +32,10 @@ YESPO_RT, YESPO_BULK, IVVY = BY_NAME["yespo-realtime"], BY_NAME["yespo-bulk"], B
 
 
 def _no_sleep(seconds: float) -> None:
+    del seconds
+
+
+async def _no_sleep_async(seconds: float) -> None:
     del seconds
 
 
@@ -395,6 +402,147 @@ def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
     check_true_of_the_emulator(
         IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
     )
+
+
+class _Threaded(httpx.BaseTransport):
+    """``app`` behind a sync transport: an ``AsyncClient`` sends each request from a
+    worker thread, so the app may hold one without holding the run's event loop."""
+
+    def __init__(self, app: EmulatorApp) -> None:
+        self.app = app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return self.app(request)
+
+
+class _HeldUntil(EmulatorApp):
+    """Holds the request carrying ``marker`` (``arrived`` is set) until ``until()``."""
+
+    def __init__(self, emulator: Any, marker: bytes, until: Callable[[], bool]) -> None:
+        super().__init__(emulator)
+        self.marker, self.until = marker, until
+        self.arrived = threading.Event()
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if self.marker in request.content and not self.arrived.is_set():
+            self.arrived.set()
+            deadline = time.monotonic() + 60  # a safety net, not a speed bound
+            while not self.until() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return super()._answer(request)
+
+
+def _in_flight(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT count(*) FROM contactsync_records WHERE in_flight")
+        return int(found.fetchone()[0])
+
+
+def test_ivvy_a_row_held_behind_another_persons_row_writes_by_its_stored_id(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, with a store that holds both people's ids:
+    ``strasse9@`` and ``straße9@`` (same name, no external id) are two contacts (iVvy
+    lower-cases an address, and ``ß`` lowered is still ``ß``), but their keys fold to
+    one, so the run keeps their rows in order. A ``strasse9@`` row taken while the
+    ``straße9@`` row is in flight still writes by the id the store holds for it: never
+    a second contact for that person."""
+    emulator = IVVY.emulator()
+    name = {"first_name": "Zoë", "last_name": "Smith"}
+    sharp = {**name, "email": "straße9@example.com"}
+    plain = {**name, "email": "strasse9@example.com"}
+    db = tmp_path / "state.db"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=EmulatorApp(emulator), state=f"sqlite:///{db}") as client:
+        first = {o.index: o for o in client.upsert_many([sharp, plain])}
+    assert {o.status for o in first.values()} == {Status.CREATED}
+    before = {str(c["id"]) for c in emulator.contacts()}
+    assert len(before) == 2
+    # The straße9 row is held inside iVvy until the strasse9 row is taken (marked in
+    # flight), so that row is judged while the other is still in the run.
+    app = _HeldUntil(emulator, b'"b1"', lambda: _in_flight(db) == 2)
+    rows: list[dict[str, Any]] = [
+        {**sharp, "custom_fields": {"loyalty": "b1"}},
+        {**plain, "custom_fields": {"loyalty": "a1"}, "email": "strasse9@EXAMPLE.COM"},
+    ]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        yield rows[0]
+        assert await asyncio.to_thread(app.arrived.wait, 60)
+        yield rows[1]
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", transport=_Threaded(app), state=f"sqlite:///{db}", sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.arrived.is_set()
+    assert len(emulator.contacts()) == 2, "a second contact for one person"
+    assert [o.status for o in outcomes] == [Status.UPDATED, Status.UPDATED], outcomes
+    assert [o.remote_id for o in outcomes] == [first[0].remote_id, first[1].remote_id]
+    # iVvy holds the address as sent: the domain lower-cased.
+    sent = [
+        {**row, "email": str(row["email"]).lower(), "external_id": None, "phone": None}
+        for row in rows
+    ]
+    check_true_of_the_emulator(IVVY, app, before, sent, outcomes)
+
+
+class _FirstWriteById500(EmulatorApp):
+    """The first iVvy write by id is answered 500 (not applied); the rest are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.refused = 0
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        by_id = b"addOrUpdateContact" in request.url.raw_path and b'"id"' in request.content
+        if by_id and not self.refused:
+            self.refused += 1
+            return json_response(500, {"errorCode": 500, "message": "error"}), "500"
+        return super()._answer(request)
+
+
+def test_ivvy_a_later_row_after_a_refused_write_by_stored_id_makes_no_second_contact(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, a store that holds the person's id, and two
+    rows of them taken together (a one-shot iterator is not read ahead): the first
+    row's write by that id is refused (500, not applied, no retry budget). The later
+    row writes by the stored id too, rather than create a second contact."""
+    emulator = IVVY.emulator()
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=EmulatorApp(emulator), state=state) as client:
+        (first,) = list(client.upsert_many([person]))
+    assert first.status is Status.CREATED
+    app = _FirstWriteById500(emulator)
+    rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        for row in rows:  # no await between them: both arrive in one take
+            yield row
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", emulator=app, state=state, sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.refused == 1
+    assert len(emulator.contacts()) == 1, "a second contact for one person"
+    assert outcomes[0].status is Status.FAILED, outcomes
+    assert outcomes[1].status is Status.UPDATED, outcomes
+    assert outcomes[1].remote_id == first.remote_id
+    (held,) = emulator.contacts()
+    assert {f["value"] for f in held["customFields"]} == {"v2"}
 
 
 class _LostThen500(EmulatorApp):
