@@ -19,7 +19,7 @@ import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY as I_KEY
 from contactsync_ivvy import DEMO_API_SECRET as I_SECRET
-from contactsync_ivvy import IvvyAuth
+from contactsync_ivvy import IvvyAuth, IvvyEmulator
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
 from contactsync import AsyncClient, Client, Outcome, Secret, Status
@@ -543,6 +543,51 @@ def test_ivvy_a_later_row_after_a_refused_write_by_stored_id_makes_no_second_con
     assert outcomes[1].remote_id == first.remote_id
     (held,) = emulator.contacts()
     assert {f["value"] for f in held["customFields"]} == {"v2"}
+
+
+class _WritesLost(EmulatorApp):
+    """Every iVvy write is applied and its answer lost; look-ups are answered."""
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        response, fault = super()._answer(request)
+        if b"addOrUpdateContact" in request.url.raw_path:
+            raise httpx.ReadError("answer lost after the request was applied", request=request)
+        return response, fault
+
+
+def test_ivvy_a_create_in_doubt_is_found_as_ivvys_own_match_finds_it(tmp_path: Path) -> None:
+    """iVvy without ``update_if_exists``: a create of Ann Lee ``ann@example.com`` was
+    applied, its answer lost (in doubt in the store); then someone wrote the domain in
+    capitals in iVvy's UI (``ann@EXAMPLE.COM``: the same address, as iVvy's own match
+    on first name, last name and email holds it). The next run looks Ann up as iVvy
+    matches her and writes by that contact's id: never a second contact. A contact
+    whose part before the ``@`` differs is another person, and stays untouched."""
+    emulator = IVVY.emulator()
+    assert isinstance(emulator, IvvyEmulator)
+    other = {"id": next(emulator._ids), "firstName": "Ann", "lastName": "Lee",
+             "email": "Ann@example.com", "phone": None, "externalId": None,
+             "customFields": {501: "other"}, "groups": {}, "companies": [],
+             "status": 1, "smsStatus": 1}  # fmt: skip
+    emulator.insert(other)
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=_WritesLost(emulator), sleep=_no_sleep, state=state) as c:
+        (first,) = list(c.upsert_many([{**person, "custom_fields": {"loyalty": "v1"}}]))
+    assert first.error is not None
+    assert first.error.code == "outcome_unknown", first
+    (made,) = [c for c in emulator.contacts() if c["id"] != other["id"]]
+    edited = emulator.records[made["id"]]
+    emulator.insert({**edited, "email": "ann@EXAMPLE.COM"})  # as edited in iVvy's UI
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        (outcome,) = list(client.upsert_many([{**person, "custom_fields": {"loyalty": "v2"}}]))
+    assert len(emulator.contacts()) == 2, "a second contact for one person"
+    assert outcome.status is Status.UPDATED, outcome
+    assert outcome.remote_id == str(made["id"])
+    loyalty = {c["id"]: c["customFields"][0]["value"] for c in emulator.contacts()}
+    assert loyalty == {other["id"]: "other", made["id"]: "v2"}
 
 
 class _LostThen500(EmulatorApp):
