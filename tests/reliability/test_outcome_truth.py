@@ -555,6 +555,58 @@ class _WritesLost(EmulatorApp):
         return response, fault
 
 
+class _FirstLookUp500(EmulatorApp):
+    """The first iVvy look-up is answered 500; the rest are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.refused = 0
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if b"getContactList" in request.url.raw_path and not self.refused:
+            self.refused += 1
+            return json_response(500, {"errorCode": 500, "message": "error"}), "500"
+        return super()._answer(request)
+
+
+def test_ivvy_a_later_row_of_a_person_in_doubt_looks_up_when_the_first_could_not(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``: an earlier run's create of a person without
+    external id was applied, its answer lost (in doubt in the store). The next run has
+    two rows of them, taken together; the first row's look-up is refused (500, no
+    retry budget). The later row looks the person up too, rather than create."""
+    emulator = IVVY.emulator()
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=_WritesLost(emulator), sleep=_no_sleep, state=state) as c:
+        (first,) = list(c.upsert_many([person]))
+    assert first.error is not None
+    assert first.error.code == "outcome_unknown", first
+    (made,) = emulator.contacts()
+    app = _FirstLookUp500(emulator)
+    rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        for row in rows:  # no await between them: both arrive in one take
+            yield row
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", emulator=app, state=state, sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.refused == 1
+    assert len(emulator.contacts()) == 1, "a second contact for one person"
+    assert outcomes[0].status is Status.FAILED, outcomes
+    assert outcomes[1].status is Status.UPDATED, outcomes
+    assert outcomes[1].remote_id == str(made["id"])
+
+
 def test_ivvy_a_create_in_doubt_is_found_as_ivvys_own_match_finds_it(tmp_path: Path) -> None:
     """iVvy without ``update_if_exists``: a create of Ann Lee ``ann@example.com`` was
     applied, its answer lost (in doubt in the store); then someone wrote the domain in
