@@ -415,7 +415,10 @@ class Execution:
             key = provider.state_key(item)
             remote_id = None if key is None else self._obtained.get(key)
             if remote_id is None:
-                if key in self._doubted and item.known is None and not item.in_doubt:
+                # With a known id too: that id may name no contact any more, and the
+                # flow then looks up before it creates (the earlier row's create, whose
+                # answer was lost, may hold the person now).
+                if key in self._doubted and not item.in_doubt:
                     if out is batch:
                         out = list(batch)
                     out[n] = attrs.evolve(item, in_doubt=True)
@@ -771,16 +774,24 @@ class Execution:
                 incremental.refresh_raw(key, found[key], digest)
                 self._emit(self._unchanged(item.index, item.contact, found[key], item))
                 continue
-            if fresh(key) and (known := incremental.known(record)) is not None:
+            # The identity map holds for every row of the person, not only the first:
+            # a later row that an earlier one of this run (or a row the scheduler keeps
+            # in order with it, whose key folds to the same) is still ahead of must not
+            # create when that earlier row fails without naming an id. An id this run
+            # obtains replaces the store's when the row is sent (``_with_obtained``).
+            if (known := incremental.known(record)) is not None:
                 # The identity map: the platform holds this contact (a write of it was
                 # confirmed), under this id when it gave one.
-                if create_only:
+                if create_only and fresh(key):
                     seen.add(coarse_key(key))
                     self._note_obtained(key, known.remote_id)
                     self._emit(self._skipped_exists(item, known.remote_id))
                     continue
                 item = attrs.evolve(item, known=known)
-            elif fresh(key) and incremental.in_doubt(record):
+            elif incremental.in_doubt(record):
+                # An earlier run's create may have been applied: look before creating
+                # (the marker may be this run's own, for a row still in flight: then
+                # the look-up costs a request and finds what that row made, if anything).
                 item = attrs.evolve(item, in_doubt=True)
             seen.add(coarse_key(key))
             sending.append((item, key, print_, digest))

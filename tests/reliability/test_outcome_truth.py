@@ -6,8 +6,11 @@ and after, never from the report."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,10 @@ import httpx
 import pytest
 from contactsync_ivvy import DEMO_API_KEY as I_KEY
 from contactsync_ivvy import DEMO_API_SECRET as I_SECRET
-from contactsync_ivvy import IvvyAuth
+from contactsync_ivvy import IvvyAuth, IvvyEmulator
 from contactsync_yespo import DEMO_API_KEY as Y_KEY
 
-from contactsync import Client, Outcome, Secret, Status
+from contactsync import AsyncClient, Client, Outcome, Secret, Status
 from contactsync._state import open_store
 from contactsync.testing import EmulatorApp, EmulatorTransport, Faults, json_response
 from tests.reliability.scenarios import SCENARIOS, Scenario, expected, people
@@ -29,6 +32,10 @@ YESPO_RT, YESPO_BULK, IVVY = BY_NAME["yespo-realtime"], BY_NAME["yespo-bulk"], B
 
 
 def _no_sleep(seconds: float) -> None:
+    del seconds
+
+
+async def _no_sleep_async(seconds: float) -> None:
     del seconds
 
 
@@ -395,6 +402,244 @@ def test_ivvy_a_create_left_in_flight_by_a_killed_run_is_found_not_made_twice(
     check_true_of_the_emulator(
         IVVY, app, before, [{**row, "external_id": None} for row in rows], outcomes
     )
+
+
+class _Threaded(httpx.BaseTransport):
+    """``app`` behind a sync transport: an ``AsyncClient`` sends each request from a
+    worker thread, so the app may hold one without holding the run's event loop."""
+
+    def __init__(self, app: EmulatorApp) -> None:
+        self.app = app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return self.app(request)
+
+
+class _HeldUntil(EmulatorApp):
+    """Holds the request carrying ``marker`` (``arrived`` is set) until ``until()``."""
+
+    def __init__(self, emulator: Any, marker: bytes, until: Callable[[], bool]) -> None:
+        super().__init__(emulator)
+        self.marker, self.until = marker, until
+        self.arrived = threading.Event()
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if self.marker in request.content and not self.arrived.is_set():
+            self.arrived.set()
+            deadline = time.monotonic() + 60  # a safety net, not a speed bound
+            while not self.until() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return super()._answer(request)
+
+
+def _in_flight(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT count(*) FROM contactsync_records WHERE in_flight")
+        return int(found.fetchone()[0])
+
+
+def test_ivvy_a_row_held_behind_another_persons_row_writes_by_its_stored_id(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, with a store that holds both people's ids:
+    ``strasse9@`` and ``straße9@`` (same name, no external id) are two contacts (iVvy
+    lower-cases an address, and ``ß`` lowered is still ``ß``), but their keys fold to
+    one, so the run keeps their rows in order. A ``strasse9@`` row taken while the
+    ``straße9@`` row is in flight still writes by the id the store holds for it: never
+    a second contact for that person."""
+    emulator = IVVY.emulator()
+    name = {"first_name": "Zoë", "last_name": "Smith"}
+    sharp = {**name, "email": "straße9@example.com"}
+    plain = {**name, "email": "strasse9@example.com"}
+    db = tmp_path / "state.db"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=EmulatorApp(emulator), state=f"sqlite:///{db}") as client:
+        first = {o.index: o for o in client.upsert_many([sharp, plain])}
+    assert {o.status for o in first.values()} == {Status.CREATED}
+    before = {str(c["id"]) for c in emulator.contacts()}
+    assert len(before) == 2
+    # The straße9 row is held inside iVvy until the strasse9 row is taken (marked in
+    # flight), so that row is judged while the other is still in the run.
+    app = _HeldUntil(emulator, b'"b1"', lambda: _in_flight(db) == 2)
+    rows: list[dict[str, Any]] = [
+        {**sharp, "custom_fields": {"loyalty": "b1"}},
+        {**plain, "custom_fields": {"loyalty": "a1"}, "email": "strasse9@EXAMPLE.COM"},
+    ]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        yield rows[0]
+        assert await asyncio.to_thread(app.arrived.wait, 60)
+        yield rows[1]
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", transport=_Threaded(app), state=f"sqlite:///{db}", sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.arrived.is_set()
+    assert len(emulator.contacts()) == 2, "a second contact for one person"
+    assert [o.status for o in outcomes] == [Status.UPDATED, Status.UPDATED], outcomes
+    assert [o.remote_id for o in outcomes] == [first[0].remote_id, first[1].remote_id]
+    # iVvy holds the address as sent: the domain lower-cased.
+    sent = [
+        {**row, "email": str(row["email"]).lower(), "external_id": None, "phone": None}
+        for row in rows
+    ]
+    check_true_of_the_emulator(IVVY, app, before, sent, outcomes)
+
+
+class _FirstWriteById500(EmulatorApp):
+    """The first iVvy write by id is answered 500 (not applied); the rest are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.refused = 0
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        by_id = b"addOrUpdateContact" in request.url.raw_path and b'"id"' in request.content
+        if by_id and not self.refused:
+            self.refused += 1
+            return json_response(500, {"errorCode": 500, "message": "error"}), "500"
+        return super()._answer(request)
+
+
+def test_ivvy_a_later_row_after_a_refused_write_by_stored_id_makes_no_second_contact(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, a store that holds the person's id, and two
+    rows of them taken together (a one-shot iterator is not read ahead): the first
+    row's write by that id is refused (500, not applied, no retry budget). The later
+    row writes by the stored id too, rather than create a second contact."""
+    emulator = IVVY.emulator()
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=EmulatorApp(emulator), state=state) as client:
+        (first,) = list(client.upsert_many([person]))
+    assert first.status is Status.CREATED
+    app = _FirstWriteById500(emulator)
+    rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        for row in rows:  # no await between them: both arrive in one take
+            yield row
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", emulator=app, state=state, sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.refused == 1
+    assert len(emulator.contacts()) == 1, "a second contact for one person"
+    assert outcomes[0].status is Status.FAILED, outcomes
+    assert outcomes[1].status is Status.UPDATED, outcomes
+    assert outcomes[1].remote_id == first.remote_id
+    (held,) = emulator.contacts()
+    assert {f["value"] for f in held["customFields"]} == {"v2"}
+
+
+class _WritesLost(EmulatorApp):
+    """Every iVvy write is applied and its answer lost; look-ups are answered."""
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        response, fault = super()._answer(request)
+        if b"addOrUpdateContact" in request.url.raw_path:
+            raise httpx.ReadError("answer lost after the request was applied", request=request)
+        return response, fault
+
+
+class _FirstLookUp500(EmulatorApp):
+    """The first iVvy look-up is answered 500; the rest are answered."""
+
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator)
+        self.refused = 0
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        if b"getContactList" in request.url.raw_path and not self.refused:
+            self.refused += 1
+            return json_response(500, {"errorCode": 500, "message": "error"}), "500"
+        return super()._answer(request)
+
+
+def test_ivvy_a_later_row_of_a_person_in_doubt_looks_up_when_the_first_could_not(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``: an earlier run's create of a person without
+    external id was applied, its answer lost (in doubt in the store). The next run has
+    two rows of them, taken together; the first row's look-up is refused (500, no
+    retry budget). The later row looks the person up too, rather than create."""
+    emulator = IVVY.emulator()
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=_WritesLost(emulator), sleep=_no_sleep, state=state) as c:
+        (first,) = list(c.upsert_many([person]))
+    assert first.error is not None
+    assert first.error.code == "outcome_unknown", first
+    (made,) = emulator.contacts()
+    app = _FirstLookUp500(emulator)
+    rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        for row in rows:  # no await between them: both arrive in one take
+            yield row
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", emulator=app, state=state, sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    outcomes = asyncio.run(go())
+    assert app.refused == 1
+    assert len(emulator.contacts()) == 1, "a second contact for one person"
+    assert outcomes[0].status is Status.FAILED, outcomes
+    assert outcomes[1].status is Status.UPDATED, outcomes
+    assert outcomes[1].remote_id == str(made["id"])
+
+
+def test_ivvy_a_create_in_doubt_is_found_as_ivvys_own_match_finds_it(tmp_path: Path) -> None:
+    """iVvy without ``update_if_exists``: a create of Ann Lee ``ann@example.com`` was
+    applied, its answer lost (in doubt in the store); then someone wrote the domain in
+    capitals in iVvy's UI (``ann@EXAMPLE.COM``: the same address, as iVvy's own match
+    on first name, last name and email holds it). The next run looks Ann up as iVvy
+    matches her and writes by that contact's id: never a second contact. A contact
+    whose part before the ``@`` differs is another person, and stays untouched."""
+    emulator = IVVY.emulator()
+    assert isinstance(emulator, IvvyEmulator)
+    other = {"id": next(emulator._ids), "firstName": "Ann", "lastName": "Lee",
+             "email": "Ann@example.com", "phone": None, "externalId": None,
+             "customFields": {501: "other"}, "groups": {}, "companies": [],
+             "status": 1, "smsStatus": 1}  # fmt: skip
+    emulator.insert(other)
+    person = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    with Client(config, "r", emulator=_WritesLost(emulator), sleep=_no_sleep, state=state) as c:
+        (first,) = list(c.upsert_many([{**person, "custom_fields": {"loyalty": "v1"}}]))
+    assert first.error is not None
+    assert first.error.code == "outcome_unknown", first
+    (made,) = [c for c in emulator.contacts() if c["id"] != other["id"]]
+    edited = emulator.records[made["id"]]
+    emulator.insert({**edited, "email": "ann@EXAMPLE.COM"})  # as edited in iVvy's UI
+    app = EmulatorApp(emulator)
+    with Client(config, "r", emulator=app, sleep=_no_sleep, state=state) as client:
+        (outcome,) = list(client.upsert_many([{**person, "custom_fields": {"loyalty": "v2"}}]))
+    assert len(emulator.contacts()) == 2, "a second contact for one person"
+    assert outcome.status is Status.UPDATED, outcome
+    assert outcome.remote_id == str(made["id"])
+    loyalty = {c["id"]: c["customFields"][0]["value"] for c in emulator.contacts()}
+    assert loyalty == {other["id"]: "other", made["id"]: "v2"}
 
 
 class _LostThen500(EmulatorApp):

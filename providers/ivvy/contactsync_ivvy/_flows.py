@@ -138,7 +138,10 @@ def upsert_one(
     where = _lookup_filter(payload, mode, item.in_doubt and not update_if_exists)
     if where is not None:
         # addOrUpdateContact creates whenever `id` is missing: find the id first.
-        found = yield from _find(where, contacts)
+        if "externalId" in where:
+            found = yield from _find(where, contacts)
+        else:
+            found = yield from _find_by_name_and_email(payload, contacts)
         if isinstance(found, OutcomeError):
             return failed(item, found)
         if found is not None:
@@ -206,6 +209,24 @@ def _namesakes(
         total = (answer.get("meta") or {}).get("totalResults")
         if not page or not isinstance(total, int) or start >= total:
             return found
+
+
+def _find_by_name_and_email(
+    payload: IvvyPayload, contacts: tuple[int, ...]
+) -> Steps[tuple[int, int] | OutcomeError | None]:
+    """Like :func:`_find`, for a contact without external id: the contacts with its
+    first and last name and its address (the domain in any letter case, as iVvy's own
+    match on first name, last name and email finds them: a contact made in iVvy's UI,
+    or one a create with ``updateIfExists`` landed on, may hold ``ann@EXAMPLE.COM``
+    where the contact is ``ann@example.com``, and an exact ``email`` filter would miss
+    it). Never one whose part before the ``@`` differs: that is another person."""
+    found = yield from _namesakes(payload, contacts)
+    if isinstance(found, OutcomeError):
+        return found
+    own = [r for r in found if _same_address(r.get("email"), payload.body["email"])]
+    if not own:
+        return None
+    return int(_latest(own)["id"]), len(own)
 
 
 def _resolve_namesake(
