@@ -295,6 +295,13 @@ class Incremental:
             self.store.keys_of_remote_id, self.tenant, self.account, remote_id
         )
 
+    async def ids_by_coarse(self, keys: list[str]) -> dict[str, str]:
+        """For keys the store does not hold: the id of this account's record under
+        another key the platform may match alike (see ``StateStore.ids_by_coarse``)."""
+        if not keys:
+            return {}
+        return await asyncio.to_thread(self.store.ids_by_coarse, self.tenant, self.account, keys)
+
     async def newest_orders(self, keys: list[str]) -> dict[str, tuple[int, int]]:
         """Per key: the newest order this account's store confirmed under any key with
         the same coarse key (what a replayed row must not be older than)."""

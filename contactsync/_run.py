@@ -726,7 +726,15 @@ class Execution:
                 if item.index in self._orders and (key := incremental.key_of(item))
             ]
             newest = await incremental.newest_orders(replayed)
-        sending, stateless = self._judge(prepared, found, fresh, seen, newest)
+        alike: dict[str, str] = {}
+        if self.engine.provider.uses_known_ids:
+            # A person the store knows under another spelling the platform matches
+            # alike (Ann@ for ann@): write by that record's id rather than make a second.
+            absent = [
+                k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found
+            ]
+            alike = await incremental.ids_by_coarse(absent)
+        sending, stateless = self._judge(prepared, found, fresh, seen, newest, alike)
         await incremental.sending(sending, self._orders)
         for item in [*(entry[0] for entry in sending), *stateless]:
             self._admit(item)
@@ -738,6 +746,7 @@ class Execution:
         fresh: Callable[[str], bool],
         seen: set[str],
         newest: Mapping[str, tuple[int, int]],
+        alike: Mapping[str, str] | None = None,
     ) -> tuple[list[tuple[Prepared[Any], str, str, str | None]], list[Prepared[Any]]]:
         """Emit the mapped rows the store settles (unchanged; skipped by ``create_only``
         for a known contact); return those to send, with their state key, fingerprint
@@ -793,6 +802,8 @@ class Execution:
                 # (the marker may be this run's own, for a row still in flight: then
                 # the look-up costs a request and finds what that row made, if anything).
                 item = attrs.evolve(item, in_doubt=True)
+            elif alike and (remote_id := alike.get(key)) is not None:
+                item = attrs.evolve(item, known=Known(remote_id))
             seen.add(coarse_key(key))
             sending.append((item, key, print_, digest))
         return sending, stateless

@@ -558,6 +558,40 @@ class StateStore:
                 .values(fingerprint=None, raw_hash=None)
             )
 
+    def ids_by_coarse(
+        self, tenant: str, account: str | None, keys: Sequence[str]
+    ) -> dict[str, str]:
+        """Per key of ``keys`` the store does not hold: the platform id of ``account``'s
+        most recently written record under another key with the same coarse key (the
+        record the platform may hold for both: ``Ann@`` and ``ann@``)."""
+        _check_tenant(tenant)
+        wanted = {key: coarse_key(key) for key in keys}
+        coarse = sorted(set(wanted.values()))
+        latest: dict[str, tuple[Any, str, str]] = {}
+        if not coarse:
+            return {}
+        with self._reading("read ids by coarse key") as conn:
+            for start in range(0, len(coarse), _CHUNK):
+                rows = conn.execute(
+                    sa.select(
+                        records.c.coarse, records.c.key, records.c.remote_id, records.c.updated_at
+                    ).where(
+                        records.c.tenant == tenant,
+                        records.c.account.is_not_distinct_from(account),
+                        records.c.coarse.in_(coarse[start : start + _CHUNK]),
+                        records.c.remote_id.is_not(None),
+                    )
+                ).all()
+                for group, key, remote_id, at in rows:
+                    held = latest.get(group)
+                    if held is None or (at, key) > (held[0], held[1]):
+                        latest[group] = (at, key, str(remote_id))
+        return {
+            key: latest[group][2]
+            for key, group in wanted.items()
+            if group in latest and latest[group][1] != key
+        }
+
     def newest_orders(
         self, tenant: str, account: str | None, keys: Sequence[str]
     ) -> dict[str, tuple[int, int]]:

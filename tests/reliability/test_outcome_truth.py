@@ -684,3 +684,22 @@ def test_a_lost_answer_then_server_errors_until_the_budget_ends_is_outcome_unkno
     codes = {o.error.code if o.error else o.status.value for o in outcomes}
     assert codes == {"written" if scenario.name == "ivvy" else "outcome_unknown"}, outcomes
     check_true_of_the_emulator(scenario, app, set(), rows, outcomes)
+
+
+def test_ivvy_a_known_person_in_another_letter_case_is_written_by_their_id(
+    tmp_path: Path,
+) -> None:
+    """iVvy without ``update_if_exists``, a state store: a person stored as
+    ``Ann.Lee@…`` comes back as ``ann.lee@…`` (iVvy holds addresses without letter
+    case: one contact). The run writes by the stored id instead of making a second."""
+    emulator = IVVY.emulator()
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    config = IVVY.config(retry_for=0.0)
+    config["tenants"]["r"]["options"] = {"update_if_exists": False}
+    row = {"first_name": "Ann", "last_name": "Lee", "email": "Ann.Lee@example.com"}
+    for email in ("Ann.Lee@example.com", "ann.lee@example.com"):
+        with Client(config, "r", emulator=EmulatorApp(emulator), state=state) as client:
+            (outcome,) = client.upsert_many([{**row, "email": email}])
+        assert outcome.ok, outcome
+    assert len(emulator.contacts()) == 1, "a second contact for one person"
+    assert outcome.status is Status.UPDATED
