@@ -50,12 +50,13 @@ def _environment(tree: Path) -> dict[str, str]:
     return env
 
 
-def run(patch: Path) -> tuple[str, float, str]:
+def run(patch: Path | None) -> tuple[str, float, str]:
+    """The model suite on a scratch copy with ``patch`` applied (``None``: unpatched)."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
         tree = Path(scratch)
         _copy_tree(tree)
         applied = subprocess.run(
-            ["git", "apply", "--unsafe-paths", str(patch)],
+            ["git", "apply", "--unsafe-paths", str(patch)] if patch else ["true"],
             cwd=tree,
             capture_output=True,
             text=True,
@@ -96,6 +97,12 @@ def main(argv: list[str]) -> int:
     if not patches:
         print("no mutants under", HERE)
         return 1
+    # A suite that fails unpatched would "catch" every mutant: it must pass first.
+    verdict, seconds, detail = run(None)
+    print(f"(unpatched): {'passes' if verdict == 'SURVIVED' else verdict} ({seconds:.0f} s)")
+    if verdict != "SURVIVED":
+        print(f"the model suite fails without any mutant: {detail}")
+        return 2
     rows = []
     for patch in patches:
         verdict, seconds, detail = run(patch)
