@@ -110,7 +110,16 @@ def test_an_address_in_another_letter_case_ends_the_first_ones_confirmation(
     platform.upsert(one, state=url)
     if name.startswith("yespo"):
         now[0] += 61.0  # past Yespo's repeat window
-    platform.upsert(two, state=url)
+    run2, _ = platform.upsert(two, state=url)
+    if name.startswith("yespo"):
+        # Yespo's email equality is undocumented: contactsync holds Ann@ and ann@ as two
+        # people, and a row without external id that Yespo could match to the other's
+        # contact is rejected, never written there (real time and bulk alike).
+        (outcome,) = run2["outcomes"]
+        assert outcome["status"] == Status.REJECTED
+        assert outcome["error"]["code"] == "identity_conflict"
+        assert [v[VIEW_LOYALTY] for v in _views(platform)] == ["C"]
+        return
     assert [v[VIEW_LOYALTY] for v in _views(platform)] == ["D"]
     if name.startswith("yespo"):
         now[0] += 61.0

@@ -23,6 +23,7 @@ from contactsync.provider import (
     Status,
     Steps,
     failed,
+    failed_outcome,
     platform_error,
 )
 
@@ -709,6 +710,43 @@ def _mapped_keys(value: str) -> list[str]:
         f"sms:{_norm('sms', value)}",
         f"id:{value}",
     ]
+
+
+def guarded_bulk(
+    options: YespoOptions, segments: SegmentIds, batch: Sequence[Item]
+) -> Steps[list[Outcome]]:
+    """Bulk for contacts without external id. ``dedupeOn`` (email or phone) lands such
+    a contact on whichever contact holds that value, another person's too (rule 7):
+    each is first looked up as in real time (:func:`_guarded`). Only those whose
+    matches are none or the person's own go into the import; one with another person's
+    contact among its matches is written by its own contact's id (``PUT``), or with
+    none is ``rejected`` (``identity_conflict``), never sent. The import goes first:
+    should Yespo refuse it as a whole, the engine splits the batch with nothing of it
+    written yet."""
+    outcomes: dict[int, Outcome] = {}
+    clean: list[Item] = []
+    by_id: list[Item] = []
+    for item in batch:
+        try:
+            guarded = yield from _guarded(item)
+        except RequestFailed as exc:
+            outcomes[item.index] = failed_outcome(item, exc)
+            continue
+        if isinstance(guarded, Outcome):
+            outcomes[item.index] = guarded
+        elif guarded is item:
+            clean.append(item)
+        else:
+            by_id.append(guarded)
+    if clean:
+        for outcome in (yield from bulk(options, segments, clean)):
+            outcomes[outcome.index] = outcome
+    for item in by_id:
+        try:
+            outcomes[item.index] = yield from _realtime(segments, item)
+        except RequestFailed as exc:
+            outcomes[item.index] = failed_outcome(item, exc)
+    return [outcomes[item.index] for item in batch]
 
 
 def bulk(

@@ -33,7 +33,7 @@ from contactsync.provider import (
 
 from ._emulator import DEMO_API_KEY, YespoEmulator
 from ._fields import FieldDefinition, parse_address_books
-from ._flows import GROUP_PAGE, SegmentIds, bulk, realtime
+from ._flows import GROUP_PAGE, SegmentIds, bulk, guarded_bulk, realtime
 from ._lenient import one_or_many
 from ._mapping import YespoPayload, to_payload
 from ._options import YespoCredentials, YespoOptions
@@ -258,6 +258,9 @@ class YespoProvider(Provider[YespoPayload]):
             and first.email_action != "confirm"
             and first.remote_id is None
         )
+        if use_bulk and "externalCustomerId" not in first.fields:
+            # Matched by email or phone: looked up first, never merged (rule 7).
+            return (yield from guarded_bulk(self.options, self._segments, batch))
         if use_bulk:
             return (yield from bulk(self.options, self._segments, batch))
         return (yield from each(batch, lambda item: realtime(self._segments, item)))

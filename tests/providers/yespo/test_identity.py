@@ -4,6 +4,7 @@ person's contact."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,83 @@ def test_double_opt_in_is_checked_even_with_a_stored_id(yespo: Yespo, tmp_path: 
     assert second.error.code == "identity_conflict"
     assert _writes(yespo) == []
     assert _record(yespo, theirs)["firstName"] == "Seed"
+
+
+# --- bulk: a contact without external id is looked up before the import -------------
+
+
+def _imports(yespo: Yespo) -> list[dict[str, Any]]:
+    return [
+        json.loads(r.content)
+        for r in yespo.transport.requests
+        if r.method == "POST" and r.url.path == "/api/v1/contacts"
+    ]
+
+
+def test_bulk_never_merges_a_row_without_external_id_onto_another_persons_contact(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    # dedupeOn=email would land the row on the contact holding the address, another
+    # person's (external id P1): it took the row's data and was reported written.
+    theirs = _seed(yespo, "anna@example.com", ext="P1", phone="+447911100002")
+    row = {"email": "anna@example.com", "phone": "+447911100001", "first_name": "Zoë"}
+    for mode in ("bulk", "auto"):
+        (outcome,) = upsert([row], mode=mode)
+        assert outcome.status is Status.REJECTED
+        assert outcome.error is not None
+        assert outcome.error.code == "identity_conflict"
+        assert str(theirs) in outcome.error.message
+    assert _writes(yespo) == []  # nothing sent
+    record = _record(yespo, theirs)
+    assert record["firstName"] == "Seed"
+    assert channel(record, "sms") == "+447911100002"
+    assert len(yespo.stored()) == 1
+
+
+def test_bulk_keeps_other_rows_in_the_import_and_writes_by_the_persons_own_id(
+    yespo: Yespo, upsert: Upsert
+) -> None:
+    theirs = _seed(yespo, "anna@example.com", ext="P1")
+    mine = _seed(yespo, "bob@example.com")
+    _seed(yespo, "bob@example.com", ext="P2")  # another person at Bob's address
+    rows = [
+        {"email": "anna@example.com", "first_name": "Zoë"},
+        {"email": "bob@example.com", "first_name": "Bob"},
+        {"email": "cat@example.com", "first_name": "Cat"},
+        {"email": "dan@example.com", "first_name": "Dan"},
+        {"external_id": "P3", "email": "anna@example.com", "first_name": "Eve"},
+    ]
+    anna, bob, cat, dan, eve = upsert(rows, mode="bulk")
+    assert anna.status is Status.REJECTED
+    assert bob.status is Status.UPDATED
+    assert bob.remote_id == str(mine)
+    assert (cat.status, dan.status, eve.status) == (Status.WRITTEN,) * 3
+    # One import for the clean rows without external id, one for the row with one;
+    # the row with an external id is never looked up.
+    imports = sorted(_imports(yespo), key=lambda body: body["dedupeOn"])
+    assert [body["dedupeOn"] for body in imports] == ["email", "externalCustomerId"]
+    assert [c["channels"][0]["value"] for c in imports[0]["contacts"]] == [
+        "cat@example.com",
+        "dan@example.com",
+    ]
+    searched = {r.url.params.get("email") for r in yespo.transport.requests
+                if r.url.path == "/api/v1/contacts" and r.method == "GET"}  # fmt: skip
+    assert "anna@example.com" in searched  # Zoë's row; Eve's (P3) needs none
+    assert len([r for r in yespo.transport.requests if r.url.params.get("email")]) == 4
+    assert _record(yespo, theirs)["firstName"] == "Seed"
+    assert _record(yespo, mine)["firstName"] == "Bob"
+    assert yespo.by_external("P3")["firstName"] == "Eve"
+
+
+def test_bulk_without_a_stranger_is_one_import_as_before(yespo: Yespo, upsert: Upsert) -> None:
+    mine = _seed(yespo, "anna@example.com")
+    rows = [
+        {"email": "anna@example.com", "first_name": "Zoë"},
+        {"email": "new@example.com", "first_name": "New"},
+    ]
+    own, new = upsert(rows, mode="bulk")
+    assert (own.status, new.status) == (Status.WRITTEN, Status.WRITTEN)
+    assert own.remote_id == str(mine)
+    assert len(_imports(yespo)) == 1
+    assert _record(yespo, mine)["firstName"] == "Zoë"
+    assert len(yespo.stored()) == 2
