@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from contactsync.provider import (
     ErrorCode,
     Outcome,
@@ -19,6 +21,7 @@ from contactsync.provider import (
     Steps,
     SyncMode,
     failed,
+    failed_outcome,
 )
 
 from ._envelope import INVALID_PARAMETER, describe, envelope
@@ -164,8 +167,23 @@ def upsert_one(
         if isinstance(resolved, Outcome):
             return resolved
         contact_id = resolved
-    outcome = yield from _write(item, update_if_exists, contact_id, warnings)
-    return outcome if isinstance(outcome, Outcome) else _refusal(item, outcome)
+    try:
+        outcome = yield from _write(item, update_if_exists, contact_id, warnings)
+    except RequestFailed as exc:
+        if not warnings:
+            raise
+        outcome = failed_outcome(item, exc)
+    # A failed write (or group change after it) may still have reached the contact
+    # chosen above: the outcome names an adoption whatever the write's fate, so no
+    # contact changes that no outcome accounts for (rule 7).
+    return _warned(outcome if isinstance(outcome, Outcome) else _refusal(item, outcome), warnings)
+
+
+def _warned(outcome: Outcome, warnings: list[str]) -> Outcome:
+    """``outcome`` carrying ``warnings`` (a successful one already does)."""
+    if not warnings or outcome.warnings:
+        return outcome
+    return attrs.evolve(outcome, warnings=tuple(warnings))
 
 
 def _same_address(a: object, b: object) -> bool:
@@ -277,8 +295,8 @@ def _resolve_namesake(
         contact_id = int(_latest(own)["id"])
         warnings.append(
             f"adopted_by_email: iVvy contact {contact_id} has this first name, last name "
-            "and email and no external id; written by its id, and now holds this "
-            "contact's external id"
+            "and email and no external id; written by its id, so that once the write "
+            "is applied it holds this contact's external id"
         )
         return contact_id
     others = ", ".join(

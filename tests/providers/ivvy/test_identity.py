@@ -7,8 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import pytest
+
 from contactsync import Outcome, Status
-from tests.providers.ivvy.conftest import Ivvy
+from contactsync.testing import EmulatorApp, EmulatorTransport
+from tests.providers.ivvy.conftest import Ivvy, Recording, ivvy_config
 
 Upsert = Callable[..., list[Outcome]]
 ROW = {"external_id": "P0", "first_name": "Anna", "last_name": "Smith",
@@ -112,3 +116,49 @@ def test_without_external_id_only_the_persons_own_is_created_over_as_before(
     assert outcome.status is Status.WRITTEN
     assert outcome.remote_id == "900"  # updateIfExists matched it
     assert ivvy.actions() == ["getContactList", "addOrUpdateContact"]
+
+
+class _AnswersLost(EmulatorApp):
+    """Requests whose action is ``action`` are applied and their answer lost; every
+    other request is answered."""
+
+    def __init__(self, emulator: Any, action: str) -> None:
+        super().__init__(emulator)
+        self.action = f"action={action}".encode()
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        response, fault = super()._answer(request)
+        if self.action in request.url.raw_path:
+            raise httpx.ReadError("answer lost after the request was applied", request=request)
+        return response, fault
+
+
+@pytest.mark.parametrize(
+    ("action", "row"),
+    [
+        ("addOrUpdateContact", ROW),
+        ("addContactsToSubscriptionGroup", {**ROW, "groups": {"add": ["vip"]}}),
+    ],
+    ids=["write", "group"],
+)
+def test_an_adoption_whose_answer_was_lost_still_says_it_adopted(
+    action: str, row: dict[str, Any]
+) -> None:
+    """The person's own contact (no external id) is adopted next to another person's
+    (X0), and an answer after the write by its id is lost: the write reached the
+    adopted contact, so the failed row's outcome still names the adoption (never a
+    contact changed that no outcome accounts for), and X0's contact is untouched."""
+    ivvy = Ivvy()
+    ivvy.app = _AnswersLost(ivvy.emulator, action)
+    ivvy.transport = Recording(EmulatorTransport(ivvy.app))
+    _seed(ivvy, 900, "anna@example.com", "X0")
+    _seed(ivvy, 901, "anna@example.com", None)
+    config = ivvy_config()
+    config["tenants"]["i"]["http"] = {**config["tenants"]["i"]["http"], "retry_for": 0.0}
+    (outcome,) = ivvy.upsert([row], config=config)
+    assert outcome.status is Status.FAILED, outcome
+    assert outcome.error is not None
+    assert outcome.error.code == "outcome_unknown", outcome
+    assert _record(ivvy, 901)["externalId"] == "P0"  # the write was applied
+    assert any(w.startswith("adopted_by_email") for w in outcome.warnings), outcome
+    assert _record(ivvy, 900)["externalId"] == "X0"
