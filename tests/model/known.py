@@ -16,9 +16,6 @@ WHY7 = "issue 23, why 7: outcomes that are not what happened"
 
 # fmt: off
 COLLIDING: dict[tuple[str, str], str] = {
-    ("ivvy", "untouched"): f"{WHY5} (under lost answers a seeded contact without external id "
-                           "that shares a name and email with an input person and with a "
-                           "contact of another external id took the person's data: open)",
 }
 KNOWN: dict[tuple[str, str], str] = {
     **COLLIDING,
