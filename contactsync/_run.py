@@ -206,6 +206,10 @@ class Execution:
         (see :meth:`_note_obtained`), newest last."""
         self._obtained_by_id: dict[str, set[str]] = {}
         """The same, by platform id (answers :class:`Recall`)."""
+        self._doubted_identity: dict[str, None] = {}
+        """Identity keys (what rows are kept apart by) of rows of this run that may have
+        made a record whose id the run never learnt: a later row sharing one is in
+        doubt too (its flow must not take that record for a stranger's)."""
         self._doubted: dict[str, None] = {}
         """State keys whose earlier row in this run may have been applied without the
         platform naming its id (``outcome_unknown``): a later row looks before it
@@ -336,6 +340,9 @@ class Execution:
             and self.engine.provider.uses_known_ids
         ):
             self._note_doubted(self.engine.provider.state_key(item))
+            # Another person sharing what the platform matches on (an email, a phone)
+            # may find the record this write made without the run knowing whose it is.
+            self._doubted_identity.update(dict.fromkeys(item.identity))
         self.scheduler.release(outcome.index)
         if item.index in run.unsafe_sent and final.error is not None and final.error.retryable:
             # Something that must not be applied twice reached the platform: sending
@@ -407,7 +414,7 @@ class Execution:
         """``batch`` with each row whose person an earlier row of this run wrote
         knowing that id (newer than anything the store could say). Rows of one person
         are never in flight together, so the earlier row is settled by now."""
-        if not self._obtained and not self._doubted:
+        if not self._obtained and not self._doubted and not self._doubted_identity:
             return batch
         provider = self.engine.provider
         out = batch
@@ -418,7 +425,10 @@ class Execution:
                 # With a known id too: that id may name no contact any more, and the
                 # flow then looks up before it creates (the earlier row's create, whose
                 # answer was lost, may hold the person now).
-                if key in self._doubted and not item.in_doubt:
+                doubted = key in self._doubted or any(
+                    k in self._doubted_identity for k in item.identity
+                )
+                if doubted and not item.in_doubt:
                     if out is batch:
                         out = list(batch)
                     out[n] = attrs.evolve(item, in_doubt=True)

@@ -232,6 +232,16 @@ def _judge(
         if match is None and mode == "update_only":
             return Outcome(item.index, Status.SKIPPED, reason=SkipReason.NOT_FOUND)
         if match is not None and match.via != "user_id" and "user_id" in body:
+            if item.in_doubt:
+                # A row of this run sharing this email or phone made a contact whose
+                # answer was lost: the match may be that person's, not a stranger's.
+                return _conflict(
+                    item,
+                    f"Gleantap holds no contact with user_id {body['user_id']!r}, and its "
+                    f"{match.via} and first name match contact {match.id or '(no id shown)'}, "
+                    "which a write of this run for another person may have made (its "
+                    "answer was lost): not sent",
+                )
             refusal = yield from _adopt(item, match, adopt)
             if refusal is not None:
                 return refusal

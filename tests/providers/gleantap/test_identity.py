@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from contactsync_gleantap import GleantapEmulator
 
@@ -204,3 +205,37 @@ def test_a_user_ids_later_rows_in_one_run_skip_the_look_ups(emulator: GleantapEm
 def test_adopt_takes_only_warn_or_never() -> None:
     with pytest.raises(ConfigError, match=r"tenants\.g\.options\.adopt"):
         Client(gleantap_config(adopt="sometimes"), "g", emulator=EmulatorApp(GleantapEmulator()))
+
+
+class _FirstCreateLost(EmulatorApp):
+    """The first newContact is applied and its answer lost (a dropped connection after
+    the platform wrote it); everything else is answered."""
+
+    lost = False
+
+    def _answer(self, request: httpx.Request) -> tuple[httpx.Response, str | None]:
+        answer = super()._answer(request)
+        if not self.lost and request.url.path.endswith("newContact"):
+            self.lost = True
+            raise httpx.RemoteProtocolError("connection closed", request=request)
+        return answer
+
+
+@pytest.mark.parametrize("with_store", [False, True], ids=["no-store", "store"])
+def test_a_contact_this_run_made_with_its_answer_lost_is_not_adopted_by_another(
+    emulator: GleantapEmulator, tmp_path: Path, with_store: bool
+) -> None:
+    """John's create is applied but its answer lost (outcome_unknown: the run does not
+    know the contact's id). Junior, sharing John's email and first name, finds that
+    contact by email: it may be John's, so Junior is rejected, never written over it."""
+    app = _FirstCreateLost(emulator)
+    state = f"sqlite:///{tmp_path / 's.db'}" if with_store else None
+    config = gleantap_config()
+    config["tenants"]["g"]["http"]["retry_for"] = 0
+    with Client(config, "g", emulator=app, sleep=lambda s: None, state=state) as client:
+        john, junior = sorted(client.upsert_many([JOHN, JUNIOR]), key=lambda o: o.index)
+    assert app.lost
+    assert john.error is not None, john
+    assert john.error.code == "outcome_unknown", john
+    _conflict(junior)
+    assert _held(emulator) == [("u1", "John", "Doe", "j@example.com")]
