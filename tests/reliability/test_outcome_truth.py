@@ -507,6 +507,25 @@ class _FirstWriteById500(EmulatorApp):
         return super()._answer(request)
 
 
+def _taken_together(
+    config: dict[str, Any], app: EmulatorApp, state: str, rows: list[dict[str, Any]]
+) -> list[Outcome]:
+    """``rows`` through the async client from an async iterator that yields them with
+    no await between them, so the run takes them in one batch of its scheduler."""
+
+    async def given() -> AsyncIterator[dict[str, Any]]:
+        for row in rows:
+            yield row
+
+    async def go() -> list[Outcome]:
+        async with AsyncClient(
+            config, "r", emulator=app, state=state, sleep=_no_sleep_async
+        ) as client:
+            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
+
+    return asyncio.run(go())
+
+
 def test_ivvy_a_later_row_after_a_refused_write_by_stored_id_makes_no_second_contact(
     tmp_path: Path,
 ) -> None:
@@ -524,18 +543,7 @@ def test_ivvy_a_later_row_after_a_refused_write_by_stored_id_makes_no_second_con
     assert first.status is Status.CREATED
     app = _FirstWriteById500(emulator)
     rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
-
-    async def given() -> AsyncIterator[dict[str, Any]]:
-        for row in rows:  # no await between them: both arrive in one take
-            yield row
-
-    async def go() -> list[Outcome]:
-        async with AsyncClient(
-            config, "r", emulator=app, state=state, sleep=_no_sleep_async
-        ) as client:
-            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
-
-    outcomes = asyncio.run(go())
+    outcomes = _taken_together(config, app, state, rows)
     assert app.refused == 1
     assert len(emulator.contacts()) == 1, "a second contact for one person"
     assert outcomes[0].status is Status.FAILED, outcomes
@@ -588,18 +596,7 @@ def test_ivvy_a_later_row_of_a_person_in_doubt_looks_up_when_the_first_could_not
     (made,) = emulator.contacts()
     app = _FirstLookUp500(emulator)
     rows = [{**person, "custom_fields": {"loyalty": v}} for v in ("v1", "v2")]
-
-    async def given() -> AsyncIterator[dict[str, Any]]:
-        for row in rows:  # no await between them: both arrive in one take
-            yield row
-
-    async def go() -> list[Outcome]:
-        async with AsyncClient(
-            config, "r", emulator=app, state=state, sleep=_no_sleep_async
-        ) as client:
-            return sorted([o async for o in client.upsert_many(given())], key=lambda o: o.index)
-
-    outcomes = asyncio.run(go())
+    outcomes = _taken_together(config, app, state, rows)
     assert app.refused == 1
     assert len(emulator.contacts()) == 1, "a second contact for one person"
     assert outcomes[0].status is Status.FAILED, outcomes
