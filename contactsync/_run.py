@@ -723,26 +723,20 @@ class Execution:
                 self._emit(item)
                 continue
             prepared.append((item, digest))
-        late = [k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found]
+        keyed = [(item, key) for item, _ in prepared if (key := incremental.key_of(item))]
+        late = [key for _, key in keyed if key not in found]
         if late:
             found.update(await incremental.lookup(late))
-        newest: dict[str, tuple[int, int]] = {}
-        if self._orders:
-            # Rows replayed from --failed: the newest order confirmed for the record the
-            # platform may hold for them, under any key (coarse: Ann@ and ann@ alike).
-            replayed = [
-                key
-                for item, _ in prepared
-                if item.index in self._orders and (key := incremental.key_of(item))
-            ]
-            newest = await incremental.newest_orders(replayed)
+        # Rows replayed from --failed: the newest order confirmed for the record the
+        # platform may hold for them, under any key (coarse: Ann@ and ann@ alike). No
+        # replayed row, no query.
+        replayed = [key for item, key in keyed if item.index in self._orders]
+        newest = await incremental.newest_orders(replayed)
         alike: dict[str, str] = {}
         if self.engine.provider.uses_known_ids:
             # A person the store knows under another spelling the platform matches
             # alike (Ann@ for ann@): write by that record's id rather than make a second.
-            absent = [
-                k for item, _ in prepared if (k := incremental.key_of(item)) and k not in found
-            ]
+            absent = [key for _, key in keyed if key not in found]
             alike = await incremental.ids_by_coarse(absent)
         sending, stateless = self._judge(prepared, found, fresh, seen, newest, alike)
         await incremental.sending(sending, self._orders)
